@@ -1,0 +1,97 @@
+"""The command line: parses options, wires the adapters, maps errors to messages and exit codes.
+
+No logic lives here: each subcommand is a module of ``hubpub.commands`` (pre-commit's shape),
+and this module is the one place that turns a :class:`~hubpub.errors.HubpubError` into one line
+on stderr and an exit code. A traceback is shown only with ``--debug``.
+
+Exit codes follow Terraform (tag-semantics.md): 0 success, 1 error, and with
+``--detailed-exitcode`` 2 means "changes present". Click's own usage errors exit 2 by default;
+they exit 1 here so that 2 keeps one meaning for scripts that read it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from typing import NoReturn
+
+import click
+
+from hubpub import __version__
+from hubpub.commands import apply, inspect, plan, schema, tags, validate
+from hubpub.errors import HubpubError
+from hubpub.logs import configure_logging, mask
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_INTERRUPTED = 130
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="hubpub")
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="HUBPUB_DEBUG",
+    help="Log every step (secrets masked) and show tracebacks.",
+)
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Declarative publishing of container images.
+
+    hubpub reads hubpub.toml, computes the tags each image should carry from the git state,
+    asks the registries what they hold, and plans then applies the fewest builds, pushes and
+    registry-side tag operations that make them so.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    configure_logging(debug)
+
+
+for _module in (validate, tags, schema, inspect, plan, apply):
+    cli.add_command(_module.command)
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("HUBPUB_DEBUG", "") not in ("", "0", "false")
+
+
+def _print_traceback() -> None:
+    click.echo(mask(traceback.format_exc()), err=True, nl=False)
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    click.echo(f"hubpub: error: {message}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(args)
+    try:
+        code = cli.main(args=args, prog_name="hubpub", standalone_mode=False)
+    except HubpubError as exc:
+        if debug:
+            _print_traceback()
+        _fail(mask(str(exc)), exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("interrupted", EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        _fail("interrupted", EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        hint = ""
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            hint = f" (see '{ctx.command_path} --help')"
+        _fail(f"{exc.format_message()}{hint}", EXIT_ERROR)
+    except Exception as exc:
+        # A bug, not a user error: still one line without --debug, but say how to see more.
+        logging.getLogger("hubpub").debug("unexpected error", exc_info=True)
+        if debug:
+            _print_traceback()
+            _fail(f"internal error: {type(exc).__name__}: {exc}")
+        _fail(f"internal error: {type(exc).__name__} (run with --debug for details and report it)")
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
