@@ -1,13 +1,161 @@
-"""`hubpub apply` (not built yet)."""
+"""`hubpub apply [PLANFILE]`: build, push and tag until the registries match the config.
+
+Without PLANFILE it plans and applies at once, without prompting (it runs in CI). With one it
+applies exactly that saved plan after checking that it was made for this config and commit,
+that every build context still has the content key the plan saw, and that every tag still
+points where the plan saw it (Terraform's "Saved plan is stale"). A plan with conflicts is
+refused before any change unless ``--allow-overwrite`` is given. A partial failure prints what
+was done, what failed and what did not start, and exits 1; running apply again converges.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import click
 
-from hubpub.errors import HubpubError
+from hubpub.commands.plan import Session, plan_options, print_plan, session
+from hubpub.errors import HubpubError, PlanError, StalePlanError
+from hubpub.executor import ApplyResult, Executor, Progress, check_stale, tasks_for
+from hubpub.observe import LabelCache, Observation
+from hubpub.planfile import SavedPlan, config_hash, load
+from hubpub.planner import Plan, make_plan
+from hubpub.report import PlainProgress, RichProgress, render_result, result_json, write_github
 
 
 @click.command("apply")
-def command() -> None:
-    """Not built yet."""
-    raise HubpubError("'hubpub apply' is not built yet")
+@plan_options
+@click.argument(
+    "planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True)
+)
+def command(
+    config_path: Path,
+    ref: str | None,
+    sha: str | None,
+    only: tuple[str, ...],
+    as_json: bool,
+    detailed_exitcode: bool,
+    redirects: tuple[str, ...],
+    rebuild: bool,
+    allow_overwrite: bool,
+    planfile: Path | None,
+) -> int:
+    """Apply a fresh plan, or exactly the saved PLANFILE."""
+    saved: SavedPlan | None = None
+    if planfile is not None:
+        given = [
+            name
+            for name, value in (
+                ("--ref", ref),
+                ("--sha", sha),
+                ("--only", only),
+                ("--redirect", redirects),
+                ("--rebuild", rebuild),
+            )
+            if value
+        ]
+        if given:
+            raise PlanError(
+                f"{', '.join(given)} cannot be combined with a saved plan",
+                hint="the saved plan already records them",
+            )
+        saved = load(planfile)
+        ref, sha, only = saved.options.ref, saved.options.sha, saved.options.only
+        redirects, rebuild = saved.options.redirects, saved.options.rebuild
+        allow_overwrite = allow_overwrite or saved.options.allow_overwrite
+
+    with session(config_path, ref=ref, sha=sha, only=only, redirects=redirects) as current:
+        if saved is not None:
+            observation, plan = _check_saved(current, saved, planfile)
+        else:
+            observation = current.observe(rebuild=rebuild)
+            plan = make_plan(observation.specs, observation.observed, rebuild=rebuild)
+        if not as_json:
+            print_plan(plan, as_json=False)
+        tasks_for(plan, allow_overwrite=allow_overwrite)  # refuses conflicts before any change
+        result = _execute(current, observation, plan, allow_overwrite=allow_overwrite)
+        _remember_keys(current, plan, result)
+        write_github(current.environ, plan, result)
+        if as_json:
+            click.echo(json.dumps(result_json(result), indent=2))
+        elif result.results:
+            click.echo("")
+            click.echo(render_result(result))
+        else:
+            click.echo("Apply: nothing to do.")
+    failed = result.by_status("failed")
+    if failed:
+        skipped = len(result.by_status("not-started"))
+        raise HubpubError(
+            f"apply failed: {len(failed)} of {len(result.results)} actions failed "
+            f"({failed[0].task.label}: {failed[0].error}), {skipped} not started",
+            hint="fix the cause and run 'hubpub apply' again: it does only what is missing",
+        )
+    return 2 if detailed_exitcode and plan.has_changes else 0
+
+
+def _check_saved(
+    current: Session, saved: SavedPlan, planfile: Path | None
+) -> tuple[Observation, Plan]:
+    got = config_hash(current.config.path)
+    if got != saved.config_sha256:
+        raise PlanError(
+            f"the plan {planfile} was made for another version of {current.config.path}",
+            hint="run 'hubpub plan --out' again",
+        )
+    if current.git.sha != saved.commit:
+        raise PlanError(
+            f"the plan {planfile} was made for commit {saved.commit[:12]}, this is "
+            f"{current.git.sha[:12]}",
+            hint="run 'hubpub plan --out' again",
+        )
+    observation = current.observe(rebuild=True)  # keys only; labels are not needed here
+    for image in saved.plan.images:
+        if image.build is None:
+            continue
+        now = observation.observed.content_keys.get(image.name)
+        if now != image.build.content_key:
+            raise StalePlanError(
+                f"Saved plan is stale: the build context of {image.name!r} changed "
+                f"(content key {now}, the plan expected {image.build.content_key})",
+                hint="run 'hubpub plan' again",
+            )
+    check_stale(saved.plan, current.registry, saved.observed.sources)
+    return observation, saved.plan
+
+
+def _remember_keys(current: Session, plan: Plan, result: ApplyResult) -> None:
+    """Cache the content key of every image just pushed: the next plan then only HEADs."""
+    keys = {image.name: image.content_key for image in plan.images if image.build is not None}
+    cache = LabelCache.default(current.environ)
+    for item in result.results:
+        if item.task.kind == "push" and item.status == "done" and item.digest is not None:
+            cache.put(item.digest, keys.get(item.task.image))
+
+
+def _execute(
+    current: Session, observation: Observation, plan: Plan, *, allow_overwrite: bool
+) -> ApplyResult:
+    progress: Progress
+    if sys.stderr.isatty():
+        rich = RichProgress()
+        with rich:
+            executor = Executor(
+                current.registry,
+                current.engine,
+                current.build_inputs(observation, plan),
+                push_auth=current.push_auth,
+                progress=rich,
+            )
+            return executor.apply(plan, allow_overwrite=allow_overwrite)
+    progress = PlainProgress(sys.stderr)
+    executor = Executor(
+        current.registry,
+        current.engine,
+        current.build_inputs(observation, plan),
+        push_auth=current.push_auth,
+        progress=progress,
+    )
+    return executor.apply(plan, allow_overwrite=allow_overwrite)

@@ -1,13 +1,229 @@
-"""`hubpub plan` (not built yet)."""
+"""`hubpub plan`: diff the desired tags against the registries and show what apply would do.
+
+The steps, one module each: config → desired references (desired.py) → observed state
+(observe.py) → plan (planner.py) → text or JSON (report.py), optionally saved (planfile.py).
+:func:`prepare` is shared with ``apply``.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
 import click
 
+from hubpub.commands._options import selection_options
+from hubpub.config.load import load_config
+from hubpub.config.model import Config
+from hubpub.desired import DesiredImage, desired_images
+from hubpub.engine import Engine, PushAuth
 from hubpub.errors import HubpubError
+from hubpub.executor import BuildInputs, build_labels
+from hubpub.gitstate import GitState, read_git_state
+from hubpub.observe import LabelCache, Observation, Redirects, observe
+from hubpub.planfile import PlanOptions, SavedPlan, config_hash, save
+from hubpub.planner import Plan, make_plan
+from hubpub.registry.client import RegistryClient
+from hubpub.registry.credentials import DockerConfig, docker_config_file, from_environment
+from hubpub.registry.models import RegistryOptions
+from hubpub.report import plan_json, render_plan, write_github
+
+
+def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options ``plan`` and ``apply`` share (issue 5)."""
+    for option in reversed(
+        [
+            click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text."),
+            click.option(
+                "--detailed-exitcode",
+                is_flag=True,
+                help="Exit 0 when there are no changes, 2 when there are (1 is an error).",
+            ),
+            click.option(
+                "--redirect",
+                "redirects",
+                multiple=True,
+                metavar="FROM=TO",
+                help="Use registry TO wherever the config says FROM, e.g. "
+                "docker.io=localhost:5000 to rehearse a release (repeatable).",
+            ),
+            click.option(
+                "--rebuild",
+                is_flag=True,
+                help="Build even when an image with the same content key already exists.",
+            ),
+            click.option(
+                "--allow-overwrite",
+                is_flag=True,
+                help="Let apply move immutable tags that point to another image.",
+            ),
+        ]
+    ):
+        func = option(func)
+    return selection_options(func)
+
+
+@dataclass
+class Session:
+    """Everything one plan or apply works with; close() releases the connections."""
+
+    environ: Mapping[str, str]
+    config: Config
+    git: GitState
+    desired: list[DesiredImage]
+    redirects: Redirects
+    registry: RegistryClient
+    registry_options: dict[str, RegistryOptions]
+    _engine: Engine | None = None
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine.from_env(self.environ)
+            self._engine.ping()
+        return self._engine
+
+    def local_engine(self) -> Engine | None:
+        """The engine for base images that are in no registry; None when there is none."""
+        try:
+            return self.engine()
+        except HubpubError:
+            return None
+
+    def push_auth(self, registry: str) -> PushAuth | None:
+        options = self.registry_options.get(registry, RegistryOptions())
+        creds = from_environment(registry, options, self.environ)
+        if creds is None:
+            creds = DockerConfig(docker_config_file(self.environ), self.environ).lookup(registry)
+        if creds is None:
+            return None
+        if creds.identity_token:
+            return PushAuth(creds.username or "", "", identity_token=creds.identity_token)
+        if creds.username and creds.password:
+            return PushAuth(creds.username, creds.password)
+        return None
+
+    def observe(self, *, rebuild: bool) -> Observation:
+        return observe(
+            self.desired,
+            self.registry,
+            engine=self.local_engine,
+            redirects=self.redirects,
+            cache=LabelCache.default(self.environ),
+            rebuild=rebuild,
+        )
+
+    def build_inputs(self, observation: Observation, plan: Plan) -> dict[str, BuildInputs]:
+        created = self.git.commit_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        by_name = {image.name: image for image in observation.images}
+        inputs = {}
+        for image_plan in plan.images:
+            image = by_name.get(image_plan.name)
+            if image is None or image.build is None:
+                continue
+            labels = build_labels(
+                image,
+                image_plan.content_key,
+                source_url=self.git.source_url,
+                revision=self.git.sha,
+                created=created,
+            )
+            inputs[image.name] = BuildInputs(image, labels)
+        return inputs
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        self.registry.close()
+
+
+@contextmanager
+def session(
+    config_path: Path,
+    *,
+    ref: str | None,
+    sha: str | None,
+    only: Sequence[str],
+    redirects: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+) -> Iterator[Session]:
+    environ = dict(os.environ if environ is None else environ)
+    config = load_config(config_path)
+    git = read_git_state(config.root, environ, ref=ref, sha=sha)
+    desired = desired_images(config, git, environ, only)
+    parsed = Redirects.parse(redirects)
+    options = {
+        host: RegistryOptions(
+            insecure=rc.insecure,
+            ca_file=rc.ca_file,
+            username_env=rc.username_env,
+            password_env=rc.password_env,
+        )
+        for host, rc in config.registries.items()
+    }
+    registry = RegistryClient(options, environ=environ)
+    current = Session(environ, config, git, desired, parsed, registry, options)
+    try:
+        yield current
+    finally:
+        current.close()
+
+
+def print_plan(plan: Plan, *, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(plan_json(plan), indent=2))
+    else:
+        click.echo(render_plan(plan))
 
 
 @click.command("plan")
-def command() -> None:
-    """Not built yet."""
-    raise HubpubError("'hubpub plan' is not built yet")
+@plan_options
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Save the plan, for 'hubpub apply PLANFILE' to apply exactly it.",
+)
+def command(
+    config_path: Path,
+    ref: str | None,
+    sha: str | None,
+    only: tuple[str, ...],
+    as_json: bool,
+    detailed_exitcode: bool,
+    redirects: tuple[str, ...],
+    rebuild: bool,
+    allow_overwrite: bool,
+    out: Path | None,
+) -> int:
+    """Show the builds, pushes and tag operations that apply would do."""
+    with session(config_path, ref=ref, sha=sha, only=only, redirects=redirects) as current:
+        observation = current.observe(rebuild=rebuild)
+        plan = make_plan(observation.specs, observation.observed, rebuild=rebuild)
+        if out is not None:
+            saved = SavedPlan(
+                plan=plan,
+                observed=observation.observed,
+                config_sha256=config_hash(current.config.path),
+                commit=current.git.sha,
+                options=PlanOptions(
+                    ref=ref,
+                    sha=sha,
+                    only=tuple(only),
+                    redirects=tuple(current.redirects.as_list()),
+                    rebuild=rebuild,
+                    allow_overwrite=allow_overwrite,
+                ),
+            )
+            save(saved, out)
+        print_plan(plan, as_json=as_json)
+        if out is not None and not as_json:
+            click.echo(f"Saved the plan to {out}: 'hubpub apply {out}' applies exactly it.")
+        write_github(current.environ, plan)
+    return 2 if detailed_exitcode and plan.has_changes else 0

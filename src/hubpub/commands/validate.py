@@ -1,13 +1,59 @@
-"""`hubpub validate` (not built yet)."""
+"""``hubpub validate``: the config file and every template, checked against the git state
+(issue 3, "Commands"). Exit 0 when all is well, 1 with one located error otherwise."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 
-from hubpub.errors import HubpubError
+from hubpub.commands._options import config_option
+from hubpub.config import Config, load_config
+from hubpub.config.load import where_in
+from hubpub.desired import DesiredImage, compute_desired
+from hubpub.errors import ConfigError
+
+
+def check_files(config: Config, images: list[DesiredImage]) -> None:
+    """Build contexts and Dockerfiles exist (a typo there would only show at build time)."""
+    for image in images:
+        if image.build is None:
+            continue
+        index = [i.name for i in config.images].index(image.name)
+        if not image.build.context.is_dir():
+            where = where_in(config.path, ("image", index, "context"))
+            raise ConfigError(
+                f"{where}image[{image.name}].context: no folder "
+                f"{_shown(image.build.context, config.root)}"
+            )
+        if not image.build.dockerfile.is_file():
+            where = where_in(config.path, ("image", index, "dockerfile"))
+            raise ConfigError(
+                f"{where}image[{image.name}].dockerfile: no file "
+                f"{_shown(image.build.dockerfile, config.root)}"
+            )
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def validate(config_path: Path) -> str:
+    """Check ``config_path``; return the one-line summary. Raises HubpubError."""
+    config = load_config(config_path)
+    git, images = compute_desired(config, dict(os.environ))
+    check_files(config, images)
+    refs = sum(len(image.tags) for image in images)
+    where = git.ref_name or git.short_sha
+    return f"{config_path}: ok ({len(images)} image(s), {refs} reference(s) for {where})"
 
 
 @click.command("validate")
-def command() -> None:
-    """Not built yet."""
-    raise HubpubError("'hubpub validate' is not built yet")
+@config_option
+def command(config_path: Path) -> None:
+    """Check the config file and every template against the current git state."""
+    click.echo(validate(config_path))

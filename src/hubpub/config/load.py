@@ -1,0 +1,583 @@
+"""Read ``hubpub.toml``: parse, merge ``[defaults]``, validate, and locate every error.
+
+An error a user can act on names the file and the line (issue 3, "Errors a user can act on"):
+
+* TOML syntax: ``hubpub.toml:3:8: invalid value``;
+* validation: ``hubpub.toml:14: image[figlet].tags[2]: unknown key 'patern', did you mean
+  'pattern'?`` (pre-commit's breadcrumb, on one line).
+
+``tomllib`` gives no positions for values, so :func:`key_lines` scans the text once and maps
+every key path (``("image", 0, "tags", 2)``) to the line it starts on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from hubpub.config.model import (
+    PRESET_MODELS,
+    Config,
+    ConfigFile,
+    Image,
+    ImageDefaults,
+    RegistryConfig,
+    TemplateRule,
+    rule_kind,
+)
+from hubpub.errors import ConfigError, TemplateError
+
+PathKey = tuple[str | int, ...]
+
+# Keys of [[image]] that only make sense for a build, or only for a promotion: an image that
+# sets one kind does not inherit the other kind from [defaults] ("an image's own value wins").
+_BUILD_KEYS = ("context", "dockerfile", "target", "build_args")
+_SOURCE_KEYS = ("source",)
+
+
+def load_config(path: Path) -> Config:
+    """Read, merge and validate ``path``; raise :class:`ConfigError` naming file, line and key."""
+    path = Path(path).absolute()
+    display = _display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{display}: no such file",
+            hint="create it (see examples/hubpub.toml) or pass -c FILE",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{display}: cannot read: {exc}") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Validate ``text`` as the content of ``path`` (which need not exist: tests, stdin)."""
+    path = Path(path).absolute()
+    display = _display(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_syntax_message(display, str(exc))) from None
+
+    lines = key_lines(text)
+    merged, inherited = merge_defaults(data)
+    context = {"root": path.parent}
+    try:
+        ConfigFile.model_validate(merged, context=context)
+    except ValidationError as exc:
+        raise ConfigError(_validation_message(display, exc, merged, lines, inherited)) from None
+
+    config = Config.model_validate({**merged, "path": path, "root": path.parent}, context=context)
+    _check_semantics(config, display, lines, inherited)
+    return config
+
+
+# --- [defaults] --------------------------------------------------------------------------------
+
+
+def merge_defaults(data: Mapping[str, Any]) -> tuple[dict[str, Any], set[PathKey]]:
+    """``data`` with ``[defaults]`` merged into each ``[[image]]`` (the image's own value wins).
+
+    Returns the merged data and the paths whose value came from ``[defaults]``, so an error in
+    an inherited value points at the ``[defaults]`` line."""
+    merged = dict(data)
+    defaults = data.get("defaults")
+    images = data.get("image")
+    inherited: set[PathKey] = set()
+    if not isinstance(defaults, dict) or not isinstance(images, list):
+        return merged, inherited
+    new_images: list[Any] = []
+    for index, image in enumerate(images):
+        if not isinstance(image, dict):
+            new_images.append(image)
+            continue
+        skip: tuple[str, ...] = ()
+        if any(key in image for key in _SOURCE_KEYS):
+            skip = _BUILD_KEYS
+        elif any(key in image for key in _BUILD_KEYS):
+            skip = _SOURCE_KEYS
+        combined = dict(image)
+        for key, value in defaults.items():
+            if key not in image and key not in skip:
+                combined[key] = value
+                inherited.add(("image", index, key))
+        new_images.append(combined)
+    merged["image"] = new_images
+    return merged, inherited
+
+
+# --- checks that need more than one value ------------------------------------------------------
+
+
+def _check_semantics(
+    config: Config, display: str, lines: Mapping[PathKey, int], inherited: set[PathKey]
+) -> None:
+    # Imported here, not at the top: templating imports the model through this package.
+    from hubpub.templating import LocatedTemplateError, check_image_templates
+
+    seen: dict[str, int] = {}
+    for index, image in enumerate(config.images):
+        if image.name in seen:
+            where = _where(display, ("image", index, "name"), lines, inherited)
+            raise ConfigError(
+                f"{where}image[{index}].name: duplicate image name {image.name!r} "
+                f"(image[{seen[image.name]}] has it too)"
+            )
+        seen[image.name] = index
+    for name in config.registries:
+        if "/" in name or not name.strip():
+            where = _where(display, ("registries", name), lines, inherited)
+            raise ConfigError(
+                f"{where}registries: expected a registry host such as 'localhost:5000', "
+                f"got {name!r}"
+            )
+    for index, image in enumerate(config.images):
+        try:
+            check_image_templates(image, config.env)
+        except LocatedTemplateError as exc:
+            where = _where(display, ("image", index, *exc.path), lines, inherited)
+            raise TemplateError(f"{where}{exc}") from None
+
+
+# --- error messages ----------------------------------------------------------------------------
+
+
+def where_in(path: Path, key: PathKey) -> str:
+    """``"file:line: "`` for ``key`` of the config file at ``path``, for errors found after
+    loading (a template that fails on this git state). Best effort: ``"file: "`` at worst."""
+    display = _display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        _, inherited = merge_defaults(tomllib.loads(text))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return f"{display}: "
+    return _where(display, key, key_lines(text), inherited)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+_TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_TOML_EOF = re.compile(r"\s*\(at end of document\)\s*$")
+
+
+def _syntax_message(display: str, message: str) -> str:
+    match = _TOML_POS.search(message)
+    if match:
+        text = message[: match.start()]
+        return f"{display}:{match[1]}:{match[2]}: {_lower_first(text)} (TOML syntax)"
+    match = _TOML_EOF.search(message)
+    if match:
+        return f"{display}: {_lower_first(message[: match.start()])} at end of file (TOML syntax)"
+    return f"{display}: {_lower_first(message)} (TOML syntax)"
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _where(
+    display: str, key: PathKey, lines: Mapping[PathKey, int], inherited: set[PathKey]
+) -> str:
+    line = line_of(key, lines, inherited)
+    return f"{display}:{line}: " if line else f"{display}: "
+
+
+def line_of(key: PathKey, lines: Mapping[PathKey, int], inherited: set[PathKey] = set()) -> int:  # noqa: B006
+    """The line of ``key`` or of its nearest located parent; 0 when nothing is known."""
+    for size in range(len(key), 0, -1):
+        prefix = key[:size]
+        if prefix[:3] in inherited and len(prefix) >= 3:
+            # The value came from [defaults]: point there.
+            moved = ("defaults", *prefix[2:])
+            for inner in range(len(moved), 0, -1):
+                if moved[:inner] in lines:
+                    return lines[moved[:inner]]
+        if prefix in lines:
+            return lines[prefix]
+    return 0
+
+
+def _validation_message(
+    display: str,
+    exc: ValidationError,
+    data: Mapping[str, Any],
+    lines: Mapping[PathKey, int],
+    inherited: set[PathKey],
+) -> str:
+    errors = _relevant(exc.errors(include_url=False))
+    # The first error in file order: the others are often its echoes (a bad [defaults] value
+    # fails again in every image), and one error at a time keeps the message on one line.
+    first = min(errors, key=lambda e: line_of(_clean_loc(e["loc"]), lines, inherited) or 1 << 30)
+    loc = _clean_loc(first["loc"])
+    message = _describe(first, loc, data)
+    breadcrumb = breadcrumb_of(loc, data)
+    where = _where(display, loc, lines, inherited)
+    prefix = f"{breadcrumb}: " if breadcrumb else ""
+    return f"{where}{prefix}{message}"
+
+
+def _relevant(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """Drop an error whose location is a parent of another's: a tuple that is "too short"
+    only because its one item failed says nothing new."""
+    locs = [tuple(error["loc"]) for error in errors]
+    kept = [
+        error
+        for error, loc in zip(errors, locs, strict=True)
+        if not any(other != loc and other[: len(loc)] == loc for other in locs)
+    ]
+    return kept or errors
+
+
+def _clean_loc(loc: Sequence[str | int]) -> PathKey:
+    """pydantic's location without the union tag it inserts after a rule's index
+    (``tags.1.semver.patern`` is ``tags[1].patern``)."""
+    out: list[str | int] = []
+    skip_next_tag = False
+    for part in loc:
+        if skip_next_tag and isinstance(part, str) and part in _RULE_TAGS:
+            skip_next_tag = False
+            continue
+        skip_next_tag = bool(out) and out[-1] == "tags" and isinstance(part, int)
+        if part != "[key]":
+            out.append(part)
+    return tuple(out)
+
+
+_RULE_TAGS = frozenset({"string", "template", *PRESET_MODELS})
+
+
+def breadcrumb_of(loc: PathKey, data: Mapping[str, Any]) -> str:
+    """``image[figlet].tags[2].pattern``: images by name, other arrays by index."""
+    parts: list[str] = []
+    value: Any = data
+    for part in loc:
+        if isinstance(part, int):
+            name = value[part].get("name") if _indexable(value, part) else None
+            if parts and parts[-1] == "image" and isinstance(name, str) and name:
+                parts[-1] = f"image[{name}]"
+            else:
+                parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
+            value = value[part] if _indexable(value, part) else None
+        else:
+            if parts and parts[-1] == "registries":
+                parts[-1] = f"registries[{part}]"
+            else:
+                parts.append(part)
+            value = value.get(part) if isinstance(value, dict) else None
+    return ".".join(parts)
+
+
+def _indexable(value: Any, index: int) -> bool:
+    return isinstance(value, list) and 0 <= index < len(value) and isinstance(value[index], dict)
+
+
+_TYPE_WORDS = {
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "int_type": "an integer",
+    "list_type": "an array",
+    "tuple_type": "an array",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "path_type": "a file path",
+}
+
+
+def _describe(error: ErrorDetails, loc: PathKey, data: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    got = toml_repr(error.get("input"))
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        key = str(loc[-1]) if loc else "?"
+        allowed = allowed_keys(loc[:-1], data)
+        return unknown_key_message(key, allowed)
+    if kind == "missing":
+        return f"missing required key '{loc[-1]}'" if loc else "missing required key"
+    if kind in _TYPE_WORDS:
+        return f"expected {_TYPE_WORDS[kind]}, got {got}"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected', 'one of the allowed values')}, got {got}"
+    if kind == "too_short":
+        return f"expected at least {ctx.get('min_length', 1)} item(s), got none"
+    if kind == "invalid_rule":
+        value = error.get("input")
+        if isinstance(value, dict) and "preset" in value:
+            return unknown_preset_message(value["preset"])
+        return f"{error['msg']}, got {got}"
+    if kind == "value_error":
+        cause = ctx.get("error")
+        return str(cause) if cause is not None else error["msg"]
+    return f"{_lower_first(error['msg'])}, got {got}"
+
+
+def unknown_key_message(key: str, allowed: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key '{key}', did you mean '{close[0]}'?"
+    if allowed:
+        return f"unknown key '{key}' (expected one of: {', '.join(sorted(allowed))})"
+    return f"unknown key '{key}'"
+
+
+def unknown_preset_message(value: Any) -> str:
+    names = list(PRESET_MODELS)
+    if isinstance(value, str):
+        close = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
+        if close:
+            return f"unknown preset '{value}', did you mean '{close[0]}'?"
+    return f"unknown preset {toml_repr(value)} (expected one of: {', '.join(names)})"
+
+
+def toml_repr(value: Any) -> str:
+    """A value as the user wrote it in TOML (true, not True; "x", not 'x')."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
+
+
+def allowed_keys(parent: PathKey, data: Mapping[str, Any]) -> list[str]:
+    """The keys the table at ``parent`` may have, for "did you mean" suggestions."""
+    value: Any = data
+    for part in parent:
+        value = _step(value, part)
+    model: type[BaseModel] | None = None
+    if not parent:
+        model = ConfigFile
+    elif parent == ("defaults",):
+        model = ImageDefaults
+    elif len(parent) == 2 and parent[0] == "image":
+        model = Image
+    elif len(parent) == 2 and parent[0] == "registries":
+        model = RegistryConfig
+    elif (len(parent) == 4 and parent[0] == "image" and parent[2] == "tags") or (
+        len(parent) == 3 and parent[:2] == ("defaults", "tags")
+    ):
+        kind = rule_kind(value)
+        model = TemplateRule if kind == "template" else PRESET_MODELS.get(kind or "")
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _step(value: Any, part: str | int) -> Any:
+    if isinstance(part, int):
+        return value[part] if isinstance(value, list) and 0 <= part < len(value) else None
+    return value.get(part) if isinstance(value, dict) else None
+
+
+# --- where each key is -------------------------------------------------------------------------
+
+
+def key_lines(text: str) -> dict[PathKey, int]:
+    """Map every key path of a (syntactically valid) TOML text to its 1-based line.
+
+    Paths look like pydantic's locations: ``("image", 0, "tags", 2, "pattern")``. Tables and
+    arrays of tables map to their header line, keys to their ``key =`` line, array items and
+    inline-table keys to the line where they start."""
+    return _Scanner(text).scan()
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class _Scanner:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.line = 1
+        self.lines: dict[PathKey, int] = {}
+        self.aot: dict[PathKey, int] = {}  # array-of-tables path -> items seen so far
+
+    # low-level helpers
+    def peek(self, n: int = 1) -> str:
+        return self.text[self.pos : self.pos + n]
+
+    def advance(self, n: int = 1) -> None:
+        chunk = self.text[self.pos : self.pos + n]
+        self.line += chunk.count("\n")
+        self.pos += n
+
+    def skip_ws(self, newlines: bool) -> None:
+        while self.pos < len(self.text):
+            ch = self.text[self.pos]
+            if ch in " \t\r" or (newlines and ch == "\n"):
+                self.advance()
+            elif ch == "#":
+                end = self.text.find("\n", self.pos)
+                self.advance((end if end >= 0 else len(self.text)) - self.pos)
+            else:
+                break
+
+    def record(self, path: PathKey, line: int) -> None:
+        self.lines.setdefault(path, line)
+
+    # grammar
+    def scan(self) -> dict[PathKey, int]:
+        table: PathKey = ()
+        while True:
+            self.skip_ws(newlines=True)
+            if self.pos >= len(self.text):
+                return self.lines
+            if self.peek(2) == "[[":
+                line = self.line
+                self.advance(2)
+                keys = self.keys("]]")
+                self.advance(2)
+                base = (*self.resolve(keys[:-1]), keys[-1])
+                index = self.aot.get(base, 0)
+                self.aot[base] = index + 1
+                table = (*base, index)
+                self.record(base, line)
+                self.record(table, line)
+            elif self.peek() == "[":
+                line = self.line
+                self.advance()
+                keys = self.keys("]")
+                self.advance()
+                table = self.resolve(keys)
+                self.record(table, line)
+            else:
+                self.key_value(table)
+
+    def resolve(self, keys: PathKey) -> PathKey:
+        """A header's keys, with the current item of each array of tables they go through."""
+        out: list[str | int] = []
+        for key in keys:
+            out.append(key)
+            if tuple(out) in self.aot:
+                out.append(self.aot[tuple(out)] - 1)
+        return tuple(out)
+
+    def keys(self, end: str) -> PathKey:
+        parts: list[str | int] = []
+        while True:
+            self.skip_ws(newlines=False)
+            parts.append(self.key())
+            self.skip_ws(newlines=False)
+            if self.peek() == ".":
+                self.advance()
+                continue
+            if self.peek(len(end)) == end or self.peek() in ("=", ""):
+                return tuple(parts)
+            # Unexpected: the text passed tomllib, so this is our own limit; stop here.
+            return tuple(parts)
+
+    def key(self) -> str:
+        ch = self.peek()
+        if ch in ('"', "'"):
+            return self.string()
+        match = _BARE_KEY.match(self.text, self.pos)
+        if not match:
+            self.advance()
+            return ""
+        self.advance(match.end() - self.pos)
+        return match.group()
+
+    def key_value(self, table: PathKey) -> None:
+        line = self.line
+        keys = self.keys("=")
+        path = (*table, *keys)
+        for size in range(len(table) + 1, len(path) + 1):
+            self.record(path[:size], line)
+        self.skip_ws(newlines=False)
+        if self.peek() == "=":
+            self.advance()
+        self.skip_ws(newlines=False)
+        self.value(path)
+
+    def value(self, path: PathKey) -> None:
+        ch = self.peek()
+        if ch in ('"', "'"):
+            self.string()
+        elif ch == "[":
+            self.array(path)
+        elif ch == "{":
+            self.inline_table(path)
+        else:
+            while self.pos < len(self.text) and self.text[self.pos] not in ",]}\n#":
+                self.advance()
+
+    def array(self, path: PathKey) -> None:
+        self.advance()  # [
+        index = 0
+        while True:
+            self.skip_ws(newlines=True)
+            ch = self.peek()
+            if ch in ("]", ""):
+                self.advance()
+                return
+            if ch == ",":
+                self.advance()
+                continue
+            self.record((*path, index), self.line)
+            self.value((*path, index))
+            index += 1
+
+    def inline_table(self, path: PathKey) -> None:
+        self.advance()  # {
+        while True:
+            self.skip_ws(newlines=True)
+            ch = self.peek()
+            if ch in ("}", ""):
+                self.advance()
+                return
+            if ch == ",":
+                self.advance()
+                continue
+            self.key_value(path)
+
+    def string(self) -> str:
+        quote = self.peek()
+        if self.peek(3) == quote * 3:
+            self.advance(3)
+            end = self.text.find(quote * 3, self.pos)
+            while end >= 0 and self.text[end + 3 : end + 4] == quote:
+                end += 1  # up to two quotes may close a multi-line string's content
+            if quote == '"':
+                while end > 0 and _escaped(self.text, end):
+                    end = self.text.find(quote * 3, end + 1)
+            end = len(self.text) if end < 0 else end
+            content = self.text[self.pos : end]
+            self.advance(end + 3 - self.pos)
+            return content
+        self.advance()
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] not in (quote, "\n"):
+            if quote == '"' and self.text[self.pos] == "\\":
+                self.advance()
+            self.advance()
+        content = self.text[start : self.pos]
+        self.advance()
+        if quote == '"':
+            with contextlib.suppress(tomllib.TOMLDecodeError):
+                content = tomllib.loads(f'x = "{content}"')["x"]
+        return content
+
+
+def _escaped(text: str, index: int) -> bool:
+    backslashes = 0
+    while index > 0 and text[index - 1] == "\\":
+        backslashes += 1
+        index -= 1
+    return backslashes % 2 == 1

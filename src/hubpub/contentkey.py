@@ -1,0 +1,207 @@
+"""The content key of a build: know without building whether an image is current (issue 5).
+
+The key is a sha256 over everything the engine's build sees and nothing that changes with
+every commit:
+
+- every file the build context sends after ``.dockerignore`` (the docker SDK's own
+  ``exclude_paths``, so the key and the build agree on which files count), with its path
+  relative to the context, its mode and the sha256 of its bytes (a symlink: its target);
+- the Dockerfile's bytes, the rendered build args, the target stage;
+- the digest of every external image the build starts from (``FROM``, ``COPY --from``),
+  resolved by a caller-supplied function (observe uses the registry client).
+
+The OCI labels (revision, version, created) stay out on purpose: a release then promotes the
+very bytes that were built and tested. Every image hubpub builds carries the key as the
+:data:`LABEL` label; observe reads it back from the config blob of each existing tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import stat
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import dockerfile as _dockerfile
+from docker.utils.build import exclude_paths
+
+from hubpub.errors import ConfigError
+
+LABEL = "io.hubpub.content-key"
+_FORMAT = "hubpub-content-key/v1"
+# The name the docker SDK gives a Dockerfile that lives outside its context (process_dockerfile).
+_OUTSIDE_DOCKERFILE = ".dockerfile.outside"
+
+
+def base_images(text: str, build_args: Mapping[str, str], target: str | None = None) -> list[str]:
+    """The external images a Dockerfile builds from, in order, without duplicates.
+
+    ``scratch`` and earlier stage names are skipped; ``ARG`` defaults declared before the first
+    ``FROM`` and the build args are substituted (Docker's rule: only those global ARGs reach
+    ``FROM``). With ``target``, the stages after it are left out: they are not built.
+    """
+    try:
+        commands = _dockerfile.parse_string(text)
+    except _dockerfile.GoParseError as exc:
+        raise ConfigError(f"cannot parse the Dockerfile: {exc}") from None
+    global_args: dict[str, str] = {}
+    stages: list[str] = []  # stage names (lowercase; "" for an unnamed stage), in order
+    images: list[str] = []
+
+    def add(image: str) -> None:
+        if image.lower() != "scratch" and image.lower() not in stages and image not in images:
+            images.append(image)
+
+    seen_from = False
+    for cmd in commands:
+        name = cmd.cmd.upper()
+        if name == "ARG" and not seen_from:
+            for item in cmd.value:
+                key, _, default = item.partition("=")
+                global_args[key] = build_args.get(key, _unquote(default))
+        elif name == "FROM":
+            if stages and target is not None and stages[-1] == target.lower():
+                break
+            seen_from = True
+            values = list(cmd.value)
+            image = substitute(values[0], global_args)
+            stage = values[2] if len(values) >= 3 and values[1].upper() == "AS" else ""
+            add(image)
+            stages.append(stage.lower())
+        elif name in ("COPY", "ADD") and seen_from:
+            for flag in cmd.flags:
+                if flag.startswith("--from="):
+                    source = flag[len("--from=") :]
+                    # A stage name or index refers to this build, anything else to an image.
+                    if not source.isdigit():
+                        add(source)
+    return images
+
+
+_VAR = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-+])?(?P<word>[^}]*)\}"
+    r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+def substitute(text: str, variables: Mapping[str, str]) -> str:
+    """Dockerfile variable substitution: ``$X``, ``${X}``, ``${X:-default}``, ``${X:+alt}``."""
+
+    def repl(match: re.Match[str]) -> str:
+        name = match.group("plain") or match.group("braced")
+        value = variables.get(name)
+        op = match.group("op")
+        if op in (":-", "-"):
+            unset = value is None or (op == ":-" and value == "")
+            return match.group("word") if unset else str(value)
+        if op in (":+", "+"):
+            unset = value is None or (op == ":+" and value == "")
+            return "" if unset else match.group("word")
+        return value or ""
+
+    return _VAR.sub(repl, text)
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def dockerignore_patterns(context: Path) -> list[str]:
+    """The patterns as the docker SDK reads them (api/build.py)."""
+    path = context / ".dockerignore"
+    if not path.exists():
+        return []
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def context_files(context: Path, dockerfile: Path) -> list[str]:
+    """The paths (relative, sorted) the docker SDK sends as the build context."""
+    rel = _dockerfile_name(context, dockerfile)
+    return sorted(exclude_paths(str(context), dockerignore_patterns(context), dockerfile=rel))
+
+
+def _dockerfile_name(context: Path, dockerfile: Path) -> str:
+    try:
+        return dockerfile.relative_to(context).as_posix()
+    except ValueError:
+        return _OUTSIDE_DOCKERFILE
+
+
+def content_key(
+    context: Path,
+    dockerfile: Path,
+    build_args: Mapping[str, str],
+    target: str | None,
+    resolve: Callable[[str], str],
+) -> str:
+    """The key of a build; ``resolve`` turns a base image name into a digest."""
+    try:
+        text = dockerfile.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the Dockerfile {dockerfile}: {exc.strerror}") from None
+    if not context.is_dir():
+        raise ConfigError(f"the build context {context} is not a directory")
+    bases = base_images(text.decode("utf-8", "replace"), build_args, target)
+    return key_of(
+        files=_file_entries(context, context_files(context, dockerfile)),
+        dockerfile=text,
+        build_args=build_args,
+        target=target,
+        bases=[(image, resolve(image)) for image in bases],
+    )
+
+
+def key_of(
+    *,
+    files: Sequence[tuple[str, int, str]],
+    dockerfile: bytes,
+    build_args: Mapping[str, str],
+    target: str | None,
+    bases: Sequence[tuple[str, str]],
+) -> str:
+    """The key over already-gathered material (pure; tests use it directly)."""
+    digest = hashlib.sha256()
+    header = {
+        "format": _FORMAT,
+        "dockerfile": hashlib.sha256(dockerfile).hexdigest(),
+        "build_args": sorted(build_args.items()),
+        "target": target,
+        "bases": [list(base) for base in bases],
+    }
+    digest.update(json.dumps(header, sort_keys=True).encode())
+    digest.update(b"\n")
+    for path, mode, content in files:
+        # NUL cannot appear in a path: the framing is unambiguous.
+        digest.update(f"{path}\0{mode:o}\0{content}\n".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def _file_entries(context: Path, paths: Sequence[str]) -> list[tuple[str, int, str]]:
+    entries = []
+    for rel in paths:
+        full = os.path.join(context, rel)
+        info = os.lstat(full)
+        if stat.S_ISLNK(info.st_mode):
+            content = "link:" + os.readlink(full)
+        elif stat.S_ISDIR(info.st_mode):
+            content = "dir"
+        elif stat.S_ISREG(info.st_mode):
+            content = _sha256_file(full)
+        else:  # sockets, fifos: the engine sends them as empty entries
+            content = "special"
+        entries.append((rel, info.st_mode, content))
+    return entries
+
+
+def _sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,178 @@
+"""Config + git state → the desired references of each image (the first step of
+config → desired → observed → plan → apply).
+
+Pure: the git state and the environment are passed in; nothing here talks to git or a registry.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hubpub.config.load import where_in
+from hubpub.config.model import Config, Image
+from hubpub.errors import ConfigError, ReferenceError_, TemplateError
+from hubpub.gitstate import GitState, read_git_state
+from hubpub.reference import Reference, Repository, parse_reference, parse_repository
+from hubpub.templating import (
+    VALUE_NAMES,
+    LocatedTemplateError,
+    base_context,
+    image_tags,
+    listed_env,
+    render,
+)
+
+__all__ = [
+    "BuildSpec",
+    "DesiredImage",
+    "DesiredTag",
+    "compute_desired",
+    "desired_images",
+    "select_images",
+]
+
+
+@dataclass(frozen=True)
+class DesiredTag:
+    ref: Reference  # repository + tag
+    rule: str  # "tags[1] (preset semver)", for messages
+    immutable: bool  # full version tag of semver/pep440, or rule immutable = true
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    context: Path  # absolute
+    dockerfile: Path  # absolute
+    target: str | None
+    build_args: Mapping[str, str] = field(default_factory=dict)  # rendered
+    labels: Mapping[str, str] = field(default_factory=dict)  # the user's labels, rendered
+
+
+@dataclass(frozen=True)
+class DesiredImage:
+    name: str
+    repositories: tuple[Repository, ...]
+    tags: tuple[DesiredTag, ...]  # every repository × every tag value, stable order
+    build: BuildSpec | None  # exactly one of build / source
+    source: Reference | None  # rendered promotion source
+    version: str | None  # metadata-action's "version" (first tag by priority)
+
+    @property
+    def refs(self) -> tuple[Reference, ...]:
+        return tuple(tag.ref for tag in self.tags)
+
+
+def select_images(config: Config, only: Sequence[str] = ()) -> tuple[Image, ...]:
+    """The images named by ``--only`` (all when empty), in the file's order."""
+    if not only:
+        return config.images
+    names = [image.name for image in config.images]
+    for name in only:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"images: {', '.join(names)}"
+            raise ConfigError(
+                f"--only {name!r}: no image of that name in {config.path.name}", hint=hint
+            )
+    return tuple(image for image in config.images if image.name in only)
+
+
+def desired_images(
+    config: Config, git: GitState, environ: Mapping[str, str], only: Sequence[str] = ()
+) -> list[DesiredImage]:
+    """Every selected image with its references, build or source, rendered for ``git``."""
+    env = listed_env(config.env, environ)
+    out: list[DesiredImage] = []
+    for image in select_images(config, only):
+        try:
+            out.append(_desired(config, image, git, env))
+        except LocatedTemplateError as exc:
+            index = config.images.index(image)
+            raise LocatedTemplateError(str(exc), ("image", index, *exc.path)) from None
+    return out
+
+
+def compute_desired(
+    config: Config,
+    environ: Mapping[str, str],
+    *,
+    ref: str | None = None,
+    sha: str | None = None,
+    only: Sequence[str] = (),
+) -> tuple[GitState, list[DesiredImage]]:
+    """Read the git state for ``config`` and compute the desired images: what ``tags``,
+    ``plan`` and ``apply`` all start with."""
+    git = read_git_state(config.root, environ, ref, sha, default_branch=config.default_branch)
+    try:
+        return git, desired_images(config, git, environ, only)
+    except LocatedTemplateError as exc:
+        raise TemplateError(f"{where_in(config.path, exc.path)}{exc}") from None
+
+
+def _desired(config: Config, image: Image, git: GitState, env: Mapping[str, str]) -> DesiredImage:
+    repositories: list[Repository] = []
+    for text in image.repositories:
+        try:
+            repository = parse_repository(text)
+        except ReferenceError_ as exc:
+            raise ReferenceError_(f"image '{image.name}', repositories: {exc}") from None
+        if repository not in repositories:
+            repositories.append(repository)
+
+    values = image_tags(image, git, env)
+    tags = tuple(
+        DesiredTag(repository.with_tag(value.tag), value.rule, value.immutable)
+        for repository in repositories
+        for value in values.tags
+    )
+
+    context = {k: v for k, v in base_context(git, env).items() if k in VALUE_NAMES}
+    where = f"image '{image.name}'"
+    build: BuildSpec | None = None
+    source: Reference | None = None
+    if image.context is not None:
+        folder = (config.root / image.context).resolve()
+        build = BuildSpec(
+            context=folder,
+            dockerfile=(folder / image.dockerfile).resolve(),
+            target=image.target,
+            build_args={
+                name: _render(value, context, where, ("build_args", name))
+                for name, value in image.build_args.items()
+            },
+            labels={
+                name: _render(value, context, where, ("labels", name))
+                for name, value in image.labels.items()
+            },
+        )
+    elif image.source is not None:
+        text = _render(image.source, context, where, ("source",))
+        if not text:
+            raise TemplateError(f"{where}, source: the template renders empty")
+        try:
+            source = parse_reference(text)
+        except ReferenceError_ as exc:
+            raise ReferenceError_(f"{where}, source: {exc}") from None
+        if source.tag is None and source.digest is None:
+            raise ReferenceError_(
+                f"{where}, source: {text!r} names no tag or digest",
+                hint="write the tag to promote, e.g. ':sha-{{ git.short_sha }}'",
+            )
+    return DesiredImage(
+        name=image.name,
+        repositories=tuple(repositories),
+        tags=tags,
+        build=build,
+        source=source,
+        version=values.version,
+    )
+
+
+def _render(text: str, context: Mapping[str, object], where: str, path: tuple[str, ...]) -> str:
+    try:
+        return render(text, context, f"{where}, {'.'.join(path)}")
+    except TemplateError as exc:
+        raise LocatedTemplateError(str(exc), path) from None

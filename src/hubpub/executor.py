@@ -1,0 +1,359 @@
+"""Apply: carry a plan out with the fewest operations, independent ones concurrently.
+
+Each change of the plan becomes a task; a build is a task of its own. Tasks wait only for what
+they need:
+
+- ``build`` (once per image) → ``push`` of that image through the engine, to one reference,
+  always with an explicit tag (engine.py);
+- ``tag``: GET the manifest by digest in the repository that holds it, PUT the same bytes under
+  the new tag (no blob moves);
+- ``copy``: the registry client's ``copy_image``: blobs first (skip, mount or stream), the tag
+  last, so a tag never points at an incomplete image.
+
+A tag/copy whose source is written by another task of the plan waits for it and then reads it
+by the digest that task produced (never by tag, which someone may move meanwhile). A failure
+stops only the tasks that depend on it; the result lists every task as done, failed or
+not-started, and a second apply, planned afresh, does only what is still missing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from hubpub.contentkey import LABEL
+from hubpub.desired import DesiredImage
+from hubpub.engine import BuildRequest, PushAuth
+from hubpub.errors import HubpubError, PlanError, StalePlanError
+from hubpub.planner import Change, Plan
+from hubpub.reference import Reference, Repository
+from hubpub.registry.models import Manifest, ManifestInfo
+
+TaskKind = Literal["build", "push", "tag", "copy"]
+Status = Literal["done", "failed", "not-started"]
+
+
+class Registry(Protocol):
+    def resolve(self, refs: Iterable[Reference]) -> dict[Reference, ManifestInfo | None]: ...
+
+    def get_manifest(self, ref: Reference) -> Manifest: ...
+
+    def put_manifest(self, ref: Reference, manifest: Manifest) -> str: ...
+
+    def copy_image(self, src: Reference, dst: Reference) -> str: ...
+
+
+class EngineLike(Protocol):
+    def build(self, request: BuildRequest, on_line: Callable[[str], None] | None = None) -> str: ...
+
+    def push(
+        self,
+        image: str,
+        ref: Reference,
+        auth: PushAuth | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> str: ...
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    kind: TaskKind
+    image: str
+    ref: Reference | None  # the reference written (push/tag/copy); None for a build
+    deps: tuple[str, ...] = ()
+    change: Change | None = None
+
+    @property
+    def label(self) -> str:
+        if self.kind == "build":
+            return f"build {self.image}"
+        return f"{self.kind} {self.ref}"
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    task: Task
+    status: Status
+    digest: str | None = None  # image ID for a build, manifest digest otherwise
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    plan: Plan
+    results: tuple[TaskResult, ...]
+
+    def by_status(self, status: Status) -> list[TaskResult]:
+        return [r for r in self.results if r.status == status]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status == "done" for r in self.results)
+
+    @property
+    def written(self) -> list[tuple[str, Reference, str]]:
+        """(image, reference, digest) of every tag written."""
+        return [
+            (r.task.image, r.task.ref, r.digest)
+            for r in self.results
+            if r.status == "done" and r.task.ref is not None and r.digest is not None
+        ]
+
+
+class Progress(Protocol):
+    def started(self, task: Task) -> None: ...
+
+    def line(self, task: Task, text: str) -> None: ...
+
+    def finished(self, result: TaskResult) -> None: ...
+
+
+class NoProgress:
+    def started(self, task: Task) -> None:
+        pass
+
+    def line(self, task: Task, text: str) -> None:
+        pass
+
+    def finished(self, result: TaskResult) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """What a build needs beyond the plan: the desired image and the labels to set."""
+
+    image: DesiredImage
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def tasks_for(plan: Plan, *, allow_overwrite: bool = False) -> list[Task]:
+    """The task graph of ``plan``; refuses a plan with conflicts unless ``allow_overwrite``."""
+    conflicts = plan.conflicts
+    if conflicts and not allow_overwrite:
+        first = conflicts[0]
+        more = f" and {len(conflicts) - 1} more" if len(conflicts) > 1 else ""
+        raise PlanError(
+            f"immutable tag {first.ref} already points to {first.current}{more}; nothing was "
+            "changed",
+            hint="bump the version, or pass --allow-overwrite to move it anyway",
+        )
+    tasks: list[Task] = []
+    writer: dict[Reference, str] = {}  # reference -> id of the task that writes it
+    for image in plan.images:
+        build_id = None
+        if image.build is not None:
+            build_id = f"build {image.name}"
+            tasks.append(Task(build_id, "build", image.name, None))
+        for change in image.changes:
+            if change.action == "noop" or change.via is None:
+                continue
+            task_id = f"{change.via} {change.ref}"
+            deps: tuple[str, ...] = ()
+            if change.via == "push":
+                if build_id is None:
+                    raise PlanError(f"plan pushes {change.ref} but builds no image {image.name}")
+                deps = (build_id,)
+            elif change.source is not None and change.source.digest is None:
+                if change.source not in writer:
+                    raise PlanError(f"plan reads {change.source} before writing it")
+                deps = (writer[change.source],)
+            writer[change.ref] = task_id
+            tasks.append(Task(task_id, change.via, image.name, change.ref, deps, change))
+    return tasks
+
+
+def check_stale(plan: Plan, registry: Registry, sources: Mapping[str, str | None]) -> None:
+    """Re-check each tag (and promotion source) of a saved plan before changing anything."""
+    expected: dict[Reference, str | None] = {}
+    for image in plan.images:
+        for change in image.changes:
+            expected[change.ref] = change.current
+        if image.source is not None:
+            expected[image.source] = sources.get(image.name)
+    now = registry.resolve(list(expected))
+    for ref, want in expected.items():
+        info = now.get(ref)
+        got = info.digest if info is not None else None
+        if got != want:
+            got_text = f"now points to {got}" if got else "no longer exists"
+            want_text = want if want else "no such tag"
+            raise StalePlanError(
+                f"Saved plan is stale: {ref} {got_text}, the plan expected {want_text}",
+                hint="run 'hubpub plan' again",
+            )
+
+
+class Executor:
+    def __init__(
+        self,
+        registry: Registry,
+        engine: Callable[[], EngineLike],
+        builds: Mapping[str, BuildInputs],
+        *,
+        push_auth: Callable[[str], PushAuth | None] = lambda registry: None,
+        progress: Progress | None = None,
+        max_workers: int = 8,
+    ) -> None:
+        self.registry = registry
+        self._engine_factory = engine
+        self._engine: EngineLike | None = None
+        self._engine_lock = threading.Lock()
+        self.builds = builds
+        self.push_auth = push_auth
+        self.progress = progress or NoProgress()
+        self.max_workers = max_workers
+        self._manifests: dict[tuple[Repository, str], Manifest] = {}
+        self._manifest_lock = threading.Lock()
+
+    def engine(self) -> EngineLike:
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = self._engine_factory()
+            return self._engine
+
+    def apply(self, plan: Plan, *, allow_overwrite: bool = False) -> ApplyResult:
+        tasks = tasks_for(plan, allow_overwrite=allow_overwrite)
+        results = run_graph(tasks, self._run, self.progress, self.max_workers)
+        return ApplyResult(plan, tuple(results[t.id] for t in tasks))
+
+    # --- the four kinds of task ---------------------------------------------------------------
+
+    def _run(self, task: Task, deps: Sequence[TaskResult]) -> str:
+        if task.kind == "build":
+            return self._build(task)
+        if task.ref is None or task.change is None:
+            raise PlanError(f"task {task.label} has no reference")
+        if task.kind == "push":
+            return self._push(task, deps[0].digest)
+        source = task.change.source
+        if source is None:
+            raise PlanError(f"task {task.label} has no source")
+        digest = source.digest or (deps[0].digest if deps else None)
+        if digest is None:
+            raise PlanError(f"no digest known for {source}")
+        if task.kind == "tag":
+            return self._tag(task.ref, source.repository, digest)
+        return self.registry.copy_image(source.repository.with_digest(digest), task.ref)
+
+    def _build(self, task: Task) -> str:
+        inputs = self.builds.get(task.image)
+        if inputs is None or inputs.image.build is None:
+            raise PlanError(f"image {task.image!r} has no build in the config")
+        spec = inputs.image.build
+        request = BuildRequest(
+            context=spec.context,
+            dockerfile=spec.dockerfile,
+            target=spec.target,
+            build_args=dict(spec.build_args),
+            labels=dict(inputs.labels),
+        )
+        return self.engine().build(request, on_line=lambda text: self.progress.line(task, text))
+
+    def _push(self, task: Task, image_id: str | None) -> str:
+        if task.ref is None or image_id is None:
+            raise PlanError(f"nothing was built for {task.image!r}")
+        return self.engine().push(
+            image_id,
+            task.ref,
+            self.push_auth(task.ref.registry),
+            on_line=lambda text: self.progress.line(task, text),
+        )
+
+    def _tag(self, ref: Reference, repo: Repository, digest: str) -> str:
+        # One GET per digest and repository, however many tags take it.
+        key = (repo, digest)
+        with self._manifest_lock:
+            manifest = self._manifests.get(key)
+        if manifest is None:
+            manifest = self.registry.get_manifest(repo.with_digest(digest))
+            with self._manifest_lock:
+                self._manifests[key] = manifest
+        return self.registry.put_manifest(ref, manifest)
+
+
+def run_graph(
+    tasks: Sequence[Task],
+    fn: Callable[[Task, Sequence[TaskResult]], str],
+    progress: Progress,
+    max_workers: int,
+) -> dict[str, TaskResult]:
+    """Run ``tasks`` as their dependencies allow; a failure skips only its dependents."""
+    pending = {task.id: task for task in tasks}
+    results: dict[str, TaskResult] = {}
+    running: dict[Future[str], tuple[Task, float]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+        while pending or running:
+            changed = True
+            while changed:
+                changed = False
+                for task_id, task in list(pending.items()):
+                    deps = [results.get(dep) for dep in task.deps]
+                    failed = [d for d in deps if d is not None and d.status != "done"]
+                    if failed:
+                        reason = f"not started: {failed[0].task.label} did not complete"
+                        result = TaskResult(task, "not-started", error=reason)
+                        results[task_id] = result
+                        progress.finished(result)
+                        del pending[task_id]
+                        changed = True
+                    elif all(d is not None for d in deps):
+                        progress.started(task)
+                        ready = [d for d in deps if d is not None]
+                        running[pool.submit(fn, task, ready)] = (task, time.monotonic())
+                        del pending[task_id]
+            if not running:
+                for task_id, task in pending.items():  # a cycle: cannot happen for a plan
+                    results[task_id] = TaskResult(task, "not-started", error="unmet dependency")
+                break
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                task, start = running.pop(future)
+                elapsed = time.monotonic() - start
+                try:
+                    digest = future.result()
+                except HubpubError as exc:
+                    result = TaskResult(task, "failed", error=str(exc), seconds=elapsed)
+                except Exception as exc:  # a bug: still report it as this task's failure
+                    text = f"internal error: {type(exc).__name__}: {exc}"
+                    result = TaskResult(task, "failed", error=text, seconds=elapsed)
+                else:
+                    result = TaskResult(task, "done", digest=digest, seconds=elapsed)
+                results[task.id] = result
+                progress.finished(result)
+    return results
+
+
+def build_labels(
+    image: DesiredImage,
+    content_key: str | None,
+    *,
+    source_url: str | None,
+    revision: str,
+    created: str,
+) -> dict[str, str]:
+    """The labels a built image carries: the user's, the OCI ones metadata-action sets, and
+    the content key (which leaves the per-commit ones out: contentkey.py)."""
+    labels: dict[str, str] = {}
+    if image.build is not None:
+        labels.update(image.build.labels)
+    oci = {
+        "org.opencontainers.image.title": image.name,
+        "org.opencontainers.image.revision": revision,
+        "org.opencontainers.image.created": created,
+    }
+    if source_url:
+        oci["org.opencontainers.image.source"] = source_url
+    if image.version:
+        oci["org.opencontainers.image.version"] = image.version
+    for key, value in oci.items():
+        labels.setdefault(key, value)
+    if content_key is not None:
+        labels[LABEL] = content_key
+    return labels

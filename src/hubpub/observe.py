@@ -1,0 +1,409 @@
+"""Observe: what the registries hold for the desired references (issue 5, "Observe").
+
+For every desired reference one HEAD (concurrent, through the registry client), for every
+promotion source one HEAD, for every distinct base image of the build contexts one HEAD; then
+the content key of each build context, and the content-key label of each image that a desired
+tag of a build image points to. That label lives in the image's config blob: one GET of the
+manifest and one of the config, then never again for that digest (manifests are
+content-addressed, so the label of a digest never changes): it is cached on disk under
+``$XDG_CACHE_HOME/hubpub/labels``. A later plan only HEADs.
+
+``--redirect docker.io=localhost:5000`` rewrites the registry of every desired reference, of
+promotion sources, and of base-image lookups, so a release can be rehearsed locally.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from hubpub.contentkey import LABEL, base_images, content_key
+from hubpub.desired import DesiredImage
+from hubpub.errors import HubpubError, PlanError, RegistryError
+from hubpub.planner import ImageSpec, Observed, TargetTag
+from hubpub.reference import Reference, Repository, parse_reference
+from hubpub.registry.models import Manifest, ManifestInfo
+
+log = logging.getLogger("hubpub.observe")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# How many other tags of a repository observe looks at when searching for an image that holds
+# the content key (newest-looking last in the tag list are not a thing: tags come back in
+# lexical order; a bound keeps a repository with thousands of tags from costing thousands of
+# HEADs on a plan that builds anyway).
+MAX_OTHER_TAGS = 200
+
+# The content key of a base image that only the local engine has is its image ID, marked so
+# that it never equals a registry digest.
+ENGINE_PREFIX = "engine:"
+
+
+class Registry(Protocol):
+    """The part of registry.client.RegistryClient that observe uses."""
+
+    def resolve(self, refs: Iterable[Reference]) -> dict[Reference, ManifestInfo | None]: ...
+
+    def get_manifest(self, ref: Reference) -> Manifest: ...
+
+    def get_blob(self, repo: Repository, digest: str) -> bytes: ...
+
+    def list_tags(self, repo: Repository, *, missing_ok: bool = False) -> list[str]: ...
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]: ...
+
+
+class LocalImages(Protocol):
+    """The part of engine.Engine that observe uses (only when a base is not in a registry)."""
+
+    def image_id(self, name: str) -> str | None: ...
+
+
+# --- redirects ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Redirects:
+    """``docker.io=localhost:5000``: registry host -> registry host."""
+
+    mapping: Mapping[str, str]
+
+    @classmethod
+    def parse(cls, items: Iterable[str]) -> Redirects:
+        mapping: dict[str, str] = {}
+        for item in items:
+            old, sep, new = item.partition("=")
+            if not sep or not old.strip() or not new.strip():
+                raise PlanError(
+                    f"invalid --redirect {item!r}",
+                    hint="write FROM=TO, e.g. docker.io=localhost:5000",
+                )
+            # Normalize both sides the way references are (index.docker.io is docker.io).
+            src = parse_reference(f"{old.strip()}/x/y").registry
+            dst = parse_reference(f"{new.strip()}/x/y").registry
+            mapping[src] = dst
+        return cls(mapping)
+
+    def __bool__(self) -> bool:
+        return bool(self.mapping)
+
+    def repository(self, repo: Repository) -> Repository:
+        target = self.mapping.get(repo.registry)
+        return repo if target is None else Repository(target, repo.path)
+
+    def reference(self, ref: Reference) -> Reference:
+        return replace(ref, repository=self.repository(ref.repository))
+
+    def image(self, image: DesiredImage) -> DesiredImage:
+        if not self.mapping:
+            return image
+        tags = tuple(replace(tag, ref=self.reference(tag.ref)) for tag in image.tags)
+        return replace(
+            image,
+            repositories=tuple(self.repository(r) for r in image.repositories),
+            tags=tags,
+            source=self.reference(image.source) if image.source is not None else None,
+        )
+
+    def as_list(self) -> list[str]:
+        return [f"{old}={new}" for old, new in sorted(self.mapping.items())]
+
+
+# --- the label cache ------------------------------------------------------------------------
+
+
+class LabelCache:
+    """manifest digest -> content-key label (or None), one small file per digest."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+
+    @classmethod
+    def default(cls, environ: Mapping[str, str]) -> LabelCache:
+        base = environ.get("XDG_CACHE_HOME") or (
+            str(Path(environ["HOME"]) / ".cache") if environ.get("HOME") else None
+        )
+        return cls(Path(base) / "hubpub" / "labels" if base else None)
+
+    def _path(self, digest: str) -> Path | None:
+        if self.folder is None:
+            return None
+        algorithm, _, hexpart = digest.partition(":")
+        if not hexpart.isalnum() or not algorithm.isalnum():
+            return None
+        return self.folder / algorithm / hexpart
+
+    def get(self, digest: str) -> tuple[bool, str | None]:
+        """(found, label)."""
+        path = self._path(digest)
+        if path is None:
+            return False, None
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return False, None
+        if not isinstance(data, dict) or "label" not in data:
+            return False, None
+        label = data["label"]
+        return True, label if isinstance(label, str) else None
+
+    def put(self, digest: str, label: str | None) -> None:
+        path = self._path(digest)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "w") as handle:
+                json.dump({"label": label}, handle)
+            os.replace(tmp, path)  # atomic: concurrent plans never read half a file
+        except OSError as exc:  # a cache that cannot be written only costs requests
+            log.debug("cannot write the label cache %s: %s", path, exc)
+
+
+# --- observe --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observation:
+    images: tuple[DesiredImage, ...]  # redirected
+    specs: tuple[ImageSpec, ...]
+    observed: Observed
+    # image name -> ((base image as written, digest or engine:ID), ...), for messages
+    bases: Mapping[str, tuple[tuple[str, str], ...]]
+
+
+def image_spec(image: DesiredImage) -> ImageSpec:
+    return ImageSpec(
+        image.name,
+        tuple(TargetTag(tag.ref, tag.immutable, tag.rule) for tag in image.tags),
+        source=image.source,
+    )
+
+
+def observe(
+    images: Sequence[DesiredImage],
+    registry: Registry,
+    *,
+    engine: Callable[[], LocalImages | None] = lambda: None,
+    redirects: Redirects | None = None,
+    cache: LabelCache | None = None,
+    rebuild: bool = False,
+) -> Observation:
+    redirects = redirects or Redirects({})
+    images = tuple(redirects.image(image) for image in images)
+    cache = cache or LabelCache(None)
+
+    # 1. Every desired reference and every promotion source: one HEAD each, concurrently.
+    wanted: list[Reference] = []
+    for image in images:
+        wanted.extend(tag.ref for tag in image.tags)
+        if image.source is not None:
+            wanted.append(image.source)
+    found = registry.resolve(dict.fromkeys(wanted))
+    tags = {ref: (info.digest if info is not None else None) for ref, info in found.items()}
+    sources = {image.name: tags.get(image.source) for image in images if image.source is not None}
+
+    # 2. Content keys of the build contexts, base images resolved once across images.
+    keys, bases = _content_keys(images, registry, engine, redirects)
+
+    # 3. The content-key label of every image a tag of a build image points to.
+    labels: dict[str, str | None] = {}
+    others: dict[str, tuple[tuple[Reference, str], ...]] = {}
+    if not rebuild:
+        where = {
+            digest: tag.ref.repository
+            for image in images
+            if image.build is not None
+            for tag in reversed(image.tags)
+            if (digest := tags.get(tag.ref)) is not None
+        }
+        labels = _labels(where, registry, cache)
+        # 4. An image whose key no desired tag holds may still be in its repositories under
+        #    another tag (a release tag on a commit whose context did not change since the
+        #    branch build): list their tags and look, rather than build the same bytes again.
+        searching = [
+            image
+            for image in images
+            if image.build is not None
+            and image.name in keys
+            and not any(labels.get(tags.get(t.ref) or "") == keys[image.name] for t in image.tags)
+        ]
+        if searching:
+            others = _other_tags(searching, set(tags), registry, cache, labels)
+
+    observed = Observed(tags=tags, labels=labels, content_keys=keys, sources=sources, others=others)
+    return Observation(images, tuple(image_spec(i) for i in images), observed, bases)
+
+
+def _content_keys(
+    images: Sequence[DesiredImage],
+    registry: Registry,
+    engine: Callable[[], LocalImages | None],
+    redirects: Redirects,
+) -> tuple[dict[str, str], dict[str, tuple[tuple[str, str], ...]]]:
+    per_image: dict[str, list[str]] = {}
+    for image in images:
+        if image.build is None:
+            continue
+        spec = image.build
+        try:
+            text = spec.dockerfile.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise PlanError(
+                f"image {image.name!r}: cannot read the Dockerfile {spec.dockerfile}: "
+                f"{exc.strerror}"
+            ) from None
+        per_image[image.name] = base_images(text, spec.build_args, spec.target)
+    names = sorted({name for found in per_image.values() for name in found})
+    digests = resolve_bases(names, registry, engine, redirects)
+    keys: dict[str, str] = {}
+    bases: dict[str, tuple[tuple[str, str], ...]] = {}
+    for image in images:
+        if image.build is None:
+            continue
+        spec = image.build
+        keys[image.name] = content_key(
+            spec.context, spec.dockerfile, spec.build_args, spec.target, digests.__getitem__
+        )
+        bases[image.name] = tuple((name, digests[name]) for name in per_image[image.name])
+    return keys, bases
+
+
+def resolve_bases(
+    names: Sequence[str],
+    registry: Registry,
+    engine: Callable[[], LocalImages | None],
+    redirects: Redirects,
+) -> dict[str, str]:
+    """Base image name -> digest: a digest written in the Dockerfile, else the registry's
+    (one HEAD each), else the local engine's image ID.
+
+    The engine fallback exists because a base image may exist only in the engine (an image
+    built or imported locally, like the tests' busybox: nothing can be pulled there): the build
+    uses it all the same (docker build does not pull by default), so its image ID stands for
+    its content in the key rather than failing the plan.
+    """
+    result: dict[str, str] = {}
+    lookups: dict[str, Reference] = {}
+    for name in names:
+        try:
+            ref = parse_reference(name)
+        except HubpubError:
+            ref = None
+        if ref is not None and ref.digest is not None:
+            result[name] = ref.digest
+        elif ref is not None:
+            lookups[name] = redirects.reference(ref)
+    found: dict[Reference, ManifestInfo | None] = {}
+    failures: dict[Reference, str] = {}
+    refs = list(dict.fromkeys(lookups.values()))
+    if refs:
+        try:
+            found = registry.resolve(refs)
+        except RegistryError:
+            # One unreachable registry must not hide the others: ask one by one.
+            for ref in refs:
+                try:
+                    found.update(registry.resolve([ref]))
+                except RegistryError as exc:
+                    failures[ref] = str(exc)
+    local: LocalImages | None = None
+    for name in names:
+        if name in result:
+            continue
+        lookup = lookups.get(name)
+        info = found.get(lookup) if lookup is not None else None
+        if info is not None:
+            result[name] = info.digest
+            continue
+        local = local or engine()
+        image_id = local.image_id(name) if local is not None else None
+        if image_id is not None:
+            log.debug("base image %s: not in a registry, using the engine's %s", name, image_id)
+            result[name] = ENGINE_PREFIX + image_id
+            continue
+        why = failures.get(lookup) if lookup is not None else None
+        where = str(lookup) if lookup is not None else name
+        raise PlanError(
+            f"base image {name}: not found at {where} nor in the local engine"
+            + (f" ({why})" if why else ""),
+            hint="push or pull it first, or pin it by digest",
+        )
+    return result
+
+
+def _other_tags(
+    images: Sequence[DesiredImage],
+    desired: set[Reference],
+    registry: Registry,
+    cache: LabelCache,
+    labels: dict[str, str | None],
+) -> dict[str, tuple[tuple[Reference, str], ...]]:
+    repos = list(dict.fromkeys(repo for image in images for repo in image.repositories))
+    listed = registry.map(lambda repo: registry.list_tags(repo, missing_ok=True), repos)
+    candidates: dict[Repository, list[Reference]] = {}
+    for repo, names in zip(repos, listed, strict=True):
+        refs = [repo.with_tag(name) for name in names if repo.with_tag(name) not in desired]
+        candidates[repo] = refs[-MAX_OTHER_TAGS:]
+    found = registry.resolve(ref for refs in candidates.values() for ref in refs)
+    where = {
+        info.digest: ref.repository
+        for ref, info in found.items()
+        if info is not None and info.digest not in labels
+    }
+    labels.update(_labels(where, registry, cache))
+    others: dict[str, tuple[tuple[Reference, str], ...]] = {}
+    for image in images:
+        pairs = []
+        for repo in image.repositories:
+            for ref in candidates.get(repo, []):
+                info = found.get(ref)
+                if info is not None:
+                    pairs.append((ref, info.digest))
+        others[image.name] = tuple(pairs)
+    return others
+
+
+def _labels(
+    where: Mapping[str, Repository], registry: Registry, cache: LabelCache
+) -> dict[str, str | None]:
+    """The content-key label of each digest, read in the repository given for it (the same
+    digest is the same bytes wherever it is): from the cache, else the registry."""
+    labels: dict[str, str | None] = {}
+    missing: list[tuple[str, Repository]] = []
+    for digest, repo in where.items():
+        hit, label = cache.get(digest)
+        if hit:
+            labels[digest] = label
+        else:
+            missing.append((digest, repo))
+
+    def fetch(item: tuple[str, Repository]) -> tuple[str, str | None]:
+        digest, repo = item
+        label = read_label(registry, repo, digest)
+        cache.put(digest, label)
+        return digest, label
+
+    labels.update(registry.map(fetch, missing))
+    return labels
+
+
+def read_label(registry: Registry, repo: Repository, digest: str) -> str | None:
+    """The content-key label of the image ``repo@digest``: None for an index (hubpub builds
+    single-platform images) or an image without the label."""
+    manifest = registry.get_manifest(repo.with_digest(digest))
+    config = manifest.config
+    if manifest.is_index or config is None:
+        return None
+    data: Any = json.loads(registry.get_blob(repo, config.digest))
+    labels = ((data or {}).get("config") or {}).get("Labels") or {}
+    value = labels.get(LABEL)
+    return value if isinstance(value, str) else None

@@ -1,0 +1,219 @@
+"""Saved plans: ``hubpub plan --out FILE`` then ``hubpub apply FILE`` (Terraform's model).
+
+A saved plan records what it was made for (the config file's sha256, the commit, the options
+that shaped the desired references) and every digest it observed, so that ``apply`` can refuse
+a plan made for another config or commit and re-check each tag before changing anything
+(:class:`~hubpub.errors.StalePlanError`). It holds references, digests and content keys only:
+no credentials, no build args (they may carry secrets; apply renders them again from the
+config and checks that the content key still matches).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from hubpub import __version__
+from hubpub.errors import PlanError
+from hubpub.planner import Action, Build, Change, ImagePlan, Observed, Plan, Via
+from hubpub.reference import Reference, parse_reference
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """The options that shaped the desired references; apply re-uses them."""
+
+    ref: str | None = None
+    sha: str | None = None
+    only: tuple[str, ...] = ()
+    redirects: tuple[str, ...] = ()
+    rebuild: bool = False
+    allow_overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    plan: Plan
+    observed: Observed
+    config_sha256: str
+    commit: str
+    options: PlanOptions = field(default_factory=PlanOptions)
+
+
+def config_hash(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def to_json(saved: SavedPlan) -> dict[str, Any]:
+    obs = saved.observed
+    return {
+        "format_version": FORMAT_VERSION,
+        "hubpub_version": __version__,
+        "config_sha256": saved.config_sha256,
+        "commit": saved.commit,
+        "options": {
+            "ref": saved.options.ref,
+            "sha": saved.options.sha,
+            "only": list(saved.options.only),
+            "redirects": list(saved.options.redirects),
+            "rebuild": saved.options.rebuild,
+            "allow_overwrite": saved.options.allow_overwrite,
+        },
+        "observed": {
+            "tags": {str(ref): digest for ref, digest in sorted(obs.tags.items())},
+            "labels": dict(sorted(obs.labels.items())),
+            "content_keys": dict(sorted(obs.content_keys.items())),
+            "sources": dict(sorted(obs.sources.items())),
+            "others": {
+                name: [[str(ref), digest] for ref, digest in pairs]
+                for name, pairs in sorted(obs.others.items())
+            },
+        },
+        "images": [_image_json(image) for image in saved.plan.images],
+    }
+
+
+def _image_json(image: ImagePlan) -> dict[str, Any]:
+    build = image.build
+    return {
+        "name": image.name,
+        "source": _ref(image.source),
+        "content_key": image.content_key,
+        "build": None
+        if build is None
+        else {
+            "reason": build.reason,
+            "content_key": build.content_key,
+            "push_ref": str(build.push_ref),
+        },
+        "changes": [
+            {
+                "ref": str(c.ref),
+                "action": c.action,
+                "via": c.via,
+                "current": c.current,
+                "desired": c.desired,
+                "source": _ref(c.source),
+                "immutable": c.immutable,
+                "rule": c.rule,
+            }
+            for c in image.changes
+        ],
+    }
+
+
+def _ref(ref: Reference | None) -> str | None:
+    return None if ref is None else str(ref)
+
+
+def save(saved: SavedPlan, path: Path) -> None:
+    text = json.dumps(to_json(saved), indent=2) + "\n"
+    path = path.resolve()
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise PlanError(f"cannot write the plan file {path}: {exc.strerror}") from None
+
+
+def load(path: Path) -> SavedPlan:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PlanError(f"cannot read the plan file {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise PlanError(f"{path} is not a hubpub plan file: {exc}") from None
+    if not isinstance(data, dict) or "format_version" not in data:
+        raise PlanError(f"{path} is not a hubpub plan file")
+    if data["format_version"] != FORMAT_VERSION:
+        raise PlanError(
+            f"{path} has plan format {data['format_version']!r}; this hubpub reads "
+            f"{FORMAT_VERSION}",
+            hint="make the plan again with this version of hubpub",
+        )
+    try:
+        return _from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanError(f"{path} is not a valid hubpub plan file: {exc!r}") from None
+
+
+def _opt_ref(value: Any) -> Reference | None:
+    return None if value is None else parse_reference(str(value))
+
+
+def _from_json(data: Mapping[str, Any]) -> SavedPlan:
+    obs = data["observed"]
+    observed = Observed(
+        tags={parse_reference(k): v for k, v in obs["tags"].items()},
+        labels=dict(obs["labels"]),
+        content_keys=dict(obs["content_keys"]),
+        sources=dict(obs["sources"]),
+        others={
+            name: tuple((parse_reference(ref), str(digest)) for ref, digest in pairs)
+            for name, pairs in obs.get("others", {}).items()
+        },
+    )
+    images = []
+    for item in data["images"]:
+        build = item["build"]
+        changes = tuple(
+            Change(
+                image=item["name"],
+                ref=parse_reference(c["ref"]),
+                action=cast(Action, _one_of(c["action"], ("create", "update", "noop", "conflict"))),
+                via=cast(Via | None, _one_of(c["via"], ("push", "tag", "copy", None))),
+                current=c["current"],
+                desired=c["desired"],
+                source=_opt_ref(c["source"]),
+                immutable=bool(c["immutable"]),
+                rule=str(c["rule"]),
+            )
+            for c in item["changes"]
+        )
+        images.append(
+            ImagePlan(
+                name=item["name"],
+                build=None
+                if build is None
+                else Build(
+                    image=item["name"],
+                    reason=build["reason"],
+                    content_key=build["content_key"],
+                    push_ref=parse_reference(build["push_ref"]),
+                ),
+                changes=changes,
+                source=_opt_ref(item["source"]),
+                content_key=item["content_key"],
+            )
+        )
+    opts = data["options"]
+    return SavedPlan(
+        plan=Plan(tuple(images)),
+        observed=observed,
+        config_sha256=str(data["config_sha256"]),
+        commit=str(data["commit"]),
+        options=PlanOptions(
+            ref=opts["ref"],
+            sha=opts["sha"],
+            only=tuple(opts["only"]),
+            redirects=tuple(opts["redirects"]),
+            rebuild=bool(opts["rebuild"]),
+            allow_overwrite=bool(opts.get("allow_overwrite", False)),
+        ),
+    )
+
+
+def _one_of(value: Any, allowed: tuple[Any, ...]) -> Any:
+    if value not in allowed:
+        raise ValueError(f"unexpected value {value!r}")
+    return value

@@ -1,0 +1,304 @@
+"""The planner: a pure function from (desired state, observed state) to a plan.
+
+Nothing here touches the world. :mod:`hubpub.observe` gathers what the registries hold and
+the content keys of the build contexts; :func:`make_plan` decides, for every desired tag, what
+to do and how, following issue 5 and Terraform's plan/apply model (tag-semantics.md):
+
+- ``noop`` when the tag already points at the image it should;
+- ``create`` / ``update`` otherwise, *via*
+  - ``push``: the engine pushes the freshly built image to one target (once per image);
+  - ``tag``: the manifest is already in that repository: PUT the same bytes under the tag;
+  - ``copy``: another repository or registry holds it: mount or stream its blobs, tag last;
+- ``conflict`` when an immutable tag already points at another image.
+
+An image built from a context needs no build when some target already holds an image whose
+content-key label equals the context's key: every other tag is then created registry-side from
+that digest, and the plan is exact. Otherwise the image is built once and every stale or missing
+tag takes the new image, whose digest is "known after build" (``desired is None``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from hubpub.errors import PlanError
+from hubpub.reference import Reference, Repository
+
+Action = Literal["create", "update", "noop", "conflict"]
+Via = Literal["push", "tag", "copy"]
+
+
+@dataclass(frozen=True)
+class TargetTag:
+    """One desired reference of an image (desired.DesiredTag, as the planner needs it)."""
+
+    ref: Reference
+    immutable: bool = False
+    rule: str = ""
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What the planner needs to know about one desired image."""
+
+    name: str
+    tags: tuple[TargetTag, ...]
+    # Exactly one of: built from a context (content_key set by observe) or promoted from source.
+    source: Reference | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What observe found: every digest the plan depends on, nothing else."""
+
+    # desired reference -> the manifest digest the tag points to now (None: no such tag)
+    tags: Mapping[Reference, str | None]
+    # manifest digest -> the content-key label of that image (None: no label / not readable)
+    labels: Mapping[str, str | None] = field(default_factory=dict)
+    # image name -> content key of its build context (images built from a context only)
+    content_keys: Mapping[str, str] = field(default_factory=dict)
+    # image name -> digest of its promotion source (None: the source does not exist)
+    sources: Mapping[str, str | None] = field(default_factory=dict)
+    # image name -> other tags of its target repositories, (reference, digest): where an image
+    # with the current content key may sit when no desired tag points to it yet (a version tag
+    # on a commit whose context did not change since the branch build)
+    others: Mapping[str, tuple[tuple[Reference, str], ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Build:
+    image: str
+    reason: str
+    content_key: str | None
+    push_ref: Reference  # the one reference the engine pushes to
+
+
+@dataclass(frozen=True)
+class Change:
+    image: str
+    ref: Reference
+    action: Action
+    # How a create/update/conflict would be carried out; None for noop.
+    via: Via | None
+    current: str | None
+    # The digest the tag will point to; None while it is "known after build".
+    desired: str | None
+    # Where the bytes come from for tag/copy: a reference holding the image (with its digest
+    # when known; else a reference another change of this plan writes first).
+    source: Reference | None = None
+    immutable: bool = False
+    rule: str = ""
+
+    @property
+    def is_change(self) -> bool:
+        return self.action != "noop"
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    name: str
+    build: Build | None
+    changes: tuple[Change, ...]
+    source: Reference | None = None
+    content_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Summary:
+    builds: int
+    create: int
+    update: int
+    unchanged: int
+    conflicts: int
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.builds or self.create or self.update or self.conflicts)
+
+
+@dataclass(frozen=True)
+class Plan:
+    images: tuple[ImagePlan, ...]
+
+    @property
+    def builds(self) -> tuple[Build, ...]:
+        return tuple(image.build for image in self.images if image.build is not None)
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return tuple(change for image in self.images for change in image.changes)
+
+    @property
+    def conflicts(self) -> tuple[Change, ...]:
+        return tuple(change for change in self.changes if change.action == "conflict")
+
+    @property
+    def summary(self) -> Summary:
+        actions = [change.action for change in self.changes]
+        return Summary(
+            builds=len(self.builds),
+            create=actions.count("create"),
+            update=actions.count("update"),
+            unchanged=actions.count("noop"),
+            conflicts=actions.count("conflict"),
+        )
+
+    @property
+    def has_changes(self) -> bool:
+        return self.summary.has_changes
+
+
+def make_plan(images: Sequence[ImageSpec], observed: Observed, *, rebuild: bool = False) -> Plan:
+    """The plan that makes every desired tag of ``images`` point at the right image."""
+    return Plan(tuple(_plan_image(image, observed, rebuild=rebuild) for image in images))
+
+
+def _plan_image(image: ImageSpec, observed: Observed, *, rebuild: bool) -> ImagePlan:
+    current = {tag.ref: observed.tags.get(tag.ref) for tag in image.tags}
+    if image.source is not None:
+        digest = observed.sources.get(image.name)
+        if digest is None:
+            raise PlanError(
+                f"image {image.name!r}: the promotion source {image.source} does not exist",
+                hint="push it first, or fix 'source' in the config",
+            )
+        holders = {image.source.repository: image.source.repository.with_digest(digest)}
+        changes = _changes(image, current, digest, holders, build=False)
+        return ImagePlan(image.name, None, changes, source=image.source)
+
+    key = observed.content_keys.get(image.name)
+    if not rebuild and key is not None:
+        others = observed.others.get(image.name, ())
+        digest = _holder_of_key(image, current, observed.labels, key)
+        if digest is None:
+            digest = next((d for _ref, d in others if observed.labels.get(d) == key), None)
+        if digest is not None:
+            holders = {
+                ref.repository: ref.repository.with_digest(d) for ref, d in others if d == digest
+            }
+            changes = _changes(image, current, digest, holders, build=False)
+            return ImagePlan(image.name, None, changes, content_key=key)
+
+    changes = _changes(image, current, None, {}, build=True)
+    push = next((c.ref for c in changes if c.via == "push"), None)
+    if push is None:  # no tag at all: nothing to build for
+        return ImagePlan(image.name, None, changes, content_key=key)
+    reason = _build_reason(image, current, observed.labels, key, rebuild=rebuild)
+    return ImagePlan(image.name, Build(image.name, reason, key, push), changes, content_key=key)
+
+
+def _holder_of_key(
+    image: ImageSpec,
+    current: Mapping[Reference, str | None],
+    labels: Mapping[str, str | None],
+    key: str,
+) -> str | None:
+    """The digest of an existing target whose image carries ``key`` (first in tag order)."""
+    for tag in image.tags:
+        digest = current[tag.ref]
+        if digest is not None and labels.get(digest) == key:
+            return digest
+    return None
+
+
+def _changes(
+    image: ImageSpec,
+    current: Mapping[Reference, str | None],
+    desired: str | None,
+    holders: dict[Repository, Reference],
+    *,
+    build: bool,
+) -> tuple[Change, ...]:
+    """One change per desired tag; ``desired is None`` means "the image this plan builds".
+
+    ``holders`` maps each repository that holds (or will hold, once an earlier change of the
+    plan ran) the desired image to a reference of it there: a tag write in such a repository
+    is a manifest PUT; a repository without one gets a copy, once, and later tags in it are
+    PUTs from that copy, so each blob crosses to a registry at most once.
+    """
+    holders = dict(holders)
+    if desired is not None:
+        for tag in image.tags:
+            if current[tag.ref] == desired:
+                holders.setdefault(tag.ref.repository, tag.ref.repository.with_digest(desired))
+    changes: list[Change] = []
+    for tag in image.tags:
+        now = current[tag.ref]
+        if desired is not None and now == desired:
+            changes.append(
+                Change(
+                    image.name,
+                    tag.ref,
+                    "noop",
+                    None,
+                    now,
+                    desired,
+                    immutable=tag.immutable,
+                    rule=tag.rule,
+                )
+            )
+            continue
+        if now is None:
+            action: Action = "create"
+        elif tag.immutable:
+            action = "conflict"
+        else:
+            action = "update"
+        via: Via
+        source: Reference | None
+        if tag.ref.repository in holders:
+            via, source = "tag", holders[tag.ref.repository]
+        elif holders:
+            via, source = "copy", _nearest(holders, tag.ref.repository)
+        elif build:
+            via, source = "push", None
+        else:  # pragma: no cover - a digest to converge on always has a holder
+            raise PlanError(f"image {image.name!r}: no source for {tag.ref}")
+        holders.setdefault(tag.ref.repository, tag.ref)
+        changes.append(
+            Change(
+                image.name,
+                tag.ref,
+                action,
+                via,
+                now,
+                desired,
+                source,
+                immutable=tag.immutable,
+                rule=tag.rule,
+            )
+        )
+    return tuple(changes)
+
+
+def _nearest(holders: Mapping[Repository, Reference], repo: Repository) -> Reference:
+    """A holder in the same registry when there is one: the copy then mounts, moving no data."""
+    for holder_repo, ref in holders.items():
+        if holder_repo.registry == repo.registry:
+            return ref
+    return next(iter(holders.values()))
+
+
+def _build_reason(
+    image: ImageSpec,
+    current: Mapping[Reference, str | None],
+    labels: Mapping[str, str | None],
+    key: str | None,
+    *,
+    rebuild: bool,
+) -> str:
+    if rebuild:
+        return "--rebuild given"
+    existing = [digest for digest in current.values() if digest is not None]
+    if not existing:
+        return "no target exists yet"
+    short = _short(key) if key else "unknown"
+    if not any(labels.get(digest) for digest in existing):
+        return f"no existing target carries a content key (wanted {short})"
+    return f"content changed: no target holds content key {short}"
+
+
+def _short(digest: str) -> str:
+    return digest[: len("sha256:") + 12]

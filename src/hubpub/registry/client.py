@@ -1,0 +1,737 @@
+"""The registry client: manifests, tags, blobs and registry-side copies (docs/contracts.md).
+
+Requests per operation (OCI distribution-spec v1.1; registry-protocol.md):
+
+- first contact with a registry: ``GET /v2/`` (scheme, and the challenge for every later token)
+- a tag's digest: one ``HEAD /v2/<name>/manifests/<tag>`` (a HEAD is not a Docker Hub pull);
+  a ``GET`` only when the registry omits ``Docker-Content-Digest`` or the body is needed
+- tokens: one per (realm, service, scope set), cached until it expires
+- copy: source manifest(s) ``GET``; per blob ``HEAD`` on the target, then a mount when both
+  repositories share a registry, else a streamed upload; manifests ``PUT`` children first and
+  the tag last, so a tag never points at something missing
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+
+import requests
+
+from hubpub.errors import RegistryError, TransportError
+from hubpub.logs import mask
+from hubpub.reference import Reference, Repository, api_host, credential_host
+from hubpub.registry import credentials as creds_mod
+from hubpub.registry.auth import Credentials, RegistryAuth, TokenCache, repository_scope
+from hubpub.registry.models import (
+    MANIFEST_ACCEPT,
+    Descriptor,
+    Manifest,
+    ManifestInfo,
+    RegistryOptions,
+    digest_of,
+    new_hasher,
+    verify_digest,
+)
+from hubpub.registry.transport import (
+    RETRY_STATUSES,
+    Endpoint,
+    ResponseHook,
+    RetryPolicy,
+    Transport,
+    _BodyConsumed,
+    parse_link_next,
+)
+
+log = logging.getLogger("hubpub.registry")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Above this size a blob goes up in PATCH chunks (distribution-spec "Pushing a blob in
+# chunks"); below, in one PUT. Either way it streams: a chunk is never held in memory.
+DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024
+# A config blob or a manifest is small; get_blob refuses more so a typo cannot fill memory.
+SMALL_BLOB_LIMIT = 32 * 1024 * 1024
+_READ_SIZE = 1024 * 1024
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def read_scopes(repo: Repository) -> tuple[str, ...]:
+    return (repository_scope(repo.path, "pull"),)
+
+
+def write_scopes(repo: Repository, mount_from: Repository | None = None) -> tuple[str, ...]:
+    """``pull,push`` only when writing; a mount also reads its source, and asks for it in the
+    same token (registry-protocol.md, "Mount")."""
+    scopes = [repository_scope(repo.path, "pull", "push")]
+    if mount_from is not None and mount_from.path != repo.path:
+        scopes.append(repository_scope(mount_from.path, "pull"))
+    return tuple(scopes)
+
+
+class _BodyReader:
+    """A request body that streams ``size`` bytes from ``source`` and hashes them on the way.
+
+    ``__len__`` gives requests the Content-Length (a PUT of unknown length would go chunked,
+    which some registries refuse); ``__iter__`` makes requests treat it as a stream.
+    """
+
+    def __init__(self, source: _Readable, size: int, hasher: Any) -> None:
+        self._source = source
+        self._left = size
+        self._size = size
+        self._hasher = hasher
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        want = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._source.read(min(want, _READ_SIZE))
+        if not data:
+            raise OSError(f"source ended {self._left} bytes early")
+        self._left -= len(data)
+        self._hasher.update(data)
+        return data
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.read(_READ_SIZE):
+            yield chunk
+
+
+class _UploadInterrupted(Exception):
+    """One upload session failed in a way a fresh session may not (5xx, reset, 416)."""
+
+
+Opener = Callable[[], contextlib.AbstractContextManager[_Readable]]
+
+
+class RegistryClient:
+    """Talks to OCI registries. Thread-safe; use as a context manager.
+
+    ``options`` maps registry names (as in references: ``docker.io``, ``localhost:5000``) to
+    :class:`RegistryOptions`. ``environ`` is the environment for credentials, ``HOME`` and
+    helpers (``os.environ`` by default); ``docker_config`` overrides the Docker config folder.
+    """
+
+    def __init__(
+        self,
+        options: Mapping[str, RegistryOptions] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        docker_config: Path | None = None,
+        max_workers: int = 16,
+        per_registry: int = 8,
+        retry: RetryPolicy | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        self._options = dict(options or {})
+        self._environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
+        self._docker_config_folder = docker_config
+        self._docker_config: creds_mod.DockerConfig | None = None
+        self._max_workers = max_workers
+        self._per_registry = per_registry
+        self._chunk_size = chunk_size
+        self._hooks: list[ResponseHook] = []
+        self._policy = retry or RetryPolicy()
+        self._transport = Transport(
+            self._policy, self._hooks, self._environ, self._options, pool_size=max_workers
+        )
+        self._tokens = TokenCache()
+        self._endpoints: dict[str, Endpoint] = {}
+        self._lock = threading.Lock()
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers, "hubpub-registry")
+        # A separate pool for blob transfers, so copy_image may run inside map() without
+        # waiting on its own pool (a bounded pool that waits on itself deadlocks).
+        self._transfers = concurrent.futures.ThreadPoolExecutor(max_workers, "hubpub-blobs")
+        # (API host, digest) → repositories of that registry known to hold the blob, so each
+        # blob crosses the network at most once per target registry (then it is mounted).
+        self._blob_homes: dict[tuple[str, str], set[str]] = {}
+        self._blob_locks: dict[tuple[str, str], threading.Lock] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._transfers.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            for ep in self._endpoints.values():
+                ep.session.close()
+
+    def add_response_hook(self, hook: Callable[[requests.Response], None]) -> None:
+        """Call ``hook`` with every HTTP response, token requests and redirects included."""
+        self._hooks.append(hook)
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """Run ``fn`` over ``items`` on the client's bounded pool; results in order, and the
+        first exception is raised."""
+        return list(self._pool.map(fn, items))
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    def options_for(self, registry: str) -> RegistryOptions:
+        for name in (registry, api_host(registry), credential_host(registry)):
+            if name in self._options:
+                return self._options[name]
+        return RegistryOptions()
+
+    def _credentials(self, registry: str, options: RegistryOptions) -> Credentials | None:
+        found = creds_mod.from_environment(registry, options, self._environ)
+        if found is not None:
+            return found
+        with self._lock:
+            if self._docker_config is None:
+                path = creds_mod.docker_config_file(self._environ, self._docker_config_folder)
+                self._docker_config = creds_mod.DockerConfig(path, self._environ)
+            config = self._docker_config
+        return config.lookup(registry)
+
+    def _endpoint(self, registry: str) -> Endpoint:
+        host = api_host(registry)
+        with self._lock:
+            ep = self._endpoints.get(host)
+            if ep is None:
+                options = self.options_for(registry)
+
+                def allow_http_realm(netloc: str, options: RegistryOptions = options) -> bool:
+                    from hubpub.registry.transport import is_loopback
+
+                    return options.insecure or is_loopback(netloc)
+
+                auth = RegistryAuth(
+                    credential_host(registry),
+                    lambda: self._credentials(registry, options),
+                    self._tokens,
+                    creds_mod.login_hint(registry, options),
+                    allow_http_realm,
+                )
+                ep = Endpoint(
+                    credential_host(registry),
+                    host,
+                    options,
+                    auth,
+                    self._environ,
+                    pool_size=self._max_workers,
+                    per_registry=self._per_registry,
+                )
+                self._endpoints[host] = ep
+        return ep
+
+    def _ready(self, registry: str) -> Endpoint:
+        ep = self._endpoint(registry)
+        if ep.base_url is None:
+            with ep.ready:
+                if ep.base_url is None:
+                    self._probe(ep)
+        return ep
+
+    def _probe(self, ep: Endpoint) -> None:
+        """``GET /v2/``: which scheme answers, and the challenge (distribution-spec
+        "Determining support"). HTTPS first; HTTP only where allowed and only when the TLS
+        handshake failed for a reason other than an untrusted certificate."""
+        scheme = "https"
+        response: requests.Response | None = None
+        if ep.plain_http_allowed:
+            first = requests.Request("GET", f"https://{ep.host}/v2/").prepare()
+            try:
+                response = self._transport._exchange(ep, first, stream=False)
+            except requests.exceptions.SSLError as exc:
+                from hubpub.registry.transport import is_certificate_error
+
+                if is_certificate_error(exc):
+                    raise self._transport.transport_error(ep, first, exc, attempts=1) from None
+                scheme = "http"
+            except requests.RequestException:
+                scheme = "http"
+        if response is None:
+            prepared = requests.Request("GET", f"{scheme}://{ep.host}/v2/").prepare()
+            response = self._transport.send(ep, prepared)
+        if response.status_code not in (200, 401):
+            if response.status_code == 400 and scheme == "http":
+                raise TransportError(
+                    f"registry {ep.registry} answered 400 to plain HTTP",
+                    hint="it probably speaks HTTPS with a certificate hubpub cannot verify",
+                )
+            raise self._transport.status_error(ep, response, (), "GET /v2/")
+        ep.auth.learn(response)
+        ep.base_url = f"{scheme}://{ep.host}"
+        log.debug("registry %s: %s, auth %s", ep.registry, ep.base_url, ep.auth.challenge)
+
+    def _request(
+        self,
+        registry: str,
+        method: str,
+        path_or_url: str,
+        scopes: tuple[str, ...],
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        stream: bool = False,
+        retry: bool = True,
+    ) -> tuple[Endpoint, requests.Response]:
+        ep = self._ready(registry)
+        url = path_or_url if "://" in path_or_url else f"{ep.base_url}{path_or_url}"
+        prepared = requests.Request(method, url, headers=dict(headers or {}), data=data).prepare()
+        if data is None and method in ("PUT", "POST", "PATCH"):
+            prepared.headers["Content-Length"] = "0"
+        return ep, self._transport.drive(ep, prepared, scopes, stream=stream, retry=retry)
+
+    def _fail(
+        self, ep: Endpoint, response: requests.Response, scopes: tuple[str, ...], what: str
+    ) -> RegistryError:
+        return self._transport.status_error(ep, response, scopes, what)
+
+    # -- manifests -------------------------------------------------------------------------
+
+    def head_manifest(self, ref: Reference) -> ManifestInfo | None:
+        """The digest, media type and size of ``ref``, or None when the tag (or repository)
+        does not exist. One HEAD; a GET only if the registry omits the digest header."""
+        scopes = read_scopes(ref.repository)
+        ep, response = self._request(
+            ref.registry,
+            "HEAD",
+            f"/v2/{ref.path}/manifests/{ref.identifier}",
+            scopes,
+            headers={"Accept": MANIFEST_ACCEPT},
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self._fail(ep, response, scopes, f"manifest {ref}")
+        digest = response.headers.get("Docker-Content-Digest")
+        media_type = _media_type(response)
+        length = response.headers.get("Content-Length", "")
+        if not digest or not media_type or not length.isdigit():
+            # distribution-spec: the header is a SHOULD; without it, hash the body ourselves.
+            return self.get_manifest(ref).info
+        if ref.digest is not None and digest != ref.digest:
+            raise RegistryError(f"registry {ep.registry} answered digest {digest} for {ref}")
+        return ManifestInfo(digest=digest, media_type=media_type, size=int(length))
+
+    def resolve(self, refs: Iterable[Reference]) -> dict[Reference, ManifestInfo | None]:
+        """``head_manifest`` for every reference, concurrently (one HEAD each)."""
+        unique = list(dict.fromkeys(refs))
+        return dict(zip(unique, self.map(self.head_manifest, unique), strict=True))
+
+    def get_manifest(self, ref: Reference) -> Manifest:
+        """The manifest's exact bytes, verified against the digest asked for, or the one the
+        registry names, or (neither given) hashed to find it."""
+        scopes = read_scopes(ref.repository)
+        what = f"manifest {ref}"
+        ep, response = self._request(
+            ref.registry,
+            "GET",
+            f"/v2/{ref.path}/manifests/{ref.identifier}",
+            scopes,
+            headers={"Accept": MANIFEST_ACCEPT},
+        )
+        if response.status_code != 200:
+            raise self._fail(ep, response, scopes, what)
+        raw = response.content
+        expected = ref.digest or response.headers.get("Docker-Content-Digest")
+        if expected:
+            verify_digest(raw, expected, f"{what} from {ep.registry}")
+        digest = expected or digest_of(raw)
+        media_type = _media_type(response)
+        manifest = Manifest.from_bytes(raw, media_type or None)
+        return Manifest(raw=raw, media_type=manifest.media_type, digest=digest)
+
+    def put_manifest(
+        self, ref: Reference, manifest: Manifest, *, scopes: tuple[str, ...] | None = None
+    ) -> str:
+        """PUT the exact bytes with their media type; the registry's digest must be ours."""
+        scopes = scopes or write_scopes(ref.repository)
+        what = f"manifest {ref}"
+        ep, response = self._request(
+            ref.registry,
+            "PUT",
+            f"/v2/{ref.path}/manifests/{ref.identifier}",
+            scopes,
+            headers={"Content-Type": manifest.media_type},
+            data=manifest.raw,
+        )
+        if response.status_code not in (200, 201, 202):
+            raise self._fail(ep, response, scopes, what)
+        answered = response.headers.get("Docker-Content-Digest")
+        if answered and answered != manifest.digest:
+            raise RegistryError(
+                f"registry {ep.registry} stored {what} as {answered}, not {manifest.digest}",
+                hint="the registry rewrote the manifest; hubpub refuses to tag an image it did "
+                "not push",
+            )
+        return manifest.digest
+
+    def _manifest_exists(self, ref: Reference, scopes: tuple[str, ...]) -> bool:
+        ep, response = self._request(
+            ref.registry,
+            "HEAD",
+            f"/v2/{ref.path}/manifests/{ref.identifier}",
+            scopes,
+            headers={"Accept": MANIFEST_ACCEPT},
+        )
+        if response.status_code in (200, 404):
+            return response.status_code == 200
+        raise self._fail(ep, response, scopes, f"manifest {ref}")
+
+    # -- tags ------------------------------------------------------------------------------
+
+    def list_tags(
+        self, repo: Repository, *, missing_ok: bool = False, page_size: int = 1000
+    ) -> list[str]:
+        """Every tag, following ``Link: <...>; rel="next"`` as given (relative, absolute or
+        opaque). ``missing_ok``: an unknown repository has no tags instead of an error."""
+        scopes = read_scopes(repo)
+        url: str | None = f"/v2/{repo.path}/tags/list?n={page_size}"
+        tags: list[str] = []
+        while url is not None:
+            ep, response = self._request(repo.registry, "GET", url, scopes)
+            if response.status_code == 404 and missing_ok:
+                return []
+            if response.status_code != 200:
+                raise self._fail(ep, response, scopes, f"tags of {repo}")
+            try:
+                page = response.json().get("tags") or []
+            except (ValueError, AttributeError):
+                raise RegistryError(f"registry {ep.registry} sent a malformed tag list") from None
+            tags.extend(str(t) for t in page)
+            url = parse_link_next(response.headers.get("Link"), response.url)
+        return tags
+
+    # -- blobs -----------------------------------------------------------------------------
+
+    def blob_exists(
+        self, repo: Repository, digest: str, *, scopes: tuple[str, ...] | None = None
+    ) -> bool:
+        scopes = scopes or read_scopes(repo)
+        ep, response = self._request(
+            repo.registry, "HEAD", f"/v2/{repo.path}/blobs/{digest}", scopes
+        )
+        if response.status_code in (200, 404):
+            return response.status_code == 200
+        raise self._fail(ep, response, scopes, f"blob {digest} in {repo}")
+
+    def get_blob(self, repo: Repository, digest: str) -> bytes:
+        """A small blob (an image config), verified against its digest."""
+        scopes = read_scopes(repo)
+        what = f"blob {digest} of {repo}"
+        ep, response = self._request(
+            repo.registry, "GET", f"/v2/{repo.path}/blobs/{digest}", scopes, stream=True
+        )
+        with response:
+            if response.status_code != 200:
+                _ = response.content
+                raise self._fail(ep, response, scopes, what)
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > SMALL_BLOB_LIMIT:
+                raise RegistryError(f"{what} is {length} bytes; get_blob is for small blobs")
+            try:
+                data = response.content
+            except requests.RequestException as exc:
+                raise self._transport.transport_error(ep, response.request, exc, 1) from None
+        verify_digest(data, digest, what)
+        return data
+
+    @contextlib.contextmanager
+    def open_blob(self, repo: Repository, digest: str) -> Iterator[_Readable]:
+        """A stream of the blob's bytes (redirects to storage followed without credentials)."""
+        scopes = read_scopes(repo)
+        ep, response = self._request(
+            repo.registry, "GET", f"/v2/{repo.path}/blobs/{digest}", scopes, stream=True
+        )
+        with response:
+            if response.status_code != 200:
+                _ = response.content
+                raise self._fail(ep, response, scopes, f"blob {digest} of {repo}")
+            yield response.raw
+
+    def mount_blob(
+        self,
+        repo: Repository,
+        digest: str,
+        from_repo: Repository,
+        *,
+        scopes: tuple[str, ...] | None = None,
+    ) -> str | None:
+        """Cross-repository mount. None when mounted (201); otherwise the upload session the
+        registry opened instead (202, distribution-spec "Mounting a blob from another
+        repository": the client must then upload), or None-equivalent fallback via upload."""
+        scopes = scopes or write_scopes(repo, from_repo)
+        query = urlencode({"mount": digest, "from": from_repo.path})
+        ep, response = self._request(
+            repo.registry, "POST", f"/v2/{repo.path}/blobs/uploads/?{query}", scopes
+        )
+        if response.status_code == 201:
+            return None
+        if response.status_code == 202 and response.headers.get("Location"):
+            return urljoin(response.url, response.headers["Location"])
+        if response.status_code in (401, 403):
+            raise self._fail(ep, response, scopes, f"blob upload to {repo}")
+        # ECR and others refuse mounts they do not support: upload instead (protocol notes).
+        log.info("mount of %s into %s refused (%s); uploading", digest, repo, response.status_code)
+        return self._start_upload(repo, scopes)
+
+    def _start_upload(self, repo: Repository, scopes: tuple[str, ...]) -> str:
+        ep, response = self._request(
+            repo.registry, "POST", f"/v2/{repo.path}/blobs/uploads/", scopes
+        )
+        location = response.headers.get("Location")
+        if response.status_code != 202 or not location:
+            raise self._fail(ep, response, scopes, f"blob upload to {repo}")
+        return urljoin(response.url, location)
+
+    def upload_blob_file(self, repo: Repository, path: Path, digest: str | None = None) -> str:
+        """Upload a file from disk (streamed), unless the repository has it; returns its
+        digest (computed by one read when not given)."""
+        if digest is None:
+            hasher = new_hasher("sha256:")
+            with path.open("rb") as handle:
+                while chunk := handle.read(_READ_SIZE):
+                    hasher.update(chunk)
+            digest = f"sha256:{hasher.hexdigest()}"
+        scopes = write_scopes(repo)
+        if self.blob_exists(repo, digest, scopes=scopes):
+            return digest
+        size = path.stat().st_size
+        self.upload_blob(repo, digest, size, lambda: path.open("rb"), scopes=scopes)
+        return digest
+
+    def upload_blob(
+        self,
+        repo: Repository,
+        digest: str,
+        size: int,
+        opener: Opener,
+        *,
+        scopes: tuple[str, ...] | None = None,
+        location: str | None = None,
+    ) -> None:
+        """Stream ``size`` bytes from ``opener()`` into ``repo`` as ``digest``.
+
+        Monolithic (POST, then PUT ``?digest=``) up to the chunk size, else PATCH chunks
+        with ``Content-Range``. A failed PATCH or PUT cannot be resent (the session's state is
+        unknown), so the whole session restarts from the first byte with a fresh ``opener()``
+        (distribution-spec "Error codes": BLOB_UPLOAD_INVALID / 416 end a session).
+        """
+        scopes = scopes or write_scopes(repo)
+        attempts = self._policy.upload_attempts
+        last: Exception | None = None
+        for attempt in range(1, attempts + 1):
+            if attempt > 1:
+                if self.blob_exists(repo, digest, scopes=scopes):
+                    return  # the previous PUT landed, only its answer was lost
+                location = None
+            try:
+                session = location or self._start_upload(repo, scopes)
+                self._upload_session(repo, digest, size, opener, scopes, session)
+                return
+            except (_UploadInterrupted, TransportError, _BodyConsumed, OSError) as exc:
+                last = exc
+                log.info(
+                    "upload of %s to %s failed (%s); attempt %d of %d",
+                    digest,
+                    repo,
+                    mask(str(exc)) or type(exc).__name__,
+                    attempt,
+                    attempts,
+                )
+        raise TransportError(
+            f"upload of blob {digest} to {repo} failed {attempts} times: "
+            f"{mask(str(last)) or type(last).__name__}",
+            hint="the registry or the network is failing; nothing was tagged, try again later",
+        )
+
+    def _upload_session(
+        self,
+        repo: Repository,
+        digest: str,
+        size: int,
+        opener: Opener,
+        scopes: tuple[str, ...],
+        location: str,
+    ) -> None:
+        hasher = new_hasher(digest)
+        with opener() as source:
+            reader = _BodyReader(source, size, hasher)
+            if size > self._chunk_size:
+                offset = 0
+                while offset < size:
+                    length = min(self._chunk_size, size - offset)
+                    chunk = _BodyReader(reader, length, new_hasher(digest))
+                    ep, response = self._request(
+                        repo.registry,
+                        "PATCH",
+                        location,
+                        scopes,
+                        headers={
+                            "Content-Type": "application/octet-stream",
+                            "Content-Range": f"{offset}-{offset + length - 1}",
+                        },
+                        data=chunk,
+                        retry=False,
+                    )
+                    self._check_upload(ep, response, scopes, repo, expect=(202,))
+                    location = urljoin(response.url, response.headers.get("Location", location))
+                    offset += length
+                body: _BodyReader | None = None
+            else:
+                body = reader
+            ep, response = self._request(
+                repo.registry,
+                "PUT",
+                _with_query(location, {"digest": digest}),
+                scopes,
+                headers={"Content-Type": "application/octet-stream"},
+                data=body,
+                retry=False,
+            )
+            self._check_upload(ep, response, scopes, repo, expect=(201, 204))
+        actual = f"{digest.partition(':')[0]}:{hasher.hexdigest()}"
+        if actual != digest:
+            raise RegistryError(f"blob {digest} read from its source hashes to {actual}")
+        answered = response.headers.get("Docker-Content-Digest")
+        if answered and answered != digest:
+            raise RegistryError(f"registry {ep.registry} stored blob {digest} as {answered}")
+
+    def _check_upload(
+        self,
+        ep: Endpoint,
+        response: requests.Response,
+        scopes: tuple[str, ...],
+        repo: Repository,
+        expect: tuple[int, ...],
+    ) -> None:
+        if response.status_code in expect:
+            return
+        if response.status_code in RETRY_STATUSES or response.status_code in (404, 416):
+            # 404 BLOB_UPLOAD_UNKNOWN: the session expired or was lost; 416: out of order.
+            raise _UploadInterrupted(f"HTTP {response.status_code}")
+        raise self._fail(ep, response, scopes, f"blob upload to {repo}")
+
+    # -- copies ----------------------------------------------------------------------------
+
+    def copy_image(self, src: Reference, dst: Reference) -> str:
+        """Copy ``src`` (an image or an index with its children) to ``dst`` registry-side;
+        returns the digest. Blobs first, child manifests next, the tag last."""
+        top = self.get_manifest(src)
+        same_registry = api_host(src.registry) == api_host(dst.registry)
+        mount_from = src.repository if same_registry else None
+        scopes = write_scopes(dst.repository, mount_from)
+        if src.repository != dst.repository:
+            images: list[tuple[Manifest, Descriptor | None]] = []
+            if not top.is_index:
+                images.append((top, None))
+            for entry in top.children:
+                child_ref = dst.repository.with_digest(entry.digest)
+                if self._manifest_exists(child_ref, scopes):
+                    continue  # a manifest in a repository implies its blobs there
+                manifest = self.get_manifest(src.repository.with_digest(entry.digest))
+                images.append((manifest, entry))
+            self._copy_blobs(
+                [b for m, _ in images for b in m.blobs], src.repository, dst.repository, scopes
+            )
+            for manifest, child in images:
+                if child is not None:
+                    self.put_manifest(
+                        dst.repository.with_digest(manifest.digest), manifest, scopes=scopes
+                    )
+        target = (
+            Reference(dst.repository, tag=dst.tag)
+            if dst.tag
+            else dst.repository.with_digest(top.digest)
+        )
+        return self.put_manifest(target, top, scopes=scopes)
+
+    def _copy_blobs(
+        self,
+        blobs: list[Descriptor],
+        src: Repository,
+        dst: Repository,
+        scopes: tuple[str, ...],
+    ) -> None:
+        unique = list({b.digest: b for b in blobs}.values())
+        futures = [self._transfers.submit(self._copy_blob, b, src, dst, scopes) for b in unique]
+        errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def _copy_blob(
+        self, blob: Descriptor, src: Repository, dst: Repository, scopes: tuple[str, ...]
+    ) -> None:
+        key = (api_host(dst.registry), blob.digest)
+        with self._lock:
+            lock = self._blob_locks.setdefault(key, threading.Lock())
+        with lock:
+            homes = self._blob_homes.setdefault(key, set())
+            if dst.path in homes:
+                return
+            if api_host(src.registry) == key[0]:
+                homes.add(src.path)
+            if not self.blob_exists(dst, blob.digest, scopes=scopes):
+                source_home = src.path if src.path in homes else None
+                other = source_home or next(iter(sorted(homes)), None)
+                location: str | None = None
+                mounted = False
+                if other is not None:
+                    origin = Repository(dst.registry, other)
+                    mount_scopes = scopes if origin == src else write_scopes(dst, origin)
+                    location = self.mount_blob(dst, blob.digest, origin, scopes=mount_scopes)
+                    mounted = location is None
+                if not mounted:
+                    self.upload_blob(
+                        dst,
+                        blob.digest,
+                        blob.size,
+                        lambda: self.open_blob(src, blob.digest),
+                        scopes=scopes,
+                        location=location,
+                    )
+            homes.add(dst.path)
+
+
+def _media_type(response: requests.Response) -> str:
+    return response.headers.get("Content-Type", "").split(";", 1)[0].strip()
+
+
+def _with_query(url: str, extra: Mapping[str, str]) -> str:
+    """``url`` with ``extra`` appended to its query, keeping the query the registry put there
+    (distribution's ``_state`` token; registry-protocol.md, "Uploads")."""
+    parts = urlsplit(url)
+    query = parts.query + ("&" if parts.query else "") + urlencode(extra)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+__all__ = [
+    "Manifest",
+    "ManifestInfo",
+    "RegistryClient",
+    "RegistryOptions",
+    "RetryPolicy",
+    "read_scopes",
+    "write_scopes",
+]

@@ -1,0 +1,601 @@
+"""HTTP to registries: one pooled session per registry, TLS, retries, redirects, errors.
+
+- **Sessions:** one ``requests.Session`` per API host, its pool as large as the client's
+  thread pool so that keep-alive connections are reused rather than discarded; at most
+  ``per_registry`` requests in flight to one host (a semaphore), so a fan-out is gentle.
+- **Scheme and TLS:** HTTPS with verification always; plain HTTP is tried only for loopback
+  hosts or registries marked ``insecure`` and only when the HTTPS handshake fails for a reason
+  other than an untrusted certificate (Docker's order: HTTPS first, then HTTP). The CA is the
+  registry's ``ca_file``, else Docker's ``certs.d`` folders, else the system bundle.
+- **Retries** (stamina, with a backoff hook): 429 waits ``Retry-After`` (seconds or an HTTP
+  date, RFC 9110 section 10.2.3) and makes every other request to that registry wait too; 5xx,
+  resets and timeouts back off exponentially with jitter, bounded in attempts and total time.
+  Docker Hub's pull-limit 429 is not retried: its window is hours, not seconds.
+- **Redirects** are followed here, never by requests, so that ``Authorization`` provably stays
+  behind when a redirect leaves the host (blob downloads redirect to object storage).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import stamina
+from requests.adapters import HTTPAdapter
+
+from hubpub.errors import (
+    AuthError,
+    DeniedError,
+    NotFoundError,
+    RateLimitError,
+    RegistryError,
+    TransportError,
+)
+from hubpub.logs import mask
+from hubpub.registry.auth import RegistryAuth, parse_challenges, scopes_want_push
+from hubpub.registry.models import RegistryOptions
+
+log = logging.getLogger("hubpub.registry")
+# hubpub logs its own retry lines (below); without a handler of its own, stamina's
+# "stamina.retry_scheduled" warnings would reach stderr through logging's last resort.
+logging.getLogger("stamina").addHandler(logging.NullHandler())
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_MAX_REDIRECTS = 10
+
+ResponseHook = Callable[[requests.Response], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds for retries and waits; the defaults suit CI against Docker Hub."""
+
+    attempts: int = 5
+    timeout: float = 120.0  # total seconds for one request, waits included
+    wait_initial: float = 0.5
+    wait_max: float = 10.0
+    wait_jitter: float = 0.5
+    max_retry_after: float = 60.0  # a longer Retry-After fails at once, with the wait named
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    upload_attempts: int = 3  # whole upload sessions, each restarted from its first byte
+
+
+# --- pure helpers (tested in tests/unit/test_registry_parsing.py) -------------------------------
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP-date."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+_LINK_RE = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
+
+
+def parse_link_next(header: str | None, base_url: str) -> str | None:
+    """The absolute URL of ``rel="next"`` in a ``Link`` header (RFC 8288), resolved against
+    the URL that answered: distribution sends a path, others an absolute URL, Quay an opaque
+    ``next_page`` token; all are followed as given (distribution-spec "Listing Tags")."""
+    if not header:
+        return None
+    for match in _LINK_RE.finditer(header):
+        target, params = match.group(1), match.group(2)
+        rels = re.findall(r'rel\s*=\s*"?([^";]+)"?', params)
+        if any("next" in rel.split() for rel in rels):
+            return str(urljoin(base_url, target))
+    return None
+
+
+def host_of(netloc: str) -> str:
+    """The host of ``host[:port]`` or ``[v6]:port``."""
+    if netloc.startswith("["):
+        return netloc[1:].split("]", 1)[0]
+    return netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
+
+
+def is_loopback(netloc: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: where plain HTTP is allowed without ``insecure``."""
+    host = host_of(netloc).lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redirect_keeps_auth(from_url: str, to_url: str) -> bool:
+    """Authorization goes along only to the same scheme, host and port."""
+    a, b = urlsplit(from_url), urlsplit(to_url)
+    return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
+
+
+def error_codes(response: requests.Response) -> list[tuple[str, str]]:
+    """(code, message) pairs of a distribution-spec error body ("Error Codes")."""
+    try:
+        data = response.json()
+    except ValueError:
+        return []
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list):
+        return []
+    return [
+        (str(e.get("code", "")), str(e.get("message", ""))) for e in errors if isinstance(e, dict)
+    ]
+
+
+def certs_d_files(netloc: str, environ: Mapping[str, str]) -> list[Path]:
+    """Docker's per-registry trust folders, in the order the engine reads them."""
+    folders = [Path("/etc/docker/certs.d") / netloc]
+    if environ.get("HOME"):
+        folders.append(Path(environ["HOME"]) / ".docker" / "certs.d" / netloc)
+    return folders
+
+
+def _cause_chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        chain.append(item)
+        todo.extend([item.__cause__, item.__context__])
+        todo.extend(a for a in getattr(item, "args", ()) if isinstance(a, BaseException))
+        reason = getattr(item, "reason", None)
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+    return chain
+
+
+def is_certificate_error(exc: BaseException) -> bool:
+    import ssl
+
+    chain = _cause_chain(exc)
+    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
+        return True
+    text = " ".join(str(e) for e in chain)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
+
+
+# --- endpoints ------------------------------------------------------------------------------------
+
+
+class _RetryableStatus(Exception):
+    """Raised inside the retry loop for a response worth another attempt."""
+
+    def __init__(self, response: requests.Response, wait: float | None) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+        self.wait = wait
+
+
+class Endpoint:
+    """One registry API host: session, scheme, trust, auth state, concurrency and 429 gate."""
+
+    def __init__(
+        self,
+        registry: str,
+        host: str,
+        options: RegistryOptions,
+        auth: RegistryAuth,
+        environ: Mapping[str, str],
+        pool_size: int,
+        per_registry: int,
+    ) -> None:
+        self.registry = registry
+        self.host = host
+        self.options = options
+        self.auth = auth
+        self.base_url: str | None = None
+        self.slots = threading.BoundedSemaphore(per_registry)
+        self.ready = threading.Lock()
+        self._gate = threading.Lock()
+        self._not_before = 0.0
+        self.session = new_session(pool_size)
+        self.session.verify = trust_for(host, options, environ)
+        client_cert = _client_cert(host, environ)
+        if client_cert is not None:
+            self.session.cert = client_cert
+
+    @property
+    def plain_http_allowed(self) -> bool:
+        return self.options.insecure or is_loopback(self.host)
+
+    def hold_off(self, seconds: float) -> None:
+        """Make every request to this registry wait (a 429 speaks for the whole host)."""
+        with self._gate:
+            self._not_before = max(self._not_before, time.monotonic() + seconds)
+
+    def wait_turn(self) -> None:
+        with self._gate:
+            delay = self._not_before - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def new_session(pool_size: int) -> requests.Session:
+    session = requests.Session()
+    # Proxies come from the environment hubpub was given, not requests' own reading of
+    # os.environ, and ~/.netrc must never replace the Authorization hubpub chose.
+    session.trust_env = False
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = "hubpub"
+    return session
+
+
+def trust_for(netloc: str, options: RegistryOptions, environ: Mapping[str, str]) -> str | bool:
+    """``ca_file`` from hubpub.toml, else ``certs.d/<host>/ca.crt``, else the system bundle.
+    Verification is never switched off, ``insecure`` included."""
+    if options.ca_file is not None:
+        return str(options.ca_file)
+    for folder in certs_d_files(netloc, environ):
+        if (folder / "ca.crt").is_file():
+            return str(folder / "ca.crt")
+    return True
+
+
+def _client_cert(netloc: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    for folder in certs_d_files(netloc, environ):
+        cert, key = folder / "client.cert", folder / "client.key"
+        if cert.is_file() and key.is_file():
+            return (str(cert), str(key))
+    return None
+
+
+class Transport:
+    """Sends requests for the client; maps failures to hubpub's errors."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        hooks: list[ResponseHook],
+        environ: Mapping[str, str],
+        options: Mapping[str, RegistryOptions],
+        pool_size: int,
+    ) -> None:
+        self.policy = policy
+        self.hooks = hooks
+        self.environ = environ
+        self.options = options
+        self._pool_size = pool_size
+        self._other: dict[str, requests.Session] = {}
+        self._other_lock = threading.Lock()
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def session_for(self, url: str, ep: Endpoint) -> requests.Session:
+        """The endpoint's session for its own host; another pooled session for a token realm
+        or a storage redirect, trusting that host's own CA settings or, for a realm on a host
+        with none, the registry's (a token issuer usually shares the registry's CA)."""
+        netloc = urlsplit(url).netloc.lower()
+        if netloc == ep.host.lower():
+            return ep.session
+        with self._other_lock:
+            key = f"{ep.host}->{netloc}"
+            session = self._other.get(key)
+            if session is None:
+                session = new_session(self._pool_size)
+                own = self.options.get(netloc)
+                trust = trust_for(netloc, own or RegistryOptions(), self.environ)
+                if own is None and trust is True:
+                    trust = ep.session.verify if isinstance(ep.session.verify, str) else True
+                session.verify = trust
+                self._other[key] = session
+            return session
+
+    def _exchange(
+        self, ep: Endpoint, prepared: requests.PreparedRequest, stream: bool
+    ) -> requests.Response:
+        """One request and its redirects, inside the registry's concurrency limit."""
+        timeout = (self.policy.connect_timeout, self.policy.read_timeout)
+        ep.wait_turn()
+        for _ in range(_MAX_REDIRECTS + 1):
+            url = prepared.url or ""
+            started = time.monotonic()
+            own_host = urlsplit(url).netloc.lower() == ep.host.lower()
+            if own_host:
+                with ep.slots:
+                    response = ep.session.send(
+                        prepared, stream=stream, timeout=timeout, allow_redirects=False
+                    )
+            else:
+                response = self.session_for(url, ep).send(
+                    prepared, stream=stream, timeout=timeout, allow_redirects=False
+                )
+            log.debug(
+                "%s %s -> %s (%.0f ms)",
+                prepared.method,
+                mask(url),
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+            )
+            for hook in self.hooks:
+                hook(response)
+            location = response.headers.get("Location")
+            if not (response.is_redirect and location and prepared.method in ("GET", "HEAD")):
+                return response
+            target = urljoin(url, location)
+            follow = prepared.copy()
+            follow.prepare_url(target, None)
+            if not redirect_keeps_auth(url, target):
+                # Never forward credentials to another host (a presigned storage URL carries
+                # its own authorization, and must not learn the registry token).
+                follow.headers.pop("Authorization", None)
+            response.close()
+            prepared = follow
+        raise TransportError(f"registry {ep.registry}: too many redirects for {mask(url)}")
+
+    def send(
+        self,
+        ep: Endpoint,
+        prepared: requests.PreparedRequest,
+        *,
+        stream: bool = False,
+        retry: bool = True,
+    ) -> requests.Response:
+        """``_exchange`` with retries; returns the final response (maybe an error status)."""
+        if not retry:
+            try:
+                return self._exchange(ep, prepared, stream)
+            except requests.RequestException as exc:
+                raise self.transport_error(ep, prepared, exc, attempts=1) from None
+        started = time.monotonic()
+        attempts = 0
+        try:
+            for attempt in stamina.retry_context(
+                on=self._backoff,
+                attempts=self.policy.attempts,
+                timeout=self.policy.timeout,
+                wait_initial=self.policy.wait_initial,
+                wait_max=self.policy.wait_max,
+                wait_jitter=self.policy.wait_jitter,
+            ):
+                with attempt:
+                    attempts = attempt.num
+                    response = self._exchange(ep, prepared, stream)
+                    if response.status_code in RETRY_STATUSES:
+                        self._maybe_retry(ep, prepared, response, started)
+                    return response
+        except _RetryableStatus as exc:
+            return exc.response  # out of attempts or time: the caller reports the status
+        except requests.RequestException as exc:
+            raise self.transport_error(ep, prepared, exc, attempts=attempts) from None
+        raise AssertionError("unreachable: stamina returns or raises")
+
+    def _maybe_retry(
+        self,
+        ep: Endpoint,
+        prepared: requests.PreparedRequest,
+        response: requests.Response,
+        started: float,
+    ) -> None:
+        wait: float | None = None
+        if response.status_code == 429:
+            if hub_pull_limit(response) is not None:
+                return  # Docker Hub's quota resets in hours: report it, don't hammer it
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            budget = self.policy.timeout - (time.monotonic() - started)
+            if wait is not None and (wait > self.policy.max_retry_after or wait > budget):
+                return  # the caller reports the 429 with the wait it asked for
+            ep.hold_off(wait if wait is not None else self.policy.wait_initial)
+        log.info(
+            "%s %s answered %s; retrying%s",
+            prepared.method,
+            mask(prepared.url or ""),
+            response.status_code,
+            f" after {wait:.1f} s (Retry-After)" if wait is not None else "",
+        )
+        _ = response.content  # keep the (small) error body readable after close
+        response.close()
+        raise _RetryableStatus(response, wait)
+
+    @staticmethod
+    def _backoff(exc: Exception) -> bool | float:
+        if isinstance(exc, _RetryableStatus):
+            return exc.wait if exc.wait is not None else True
+        if isinstance(exc, requests.exceptions.SSLError):
+            return False  # a TLS failure does not heal by retrying
+        if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+            return False
+        if isinstance(
+            exc,
+            requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError,
+        ):
+            log.info("retrying after %s", mask(type(exc).__name__))
+            return True
+        return False
+
+    def drive(
+        self,
+        ep: Endpoint,
+        prepared: requests.PreparedRequest,
+        scopes: tuple[str, ...],
+        *,
+        stream: bool = False,
+        retry: bool = True,
+    ) -> requests.Response:
+        """Run the auth flow for ``prepared``: token requests and the request itself."""
+        flow = ep.auth.flow(prepared, scopes)
+        try:
+            outgoing = next(flow)
+            sent_body = False
+            while True:
+                is_main = outgoing is prepared
+                if is_main and sent_body and _is_stream(prepared.body):
+                    raise _BodyConsumed()
+                # Token requests always retry; the request itself as the caller asked.
+                response = self.send(
+                    ep, outgoing, stream=stream and is_main, retry=retry or not is_main
+                )
+                sent_body = sent_body or is_main
+                try:
+                    outgoing = flow.send(response)
+                except StopIteration:
+                    return response
+                response.close()
+        finally:
+            flow.close()
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def transport_error(
+        self,
+        ep: Endpoint,
+        prepared: requests.PreparedRequest,
+        exc: requests.RequestException,
+        attempts: int,
+    ) -> TransportError:
+        url = urlsplit(prepared.url or "")
+        where = f"{url.scheme}://{url.netloc}"
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        if isinstance(exc, requests.exceptions.SSLError):
+            reason = "certificate not trusted" if is_certificate_error(exc) else "TLS handshake"
+            return TransportError(
+                f"TLS verification failed for registry {ep.registry} at {where} ({reason})",
+                hint=f'set ca_file in [registries."{ep.registry}"] of hubpub.toml or install '
+                f"its CA as /etc/docker/certs.d/{ep.host}/ca.crt",
+            )
+        text = " ".join(str(e) for e in _cause_chain(exc))
+        if isinstance(exc, requests.Timeout):
+            return TransportError(
+                f"registry {ep.registry} did not answer {prepared.method} {url.path} in time"
+                f"{tries}",
+                hint="the registry or the network is slow or down; try again later",
+            )
+        if "Connection refused" in text or "ECONNREFUSED" in text:
+            return TransportError(
+                f"cannot connect to registry {ep.registry} at {where}: connection refused{tries}",
+                hint="is the registry running, and are its host and port right?",
+            )
+        if (
+            "Name or service not known" in text
+            or "nodename nor servname" in text
+            or ("Failed to resolve" in text)
+        ):
+            return TransportError(
+                f"cannot resolve the host of registry {ep.registry} ({url.netloc})",
+                hint="check the registry name and your DNS",
+            )
+        return TransportError(
+            f"connection to registry {ep.registry} failed during {prepared.method} {url.path}"
+            f"{tries}: {type(exc).__name__}",
+            hint="the connection was reset or broken; try again later",
+        )
+
+    def status_error(
+        self,
+        ep: Endpoint,
+        response: requests.Response,
+        scopes: tuple[str, ...],
+        what: str,
+    ) -> RegistryError:
+        """The error for a final non-success response to ``what`` (e.g. "manifest x:y")."""
+        status = response.status_code
+        codes = error_codes(response)
+        code_names = {c for c, _ in codes}
+        pushing = scopes_want_push(scopes)
+        if status == 401:
+            challenge = parse_challenges(response.headers.get("WWW-Authenticate", ""))
+            insufficient = any(c.error == "insufficient_scope" for c in challenge)
+            creds = ep.auth.credentials() if ep.auth.challenge is not None else None
+            if pushing and creds is not None and (insufficient or "DENIED" in code_names):
+                return ep.auth.denied_error(pushing)
+            return ep.auth.auth_error(creds, refused=creds is not None)
+        if status == 403 or "DENIED" in code_names:
+            if pushing:
+                return ep.auth.denied_error(pushing)
+            return DeniedError(
+                f"registry {ep.registry} denied access to {what}",
+                hint=ep.auth.login_hint,
+            )
+        if status == 404:
+            if "NAME_UNKNOWN" in code_names:
+                return NotFoundError(
+                    f"repository of {what} does not exist on registry {ep.registry}",
+                    hint="check the name; a push creates the repository",
+                )
+            return NotFoundError(f"{what} not found on registry {ep.registry}")
+        if status == 429:
+            limit = hub_pull_limit(response)
+            if limit is not None:
+                return RateLimitError(
+                    f"Docker Hub pull rate limit reached ({limit})",
+                    hint="log in (`docker login`) for a higher limit, or wait for the window "
+                    "to pass",
+                )
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            after = f"; it asks to retry after {wait:.0f} s" if wait is not None else ""
+            return RateLimitError(
+                f"registry {ep.registry} kept answering 429 Too Many Requests to {what}{after}",
+                hint="lower the concurrency or try again later",
+            )
+        if status >= 500:
+            return TransportError(
+                f"registry {ep.registry} answered HTTP {status} to {what} after "
+                f"{self.policy.attempts} attempts",
+                hint="the registry is failing; try again later",
+            )
+        detail = "; ".join(f"{c}: {m}" for c, m in codes)[:300]
+        return RegistryError(
+            f"registry {ep.registry} answered HTTP {status} to {what}"
+            + (f" ({mask(detail)})" if detail else "")
+        )
+
+
+class _BodyConsumed(Exception):
+    """A streamed body cannot be sent twice (the auth flow asked to resend it)."""
+
+
+def _is_stream(body: Any) -> bool:
+    return body is not None and not isinstance(body, bytes | str)
+
+
+def hub_pull_limit(response: requests.Response) -> str | None:
+    """Docker Hub's pull-limit 429 carries ``ratelimit-remaining: 0;w=21600``: describe it."""
+    remaining = response.headers.get("RateLimit-Remaining")
+    if remaining is None:
+        return None
+    left, _, window = remaining.partition(";w=")
+    if left.strip() != "0":
+        return None
+    limit = response.headers.get("RateLimit-Limit", "?").partition(";")[0]
+    hours = f" per {int(window) / 3600:g} h" if window.isdigit() else ""
+    return f"0 of {limit} pulls left{hours}"
+
+
+__all__ = [
+    "AuthError",
+    "Endpoint",
+    "RetryPolicy",
+    "Transport",
+    "is_loopback",
+    "parse_link_next",
+    "parse_retry_after",
+]

@@ -1,0 +1,306 @@
+"""Plans and apply results as text, JSON, progress and GitHub Actions summaries.
+
+The text follows Terraform's plan (tag-semantics.md): grouped by image, one line per desired
+tag with ``+ create``, ``~ update old → new``, ``= unchanged`` or ``! conflict``, a build line
+with its reason, and a closing summary line (``Plan: 1 build, 3 to create, 1 to update,
+4 unchanged.``). ``--json`` prints issue 5's format exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from hubpub.executor import ApplyResult, Task, TaskResult
+from hubpub.planner import Change, Plan, Summary
+
+KNOWN_AFTER_BUILD = "(known after build)"
+_SYMBOL = {"create": "+", "update": "~", "noop": "=", "conflict": "!"}
+_WORD = {"create": "create", "update": "update", "noop": "unchanged", "conflict": "conflict"}
+
+
+def short(digest: str | None) -> str:
+    if digest is None:
+        return KNOWN_AFTER_BUILD
+    algorithm, _, hexpart = digest.partition(":")
+    return f"{algorithm}:{hexpart[:12]}" if hexpart else digest
+
+
+def summary_line(summary: Summary) -> str:
+    builds = "build" if summary.builds == 1 else "builds"
+    text = (
+        f"Plan: {summary.builds} {builds}, {summary.create} to create, "
+        f"{summary.update} to update, {summary.unchanged} unchanged"
+    )
+    if summary.conflicts:
+        text += f", {summary.conflicts} conflict" + ("s" if summary.conflicts > 1 else "")
+    return text + "."
+
+
+def render_plan(plan: Plan) -> str:
+    lines: list[str] = []
+    for image in plan.images:
+        header = f"image {image.name}"
+        if image.source is not None:
+            header += f" (promoted from {image.source})"
+        lines.append(header)
+        if image.build is not None:
+            lines.append(f"  * build: {image.build.reason}")
+        width = max((len(str(c.ref)) for c in image.changes), default=0)
+        for change in image.changes:
+            lines.append("  " + _change_line(change, width))
+        lines.append("")
+    conflicts = plan.conflicts
+    if conflicts:
+        lines.append(
+            f"{len(conflicts)} immutable tag(s) would move: apply refuses this plan unless "
+            "--allow-overwrite is given."
+        )
+    if not plan.has_changes:
+        lines.append("No changes. Every tag already points to the right image.")
+    lines.append(summary_line(plan.summary))
+    return "\n".join(lines)
+
+
+def _change_line(change: Change, width: int) -> str:
+    symbol = _SYMBOL[change.action]
+    word = _WORD[change.action].ljust(9)
+    ref = str(change.ref).ljust(width)
+    if change.action == "noop":
+        return f"{symbol} {word} {ref}  {short(change.current)}"
+    via = f"via {change.via}".ljust(8)
+    if change.action == "create":
+        return f"{symbol} {word} {ref}  {via}  {short(change.desired)}"
+    move = f"{short(change.current)} → {short(change.desired)}"
+    if change.action == "conflict":
+        return f"{symbol} {word} {ref}  immutable ({change.rule}): {move}"
+    return f"{symbol} {word} {ref}  {via}  {move}"
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "format_version": 1,
+        "builds": [{"image": b.image, "reason": b.reason} for b in plan.builds],
+        "changes": [
+            {
+                "image": c.image,
+                "ref": str(c.ref),
+                "action": c.action,
+                "via": c.via,
+                "current": c.current,
+                "desired": c.desired,
+            }
+            for c in plan.changes
+        ],
+    }
+
+
+# --- apply results ------------------------------------------------------------------------
+
+
+def render_result(result: ApplyResult) -> str:
+    lines = []
+    width = max((len(r.task.label) for r in result.results), default=0)
+    for item in result.results:
+        status = item.status.ljust(11)
+        text = f"  {status} {item.task.label.ljust(width)}"
+        if item.status == "done":
+            if item.digest and item.task.kind != "build":
+                text += f"  {item.digest}"
+            text += f"  ({item.seconds:.1f}s)"
+        elif item.error:
+            text += f"  {item.error}"
+        lines.append(text.rstrip())
+    done = len(result.by_status("done"))
+    failed = len(result.by_status("failed"))
+    skipped = len(result.by_status("not-started"))
+    if not result.results:
+        lines.append("Apply: nothing to do.")
+    else:
+        lines.append(f"Apply: {done} done, {failed} failed, {skipped} not started.")
+    return "\n".join(lines)
+
+
+def result_json(result: ApplyResult) -> dict[str, Any]:
+    data = plan_json(result.plan)
+    data["results"] = [
+        {
+            "action": r.task.kind,
+            "image": r.task.image,
+            "ref": str(r.task.ref) if r.task.ref is not None else None,
+            "status": r.status,
+            "digest": r.digest,
+            "error": r.error,
+        }
+        for r in result.results
+    ]
+    return data
+
+
+def final_digests(result: ApplyResult) -> dict[str, dict[str, Any]]:
+    """image -> {"digest": what its tags point to now (None if unknown), "refs": [...]}."""
+    written = {str(ref): digest for _image, ref, digest in result.written}
+    images: dict[str, dict[str, Any]] = {}
+    for image in result.plan.images:
+        refs = [str(c.ref) for c in image.changes]
+        digests = [
+            written.get(str(c.ref)) or (c.current if c.action == "noop" else c.desired)
+            for c in image.changes
+        ]
+        known = [d for d in digests if d]
+        images[image.name] = {"digest": known[0] if known else None, "refs": refs}
+    return images
+
+
+# --- progress -----------------------------------------------------------------------------
+
+_NOISY = ("Preparing", "Waiting", "Pushing", "Layer already exists", "Pushed", "Mounted from")
+
+
+class PlainProgress:
+    """One log line per step, for CI logs (no terminal control sequences)."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self._lock = threading.Lock()
+
+    def _print(self, text: str) -> None:
+        with self._lock:
+            print(text, file=self.stream, flush=True)
+
+    def started(self, task: Task) -> None:
+        self._print(f"hubpub: {task.label} ...")
+
+    def line(self, task: Task, text: str) -> None:
+        if task.kind == "push" and any(word in text for word in _NOISY):
+            return
+        self._print(f"hubpub: {task.label}: {text}")
+
+    def finished(self, result: TaskResult) -> None:
+        label = result.task.label
+        if result.status == "done":
+            what = result.digest if result.task.kind != "build" else "built " + short(result.digest)
+            self._print(f"hubpub: {label}: done {what} ({result.seconds:.1f}s)")
+        elif result.status == "failed":
+            self._print(f"hubpub: {label}: FAILED: {result.error}")
+        else:
+            self._print(f"hubpub: {label}: {result.error}")
+
+
+class RichProgress:
+    """A live display on a terminal: one row per task with a spinner and its last line."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self._ids: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def started(self, task: Task) -> None:
+        with self._lock:
+            self._ids[task.id] = self.progress.add_task(task.label, total=1)
+
+    def line(self, task: Task, text: str) -> None:
+        task_id = self._ids.get(task.id)
+        if task_id is not None:
+            last = text.strip().replace("[", "\\[")[:60]
+            self.progress.update(task_id, description=f"{task.label} [dim]{last}[/dim]")
+
+    def finished(self, result: TaskResult) -> None:
+        with self._lock:
+            task_id = self._ids.get(result.task.id)
+            if task_id is None:
+                task_id = self._ids[result.task.id] = self.progress.add_task("", total=1)
+        mark = {"done": "[green]✓[/green]", "failed": "[red]✗[/red]"}.get(
+            result.status, "[yellow]-[/yellow]"
+        )
+        detail = short(result.digest) if result.status == "done" else (result.error or "")
+        detail = detail.replace("[", "\\[")
+        self.progress.update(
+            task_id, description=f"{mark} {result.task.label} {detail}", completed=1
+        )
+        self.progress.stop_task(task_id)
+
+
+# --- GitHub Actions -----------------------------------------------------------------------
+
+
+def write_github(environ: Mapping[str, str], plan: Plan, result: ApplyResult | None = None) -> None:
+    """A markdown summary to ``$GITHUB_STEP_SUMMARY``; refs and digests to ``$GITHUB_OUTPUT``."""
+    summary_path = environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        _append(Path(summary_path), markdown(plan, result))
+    output_path = environ.get("GITHUB_OUTPUT")
+    if output_path and result is not None:
+        written = result.written
+        refs = "\n".join(str(ref) for _image, ref, _digest in written)
+        digests = {str(ref): digest for _image, ref, digest in written}
+        text = _output("refs", refs)
+        text += _output("digests", json.dumps(digests, sort_keys=True))
+        text += _output("images", json.dumps(final_digests(result), sort_keys=True))
+        _append(Path(output_path), text)
+
+
+def _output(name: str, value: str) -> str:
+    if "\n" not in value:
+        return f"{name}={value}\n"
+    marker = f"HUBPUB_{uuid.uuid4().hex}"  # a delimiter that cannot occur in the value
+    return f"{name}<<{marker}\n{value}\n{marker}\n"
+
+
+def _append(path: Path, text: str) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def markdown(plan: Plan, result: ApplyResult | None = None) -> str:
+    title = "hubpub apply" if result is not None else "hubpub plan"
+    status: dict[str, str] = {}
+    if result is not None:
+        for item in result.results:
+            if item.task.ref is not None:
+                status[str(item.task.ref)] = item.status
+    lines = [f"### {title}", ""]
+    for build in plan.builds:
+        lines.append(f"- build **{build.image}**: {build.reason}")
+    if plan.builds:
+        lines.append("")
+    lines.append("| image | reference | action | digest |" + (" status |" if result else ""))
+    lines.append("| --- | --- | --- | --- |" + (" --- |" if result else ""))
+    digests: dict[str, str] = {}
+    if result is not None:
+        digests = {str(ref): digest for _image, ref, digest in result.written}
+    for change in plan.changes:
+        ref = str(change.ref)
+        digest = digests.get(ref) or change.desired or change.current or ""
+        action = _WORD[change.action]
+        if change.via and change.action != "noop":
+            action += f" ({change.via})"
+        row = f"| {change.image} | `{ref}` | {action} | `{short(digest) if digest else ''}` |"
+        if result is not None:
+            row += f" {status.get(ref, 'unchanged' if change.action == 'noop' else '')} |"
+        lines.append(row)
+    lines.append("")
+    lines.append(summary_line(plan.summary))
+    return "\n".join(lines) + "\n\n"

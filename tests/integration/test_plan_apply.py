@@ -1,0 +1,541 @@
+"""`hubpub plan` and `hubpub apply` end to end (issue 5, "Acceptance").
+
+Real engine, real registries, a real git repository; hubpub runs as a subprocess exactly as a
+user runs it, and what it wrote is read back with tools it did not write: skopeo, and
+``docker pull`` + ``docker run``. Request counts come from the fault proxy placed in front of
+a registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+from tests.fixtures.engine import DockerEngine
+from tests.fixtures.plugin import ProxyFactory, RegistryFactory
+from tests.fixtures.registry import Registry
+
+from hubpub.contentkey import LABEL
+
+DOCKERFILE = "FROM {base}\nCOPY msg /app/msg\n"
+TAGS_TOML = 'tags = [{ preset = "semver" }, { preset = "ref", on = "branch" }, { preset = "sha" }]'
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+class Project:
+    """A git repository with a hubpub.toml and one build context, and hubpub to run in it."""
+
+    def __init__(self, root: Path, engine: DockerEngine, env: dict[str, str] | None = None):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(root.parent / "home"),
+            "XDG_CACHE_HOME": str(root.parent / "cache"),
+            "DOCKER_HOST": engine.host,
+            "LANG": "C.UTF-8",
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.com",
+            **(env or {}),
+        }
+        self.git("init", "-q", "-b", "main")
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=self.root, env=self.env, check=True, capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    def write(self, rel: str, text: str) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    def commit(self, message: str = "change") -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+    def hubpub(self, *args: str) -> Result:
+        done = subprocess.run(
+            [sys.executable, "-m", "hubpub", *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def ok(self, *args: str, code: int = 0) -> Result:
+        result = self.hubpub(*args)
+        assert result.code == code, f"hubpub {' '.join(args)} exited {result.code}:\n{result.stdout}\n{result.stderr}"
+        return result
+
+
+def registries_toml(*registries: Registry | SimpleNamespace) -> str:
+    lines = []
+    for reg in registries:
+        lines.append(f'[registries."{reg.host}"]')
+        if getattr(reg, "tls", False):
+            lines.append(f'ca_file = "{reg.ca_file}"')
+        else:
+            lines.append("insecure = true")
+        if getattr(reg, "username", None):
+            key = reg.host.replace(".", "_").replace(":", "_")
+            lines.append(f'username_env = "U_{key}"')
+            lines.append(f'password_env = "P_{key}"')
+        lines.append("")
+    return "\n".join(lines)
+
+
+def creds_env(*registries: Registry | SimpleNamespace) -> dict[str, str]:
+    env = {}
+    for reg in registries:
+        if getattr(reg, "username", None):
+            key = reg.host.replace(".", "_").replace(":", "_")
+            env[f"U_{key}"] = reg.username
+            env[f"P_{key}"] = reg.password
+    return env
+
+
+def build_project(
+    tmp_path: Path,
+    engine: DockerEngine,
+    repositories: list[str],
+    registries: list[Any],
+    *,
+    base: str,
+    tags: str = TAGS_TOML,
+    msg: str = "hello v1\n",
+) -> Project:
+    project = Project(tmp_path / "repo", engine, creds_env(*registries))
+    repos = ", ".join(f'"{r}"' for r in repositories)
+    project.write(
+        "hubpub.toml",
+        f'version = 1\n\n{registries_toml(*registries)}\n'
+        f'[[image]]\nname = "app"\ncontext = "app"\nrepositories = [{repos}]\n{tags}\n',
+    )
+    project.write("app/Dockerfile", DOCKERFILE.format(base=base))
+    project.write("app/msg", msg)
+    project.write("app/.dockerignore", "*.tmp\n")
+    project.write("README.md", "# demo\n")
+    project.commit("first")
+    return project
+
+
+def proxy_target(proxy: Any) -> SimpleNamespace:
+    return SimpleNamespace(host=proxy.host, tls=False, cert_dir=None, username=None, password=None)
+
+
+def run_image(engine: DockerEngine, ref: str, auth: dict[str, str] | None = None) -> str:
+    """docker pull + docker run: what a user of the published image does."""
+    repository, _, tag = ref.rpartition(":")
+    for image in engine.client.images.list(name=repository):
+        for local in image.tags:
+            if local == ref:
+                engine.client.images.remove(local, noprune=True)
+    engine.client.images.pull(repository, tag=tag, auth_config=auth)
+    out = engine.client.containers.run(ref, ["cat", "/app/msg"], remove=True, network_mode="none")
+    return out.decode() if isinstance(out, bytes) else str(out)
+
+
+def changes_by_tag(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["ref"].rpartition(":")[2]: c for c in plan["changes"]}
+
+
+def short_sha(project: Project) -> str:
+    return project.git("rev-parse", "HEAD")[:7]
+
+
+# --- first publish, no change, new version without a build ---------------------------------
+
+
+def test_first_publish_replan_and_version_tag_without_build(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    fault_proxy: ProxyFactory,
+    skopeo: ModuleType,
+) -> None:
+    proxy = fault_proxy(registry_plain)
+    target = proxy_target(proxy)
+    path = f"t{uid()}/app"
+    repo = f"{proxy.host}/{path}"
+    tmp = Path(registry_plain.storage).parent / f"proj-{uid()}"
+    project = build_project(
+        tmp, docker_engine, [repo], [target], base=busybox_image
+    )
+    # FROM hubpub-test/busybox: its docker.io lookup is redirected to the local registry,
+    # where it is not: the key falls back to the engine's image ID.
+    redirect = f"--redirect=docker.io={registry_plain.host}"
+    main = ["--ref", "refs/heads/main", redirect]
+    sha1 = short_sha(project)
+
+    # 1. First plan: one build, both tags created, digests known after build.
+    plan = project.ok("plan", *main, "--json", "--detailed-exitcode", code=2).json()
+    assert plan["format_version"] == 1
+    assert plan["builds"] == [{"image": "app", "reason": "no target exists yet"}]
+    changes = changes_by_tag(plan)
+    assert set(changes) == {"main", f"sha-{sha1}"}
+    assert changes["main"]["action"] == "create"
+    assert changes["main"]["via"] == "push"
+    assert changes[f"sha-{sha1}"]["via"] == "tag"
+    assert all(c["desired"] is None and c["current"] is None for c in plan["changes"])
+
+    # 2. Apply: build once, push once, tag the rest registry-side.
+    applied = project.ok("apply", *main)
+    assert "Plan: 1 build, 2 to create, 0 to update, 0 unchanged." in applied.stdout
+    assert "Apply: 3 done, 0 failed, 0 not started." in applied.stdout
+    digest = skopeo.digest(target, f"{path}:main")
+    assert skopeo.digest(target, f"{path}:sha-{sha1}") == digest
+    labels = skopeo.config(target, f"{path}:main")["config"]["Labels"]
+    assert labels[LABEL].startswith("sha256:")
+    assert labels["org.opencontainers.image.revision"] == project.git("rev-parse", "HEAD")
+    assert labels["org.opencontainers.image.title"] == "app"
+    assert labels["org.opencontainers.image.created"].endswith("Z")
+    assert run_image(docker_engine, f"{repo}:main") == "hello v1\n"
+    pushes = proxy.requests_matching("PUT", r"/manifests/")
+    assert len(pushes) == 2  # the engine's push, then one registry-side tag
+
+    # 3. Plan again: nothing to do, no build, and only HEADs (the labels are cached on disk).
+    proxy.clear()
+    again = project.ok("plan", *main, "--json", "--detailed-exitcode").json()
+    assert again["builds"] == []
+    assert {c["action"] for c in again["changes"]} == {"noop"}
+    assert all(c["current"] == digest == c["desired"] for c in again["changes"])
+    assert proxy.requests_matching("GET", r"/manifests/|/blobs/") == []
+    assert len(proxy.requests_matching("HEAD", rf"/v2/{path}/manifests/")) == 2
+    text = project.ok("plan", *main)
+    assert "No changes." in text.stdout
+    assert "Plan: 0 builds, 0 to create, 0 to update, 2 unchanged." in text.stdout
+
+    # 4. A new commit outside the build context, tagged v1.2.3: no build, every new tag is a
+    #    manifest PUT of the existing image, and not one blob is uploaded.
+    project.write("README.md", "# demo, better documented\n")
+    project.commit("docs")
+    project.git("tag", "v1.2.3")
+    sha2 = short_sha(project)
+    release = ["--ref", "refs/tags/v1.2.3", redirect]
+    plan = project.ok("plan", *release, "--json").json()
+    assert plan["builds"] == []
+    changes = changes_by_tag(plan)
+    assert {"1.2.3", "1.2", "1", f"sha-{sha2}"} <= set(changes)
+    for change in plan["changes"]:
+        assert change["action"] == "create"
+        assert change["via"] == "tag"
+        assert change["desired"] == digest
+    proxy.clear()
+    applied = project.ok("apply", *release)
+    assert "build" not in applied.stdout.split("Plan:")[0].replace("builds", "")
+    uploads = proxy.requests_matching(None, r"/blobs/")
+    assert uploads == [], [(r.method, r.path) for r in uploads]
+    assert len(proxy.requests_matching("PUT", r"/manifests/")) == len(plan["changes"])
+    for tag in changes:
+        assert skopeo.digest(target, f"{path}:{tag}") == digest
+    assert run_image(docker_engine, f"{repo}:1.2.3") == "hello v1\n"
+
+
+# --- a context change ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def registry_base(docker_engine: DockerEngine, busybox_image: str, registry_plain: Registry) -> str:
+    """The busybox image pushed to the plain registry: a base that resolves through a registry."""
+    ref = f"{registry_plain.host}/base{uid()}/busybox:1"
+    repository, _, tag = ref.rpartition(":")
+    docker_engine.client.images.get(busybox_image).tag(repository, tag)
+    for line in docker_engine.client.images.push(repository, tag=tag, stream=True, decode=True):
+        assert "errorDetail" not in line, line
+    return ref
+
+
+def test_context_change_builds_once_and_moves_floating_tags(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    registry_base: str,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    path = f"t{uid()}/app"
+    repo = f"{registry_plain.host}/{path}"
+    project = build_project(tmp_path, docker_engine, [repo], [registry_plain], base=registry_base)
+    main = ["--ref", "refs/heads/main"]
+    sha1 = short_sha(project)
+    project.ok("apply", *main)
+    first = skopeo.digest(registry_plain, f"{path}:main")
+
+    # Ignored files and files outside the context change nothing.
+    project.write("app/notes.tmp", "ignored by .dockerignore\n")
+    project.write("README.md", "# changed\n")
+    project.commit("noise")
+    sha_noise = short_sha(project)
+    plan = project.ok("plan", *main, "--json").json()
+    assert plan["builds"] == []
+    assert changes_by_tag(plan)[f"sha-{sha_noise}"]["desired"] == first
+
+    project.write("app/msg", "hello v2\n")
+    project.commit("new message")
+    sha2 = short_sha(project)
+    plan = project.ok("plan", *main, "--json", "--detailed-exitcode", code=2).json()
+    assert len(plan["builds"]) == 1
+    assert plan["builds"][0]["reason"].startswith("content changed")
+    changes = changes_by_tag(plan)
+    assert changes["main"]["action"] == "update"
+    assert changes["main"]["current"] == first
+    assert changes["main"]["desired"] is None
+    assert changes[f"sha-{sha2}"]["action"] == "create"
+
+    applied = project.ok("apply", *main)
+    assert "Plan: 1 build, 1 to create, 1 to update, 0 unchanged." in applied.stdout
+    second = skopeo.digest(registry_plain, f"{path}:main")
+    assert second != first
+    assert skopeo.digest(registry_plain, f"{path}:sha-{sha2}") == second
+    assert skopeo.digest(registry_plain, f"{path}:sha-{sha1}") == first  # the old sha tag stays
+    assert run_image(docker_engine, f"{repo}:main") == "hello v2\n"
+    assert run_image(docker_engine, f"{repo}:sha-{sha1}") == "hello v1\n"
+
+    again = project.ok("plan", *main, "--json", "--detailed-exitcode").json()
+    assert again["builds"] == []
+    assert {c["action"] for c in again["changes"]} == {"noop"}
+
+
+# --- immutable tags -------------------------------------------------------------------------
+
+
+def test_immutable_version_tag_conflict_is_refused_before_any_change(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    registry_base: str,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    path = f"t{uid()}/app"
+    repo = f"{registry_plain.host}/{path}"
+    project = build_project(tmp_path, docker_engine, [repo], [registry_plain], base=registry_base)
+    project.git("tag", "v1.0.0")
+    release = ["--ref", "refs/tags/v1.0.0"]
+    project.ok("apply", *release)
+    first = skopeo.digest(registry_plain, f"{path}:1.0.0")
+    tags_before = skopeo.list_tags(registry_plain, path)
+
+    # The tag is re-pointed at a new commit whose context changed: 1.0.0 would have to move.
+    project.write("app/msg", "rebuilt\n")
+    project.commit("oops")
+    project.git("tag", "-f", "v1.0.0")
+    plan = project.ok("plan", *release, "--json", "--detailed-exitcode", code=2).json()
+    changes = changes_by_tag(plan)
+    assert changes["1.0.0"]["action"] == "conflict"
+    assert changes["1.0.0"]["current"] == first
+    text = project.ok("plan", *release, code=0).stdout
+    assert f"! conflict  {repo}:1.0.0" in text
+    assert "1 conflict." in text
+
+    refused = project.hubpub("apply", *release)
+    assert refused.code == 1
+    assert f"immutable tag {repo}:1.0.0 already points to {first}" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert skopeo.list_tags(registry_plain, path) == tags_before  # nothing changed
+    assert skopeo.digest(registry_plain, f"{path}:1.0") == first
+
+    project.ok("apply", *release, "--allow-overwrite")
+    moved = skopeo.digest(registry_plain, f"{path}:1.0.0")
+    assert moved != first
+    assert run_image(docker_engine, f"{repo}:1.0.0") == "rebuilt\n"
+
+
+# --- saved plans ----------------------------------------------------------------------------
+
+
+def test_saved_plan_applies_exactly_and_refuses_stale_or_foreign(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    registry_base: str,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    path = f"t{uid()}/app"
+    repo = f"{registry_plain.host}/{path}"
+    project = build_project(tmp_path, docker_engine, [repo], [registry_plain], base=registry_base)
+    main = ["--ref", "refs/heads/main"]
+    planfile = tmp_path / "plan.json"
+
+    # The happy path: plan --out, then apply exactly that.
+    out = project.ok("plan", *main, "--out", str(planfile))
+    assert "Saved the plan" in out.stdout
+    saved = json.loads(planfile.read_text())
+    assert saved["format_version"] == 1
+    assert saved["commit"] == project.git("rev-parse", "HEAD")
+    assert saved["config_sha256"].startswith("sha256:")
+    assert "password" not in planfile.read_text().lower()
+    project.ok("apply", str(planfile))
+    first = skopeo.digest(registry_plain, f"{path}:main")
+    assert project.ok("plan", *main, "--json").json()["builds"] == []
+
+    # Stale: someone moves the tag between plan and apply.
+    project.write("app/msg", "second\n")
+    project.commit("second")
+    project.ok("plan", *main, "--out", str(planfile))
+    other = f"{registry_plain.host}/{path}"
+    docker_engine.client.images.get(busybox_image).tag(other, "main")
+    for line in docker_engine.client.images.push(other, tag="main", stream=True, decode=True):
+        assert "errorDetail" not in line, line
+    moved = skopeo.digest(registry_plain, f"{path}:main")
+    assert moved != first
+    stale = project.hubpub("apply", str(planfile))
+    assert stale.code == 1
+    assert (
+        f"Saved plan is stale: {repo}:main now points to {moved}, the plan expected {first}"
+        in stale.stderr
+    )
+    assert skopeo.digest(registry_plain, f"{path}:main") == moved  # apply changed nothing
+
+    # Foreign: made for another commit, or another config.
+    project.ok("plan", *main, "--out", str(planfile))
+    project.commit("another commit")
+    foreign = project.hubpub("apply", str(planfile))
+    assert foreign.code == 1
+    assert "was made for commit" in foreign.stderr
+    project.ok("plan", *main, "--out", str(planfile))
+    config = project.root / "hubpub.toml"
+    config.write_text(config.read_text() + "\n# edited\n")
+    edited = project.hubpub("apply", str(planfile))
+    assert edited.code == 1
+    assert "was made for another version of" in edited.stderr
+    assert skopeo.digest(registry_plain, f"{path}:main") == moved
+
+
+# --- promotion across registries ------------------------------------------------------------
+
+
+def test_promotion_from_one_registry_to_others(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    registry_tls: Registry,
+    registry_token: Registry,
+    registry_base: str,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    # A release candidate already in the plain registry.
+    src_path = f"rc{uid()}/app"
+    source = f"{registry_plain.host}/{src_path}:rc1"
+    src_project = build_project(
+        tmp_path / "src", docker_engine, [f"{registry_plain.host}/{src_path}"],
+        [registry_plain], base=registry_base, tags='tags = ["rc1"]', msg="release me\n",
+    )
+    src_project.ok("apply", "--ref", "refs/heads/main")
+    digest = skopeo.digest(registry_plain, f"{src_path}:rc1")
+
+    name = f"p{uid()}"
+    tls_repo = f"{registry_tls.host}/{name}/app"
+    token_repo = f"{registry_token.host}/alice/{name}"
+    project = Project(tmp_path / "rel", docker_engine, creds_env(registry_tls, registry_token))
+    project.write(
+        "hubpub.toml",
+        "version = 1\n\n"
+        + registries_toml(registry_plain, registry_tls, registry_token)
+        + f'\n[[image]]\nname = "release"\nsource = "{source}"\n'
+        f'repositories = ["{tls_repo}", "{token_repo}"]\ntags = ["stable", "v1"]\n',
+    )
+    project.commit("release")
+    args = ["--ref", "refs/heads/main"]
+    plan = project.ok("plan", *args, "--json", "--detailed-exitcode", code=2).json()
+    assert plan["builds"] == []
+    vias = {c["ref"]: c["via"] for c in plan["changes"]}
+    assert vias == {
+        f"{tls_repo}:stable": "copy",
+        f"{tls_repo}:v1": "tag",
+        f"{token_repo}:stable": "copy",
+        f"{token_repo}:v1": "tag",
+    }
+    assert all(c["desired"] == digest for c in plan["changes"])  # exact before apply
+
+    project.ok("apply", *args)
+    for reg, ref in ((registry_tls, f"{name}/app"), (registry_token, f"alice/{name}")):
+        for tag in ("stable", "v1"):
+            assert skopeo.digest(reg, f"{ref}:{tag}") == digest
+    pulled = run_image(docker_engine, f"{token_repo}:stable", registry_token.auth_config)
+    assert pulled == "release me\n"
+    again = project.ok("plan", *args, "--json", "--detailed-exitcode").json()
+    assert {c["action"] for c in again["changes"]} == {"noop"}
+
+
+# --- partial failure and convergence --------------------------------------------------------
+
+
+def test_denied_repository_does_not_stop_the_others_and_apply_converges(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    registry_base: str,
+    make_registry: RegistryFactory,
+    fault_proxy: ProxyFactory,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    token = make_registry("token")
+    # Docker Hub's shape of a refused push: 403 DENIED (distribution itself answers 401).
+    proxy = fault_proxy(token, docker_hub_denials=True)
+    hub = SimpleNamespace(
+        host=proxy.host, tls=False, cert_dir=None, username=token.username,
+        password=token.password,
+    )
+    name = f"d{uid()}"
+    plain_repo = f"{registry_plain.host}/{name}/app"
+    alice_repo = f"{proxy.host}/alice/{name}"
+    bob_repo = f"{proxy.host}/bob/{name}"
+    project = build_project(
+        tmp_path, docker_engine, [plain_repo, alice_repo, bob_repo], [registry_plain, hub],
+        base=registry_base,
+    )
+    main = ["--ref", "refs/heads/main"]
+    sha = short_sha(project)
+
+    failed = project.hubpub("apply", *main)
+    assert failed.code == 1, failed.stdout + failed.stderr
+    assert "apply failed: 1 of 7 actions failed" in failed.stderr
+    report = failed.stdout
+    assert f"failed      copy {bob_repo}:main" in report
+    assert f"not-started tag {bob_repo}:sha-{sha}" in report
+    assert "Apply: 5 done, 1 failed, 1 not started." in report
+    for reg, path in ((registry_plain, f"{name}/app"), (hub, f"alice/{name}")):
+        assert skopeo.list_tags(reg, path) == sorted(["main", f"sha-{sha}"])
+    digest = skopeo.digest(registry_plain, f"{name}/app:main")
+    assert skopeo.digest(hub, f"alice/{name}:main") == digest
+
+    # Access granted: a second apply does only what is missing, without a build.
+    assert token.issuer is not None
+    token.issuer.add_user("alice", "alice-pw", grants=[("*", "pull,push")])
+    second = project.ok("apply", *main)
+    assert "Plan: 0 builds, 2 to create, 0 to update, 4 unchanged." in second.stdout
+    assert "Apply: 2 done, 0 failed, 0 not started." in second.stdout
+    for tag in ("main", f"sha-{sha}"):
+        assert skopeo.digest(hub, f"bob/{name}:{tag}") == digest
+    final = project.ok("plan", *main, "--json", "--detailed-exitcode").json()
+    assert {c["action"] for c in final["changes"]} == {"noop"}

@@ -1,0 +1,716 @@
+"""The registry client against real distribution registries (issue 4, acceptance).
+
+Images are pushed by skopeo from OCI layouts, and what hubpub writes is read back by skopeo.
+Three modes: plain HTTP, HTTPS + htpasswd, bearer tokens (alice owns ``alice/*``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from tests.fixtures import skopeo
+from tests.fixtures.registry import Registry
+from tests.integration.test_registry_support import (
+    Counter,
+    client_env,
+    client_for,
+    empty_docker_config,
+    options_for,
+    push_layout,
+    ref,
+    unique,
+    write_layout,
+)
+
+from hubpub.errors import AuthError, DeniedError, NotFoundError, RegistryError, TransportError
+from hubpub.reference import Repository
+from hubpub.registry import OCI_INDEX, OCI_MANIFEST, Manifest, RegistryClient, RegistryOptions
+
+MODES = ["registry_plain", "registry_tls", "registry_token"]
+
+
+def creds_env(registry: Registry) -> dict[str, str]:
+    if registry.username is None:
+        return {}
+    return {"REG_USER": registry.username, "REG_PASS": registry.password or ""}
+
+
+def env_options(*registries: Registry) -> dict[str, RegistryOptions]:
+    return {
+        r.host: RegistryOptions(
+            insecure=not r.tls, ca_file=r.ca_file, username_env="REG_USER", password_env="REG_PASS"
+        )
+        for r in registries
+    }
+
+
+@pytest.fixture
+def docker_config(tmp_path: Path) -> Path:
+    return empty_docker_config(tmp_path / "docker-config")
+
+
+# -- manifests, tags, copies in each mode ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_read_and_copy_an_index_in_each_mode(
+    mode: str, request: pytest.FixtureRequest, tmp_path: Path, docker_config: Path
+) -> None:
+    registry: Registry = request.getfixturevalue(mode)
+    repo = unique("alice")
+    layout = write_layout(tmp_path / "layout", platforms=("linux/amd64", "linux/arm64"), index=True)
+    push_layout(layout, registry, f"{repo}:1.0")
+
+    with client_for(
+        registry,
+        docker_config=docker_config,
+        environ=creds_env(registry),
+        options=env_options(registry),
+    ) as client:
+        info = client.head_manifest(ref(registry, f"{repo}:1.0"))
+        assert info is not None
+        assert info.digest == skopeo.digest(registry, f"{repo}:1.0") == layout.digest
+        assert info.media_type == OCI_INDEX
+        assert client.head_manifest(ref(registry, f"{repo}:absent")) is None
+
+        manifest = client.get_manifest(ref(registry, f"{repo}:1.0"))
+        assert manifest.raw == skopeo.raw_manifest(registry, f"{repo}:1.0")
+        assert manifest.is_index
+        assert [c.platform_text for c in manifest.children] == ["linux/amd64", "linux/arm64"]
+        assert info.size == len(manifest.raw)
+
+        child = client.get_manifest(ref(registry, f"{repo}@{layout.children[1]}"))
+        assert child.media_type == OCI_MANIFEST
+        assert child.config is not None
+        config = json.loads(client.get_blob(Repository(registry.host, repo), child.config.digest))
+        assert config["architecture"] == "arm64"
+        assert client.blob_exists(Repository(registry.host, repo), child.layers[0].digest)
+        assert not client.blob_exists(Repository(registry.host, repo), "sha256:" + "0" * 64)
+
+        target = f"{repo}-copy"
+        digest = client.copy_image(ref(registry, f"{repo}:1.0"), ref(registry, f"{target}:2.0"))
+        assert client.list_tags(Repository(registry.host, repo)) == ["1.0"]
+
+    # What hubpub wrote, read by skopeo: same digest, children present by digest.
+    assert digest == layout.digest == skopeo.digest(registry, f"{target}:2.0")
+    for child_digest in layout.children:
+        assert skopeo.digest(registry, f"{target}@{child_digest}") == child_digest
+    assert skopeo.list_tags(registry, target) == ["2.0"]
+
+
+def test_retag_within_a_repository_only_puts_the_manifest(
+    registry_plain: Registry, tmp_path: Path, docker_config: Path
+) -> None:
+    repo = unique("alice")
+    layout = write_layout(tmp_path / "layout")
+    push_layout(layout, registry_plain, f"{repo}:a")
+    counter = Counter()
+    with client_for(registry_plain, docker_config=docker_config) as client:
+        client.add_response_hook(counter)
+        client.copy_image(ref(registry_plain, f"{repo}:a"), ref(registry_plain, f"{repo}:b"))
+    assert counter.count("HEAD", "/blobs/") == 0
+    assert counter.count("POST") == 0
+    assert counter.count("PUT") == 1
+    assert skopeo.digest(registry_plain, f"{repo}:b") == layout.digest
+
+
+def test_put_manifest_keeps_the_exact_bytes(
+    registry_tls: Registry, tmp_path: Path, docker_config: Path
+) -> None:
+    repo = unique("alice")
+    layout = write_layout(tmp_path / "layout")
+    push_layout(layout, registry_tls, f"{repo}:src")
+    with client_for(
+        registry_tls,
+        docker_config=docker_config,
+        environ=creds_env(registry_tls),
+        options=env_options(registry_tls),
+    ) as client:
+        original = client.get_manifest(ref(registry_tls, f"{repo}:src"))
+        # Same document, other bytes (indentation): another digest, kept as is.
+        pretty = json.dumps(original.json(), indent=3).encode()
+        manifest = Manifest.from_bytes(pretty)
+        assert manifest.digest != original.digest
+        digest = client.put_manifest(ref(registry_tls, f"{repo}:pretty"), manifest)
+    assert digest == manifest.digest == skopeo.digest(registry_tls, f"{repo}:pretty")
+    assert skopeo.raw_manifest(registry_tls, f"{repo}:pretty") == pretty
+
+
+def test_tags_list_follows_link_pagination(
+    registry_plain: Registry, tmp_path: Path, docker_config: Path
+) -> None:
+    repo = unique("alice")
+    layout = write_layout(tmp_path / "layout")
+    push_layout(layout, registry_plain, f"{repo}:t00")
+    counter = Counter()
+    with client_for(registry_plain, docker_config=docker_config) as client:
+        source = client.get_manifest(ref(registry_plain, f"{repo}:t00"))
+        client.map(
+            lambda i: client.put_manifest(ref(registry_plain, f"{repo}:t{i:02d}"), source),
+            range(1, 23),
+        )
+        client.add_response_hook(counter)
+        tags = client.list_tags(Repository(registry_plain.host, repo), page_size=5)
+    expected = skopeo.list_tags(registry_plain, repo)
+    assert len(expected) == 23
+    assert tags == expected
+    assert counter.count("GET", "/tags/list") == 5  # 5 + 5 + 5 + 5 + 3
+
+
+def test_unknown_repository_and_tag(registry_plain: Registry, docker_config: Path) -> None:
+    repo = Repository(registry_plain.host, unique("nobody"))
+    with client_for(registry_plain, docker_config=docker_config) as client:
+        with pytest.raises(NotFoundError) as excinfo:
+            client.list_tags(repo)
+        assert str(excinfo.value) == (
+            f"repository of tags of {repo} does not exist on registry {registry_plain.host} "
+            "(check the name; a push creates the repository)"
+        )
+        assert client.list_tags(repo, missing_ok=True) == []
+        with pytest.raises(NotFoundError, match="does not exist"):
+            client.get_manifest(repo.with_tag("1"))
+        assert client.head_manifest(repo.with_tag("1")) is None
+
+
+# -- blobs: monolithic, chunked, streamed between registries ---------------------------------------
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_upload_a_file_monolithic_or_chunked(
+    chunked: bool, registry_tls: Registry, tmp_path: Path, docker_config: Path
+) -> None:
+    repo = unique("alice")
+    data = os.urandom(300_000)
+    blob = tmp_path / "blob"
+    blob.write_bytes(data)
+    counter = Counter()
+    with client_for(
+        registry_tls,
+        docker_config=docker_config,
+        environ=creds_env(registry_tls),
+        options=env_options(registry_tls),
+        chunk_size=64 * 1024 if chunked else 1024 * 1024,
+    ) as client:
+        client.add_response_hook(counter)
+        digest = client.upload_blob_file(Repository(registry_tls.host, repo), blob)
+        assert client.get_blob(Repository(registry_tls.host, repo), digest) == data
+    assert counter.count("PATCH") == (5 if chunked else 0)  # 300 000 B in 64 KiB chunks
+    assert counter.count("PUT", "digest=") == 1
+    # Read back with plain requests (not hubpub's client) as well.
+    answer = requests.get(
+        f"{registry_tls.url}/v2/{repo}/blobs/{digest}",
+        auth=(registry_tls.username or "", registry_tls.password or ""),
+        verify=str(registry_tls.ca_file),
+        timeout=30,
+    )
+    assert answer.content == data
+
+
+def test_copy_between_registries_streams_each_blob_once_per_target(
+    registry_plain: Registry,
+    registry_tls: Registry,
+    tmp_path: Path,
+    docker_config: Path,
+) -> None:
+    repo = unique("alice")
+    layout = write_layout(
+        tmp_path / "layout",
+        platforms=("linux/amd64", "linux/arm64"),
+        index=True,
+        layer_size=200_000,
+    )
+    push_layout(layout, registry_plain, f"{repo}:1")
+    counter = Counter()
+    options = env_options(registry_tls) | options_for(registry_plain)
+    with client_for(
+        registry_plain,
+        registry_tls,
+        docker_config=docker_config,
+        environ=creds_env(registry_tls),
+        options=options,
+        chunk_size=128 * 1024,
+    ) as client:
+        client.add_response_hook(counter)
+        first = client.copy_image(ref(registry_plain, f"{repo}:1"), ref(registry_tls, f"{repo}:1"))
+        second = client.copy_image(
+            ref(registry_plain, f"{repo}:1"), ref(registry_tls, f"{repo}-b:1")
+        )
+    assert first == second == layout.digest
+    # Four blobs, each uploaded once to the TLS registry; the second repository mounts them.
+    assert counter.count("PUT", "digest=") == len(layout.blobs) == 4
+    assert counter.count("POST", "mount=") == 4
+    assert counter.count("GET", f"{registry_plain.host}/v2/{repo}/blobs/") == 4
+    # skopeo reads the copies back byte for byte.
+    for name in (repo, f"{repo}-b"):
+        out = tmp_path / f"out-{name.replace('/', '_')}"
+        skopeo.run(
+            "copy",
+            "--all",
+            "--preserve-digests",
+            *[f.replace("--", "--src-", 1) for f in skopeo.flags(registry_tls)],
+            f"docker://{registry_tls.host}/{name}:1",
+            f"oci:{out}:x",
+        )
+        for blob in layout.blobs:
+            name_ = blob.split(":")[1]
+            assert (out / "blobs/sha256" / name_).read_bytes() == (
+                layout.path / "blobs/sha256" / name_
+            ).read_bytes()
+
+
+# -- tokens ---------------------------------------------------------------------------------------
+
+
+def test_resolving_200_tags_takes_one_token_per_scope_and_one_head_per_tag(
+    registry_token: Registry, tmp_path: Path, docker_config: Path
+) -> None:
+    repos = [unique("alice"), unique("alice")]
+    layout = write_layout(tmp_path / "layout")
+    for repo in repos:
+        push_layout(layout, registry_token, f"{repo}:t0")
+    refs = [ref(registry_token, f"{repos[0]}:t{i}") for i in range(150)]
+    refs += [ref(registry_token, f"{repos[1]}:t{i}") for i in range(50)]
+    env, options = creds_env(registry_token), env_options(registry_token)
+    with client_for(
+        registry_token, docker_config=docker_config, environ=env, options=options
+    ) as seeder:
+        source = seeder.get_manifest(refs[0])
+        seeder.map(lambda r: seeder.put_manifest(r, source), [r for r in refs if r.tag != "t0"])
+    assert len(skopeo.list_tags(registry_token, repos[0])) == 150
+    assert len(skopeo.list_tags(registry_token, repos[1])) == 50
+
+    assert registry_token.issuer is not None
+    registry_token.issuer.clear_requests()
+    counter = Counter()
+    with client_for(
+        registry_token, docker_config=docker_config, environ=env, options=options
+    ) as client:
+        client.add_response_hook(counter)
+        resolved = client.resolve(refs)
+        again = client.resolve(refs[:10])  # cached token: no new token request
+    assert len(resolved) == 200
+    assert {info.digest for info in resolved.values() if info} == {layout.digest}
+    assert all(again[r] == resolved[r] for r in refs[:10])
+    token_fetches = counter.count(contains="/token")
+    assert token_fetches == 2 == registry_token.issuer.request_count
+    assert sorted(r.scopes for r in registry_token.issuer.requests) == sorted(
+        [(f"repository:{repos[0]}:pull",), (f"repository:{repos[1]}:pull",)]
+    )
+    assert counter.count("HEAD", "/manifests/") == 210
+    assert counter.count("GET", "/manifests/") == 0
+    # GET /v2/ once, a token per repository, a HEAD per reference.
+    assert len(counter.seen) == 1 + 2 + 210
+
+
+def test_push_elsewhere_is_denied_naming_the_repository(
+    registry_token: Registry, tmp_path: Path, docker_config: Path
+) -> None:
+    repo = unique("alice")
+    layout = write_layout(tmp_path / "layout")
+    push_layout(layout, registry_token, f"{repo}:1")
+    target = f"bob/{unique('x').split('/')[1]}"
+    with (
+        client_for(
+            registry_token,
+            docker_config=docker_config,
+            environ=creds_env(registry_token),
+            options=env_options(registry_token),
+        ) as client,
+        pytest.raises(DeniedError) as excinfo,
+    ):
+        client.copy_image(ref(registry_token, f"{repo}:1"), ref(registry_token, f"{target}:1"))
+    message = str(excinfo.value)
+    assert f"no push access to {registry_token.host}/{target}" in message
+    assert "$REG_USER/$REG_PASS" in message
+    assert (registry_token.password or "?") not in message
+    assert (
+        skopeo.run(
+            "inspect",
+            "--tls-verify=false",
+            "--no-creds",
+            f"docker://{registry_token.host}/{target}:1",
+            check=False,
+        ).returncode
+        != 0
+    )
+
+
+def test_docker_hub_style_403_denied(
+    registry_token: Registry, fault_proxy: Any, tmp_path: Path, docker_config: Path
+) -> None:
+    proxy = fault_proxy(registry_token, docker_hub_denials=True)
+    repo = unique("alice")
+    layout = write_layout(tmp_path / "layout")
+    push_layout(layout, registry_token, f"{repo}:1")
+    target = f"bob/{unique('y').split('/')[1]}"
+    options = {
+        proxy.host: RegistryOptions(username_env="REG_USER", password_env="REG_PASS"),
+    }
+    with (
+        client_for(
+            docker_config=docker_config, environ=creds_env(registry_token), options=options
+        ) as client,
+        pytest.raises(DeniedError, match=f"no push access to {proxy.host}/{target}"),
+    ):
+        client.copy_image(ref(proxy.host, f"{repo}:1"), ref(proxy.host, f"{target}:1"))
+    assert [r.status for r in proxy.requests if r.fault == "denied"] == [403]
+
+
+def test_wrong_password_names_registry_and_cure(
+    registry_tls: Registry, docker_config: Path
+) -> None:
+    env = {"REG_USER": "tester", "REG_PASS": "not-the-password"}
+    with (
+        client_for(
+            registry_tls,
+            docker_config=docker_config,
+            environ=env,
+            options=env_options(registry_tls),
+        ) as client,
+        pytest.raises(AuthError) as excinfo,
+    ):
+        client.head_manifest(ref(registry_tls, "alice/x:1"))
+    assert str(excinfo.value) == (
+        f"registry {registry_tls.host} refused the credentials from $REG_USER/$REG_PASS "
+        f"(run `docker login {registry_tls.host}` or set $REG_USER and $REG_PASS)"
+    )
+
+
+def test_no_credentials_at_all(registry_tls: Registry, docker_config: Path) -> None:
+    with client_for(registry_tls, docker_config=docker_config) as client:
+        with pytest.raises(AuthError) as excinfo:
+            client.list_tags(Repository(registry_tls.host, "alice/x"))
+    assert str(excinfo.value).startswith(
+        f"registry {registry_tls.host} requires authentication and no credentials were found"
+    )
+    assert f"docker login {registry_tls.host}" in str(excinfo.value)
+
+
+# -- credentials from the Docker config and helpers ------------------------------------------------
+
+
+def _auth(user: str, password: str) -> str:
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_docker_config_auths_entry(registry_tls: Registry, tmp_path: Path) -> None:
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    (folder / "config.json").write_text(
+        json.dumps(
+            {"auths": {registry_tls.host: {"auth": _auth("tester", registry_tls.password or "")}}}
+        )
+    )
+    with client_for(registry_tls, docker_config=folder) as client:
+        assert (
+            client.list_tags(Repository(registry_tls.host, unique("none")), missing_ok=True) == []
+        )
+
+
+def test_docker_config_without_config_json_does_not_fall_back_to_home(
+    registry_tls: Registry, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    (home / ".docker" / "config.json").write_text(
+        json.dumps(
+            {"auths": {registry_tls.host: {"auth": _auth("tester", registry_tls.password or "")}}}
+        )
+    )
+    empty = tmp_path / "empty-docker-config"
+    empty.mkdir()
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "DOCKER_CONFIG": str(empty)}
+    with RegistryClient(options_for(registry_tls), environ=env) as client:
+        with pytest.raises(AuthError, match="no credentials were found"):
+            client.list_tags(Repository(registry_tls.host, "alice/x"))
+    # Without DOCKER_CONFIG, ~/.docker/config.json is the one.
+    del env["DOCKER_CONFIG"]
+    with RegistryClient(options_for(registry_tls), environ=env) as client:
+        assert client.list_tags(Repository(registry_tls.host, unique("n")), missing_ok=True) == []
+
+
+def test_environment_variables_win_over_the_docker_config(
+    registry_tls: Registry, tmp_path: Path
+) -> None:
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    (folder / "config.json").write_text(
+        json.dumps({"auths": {registry_tls.host: {"auth": _auth("tester", "stale-password")}}})
+    )
+    with client_for(
+        registry_tls,
+        docker_config=folder,
+        environ=creds_env(registry_tls),
+        options=env_options(registry_tls),
+    ) as client:
+        assert client.list_tags(Repository(registry_tls.host, unique("n")), missing_ok=True) == []
+
+
+def test_identity_token_uses_the_refresh_token_grant(
+    registry_token: Registry, tmp_path: Path
+) -> None:
+    assert registry_token.issuer is not None
+    identity = registry_token.issuer.refresh_token_for("alice")
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    (folder / "config.json").write_text(
+        json.dumps({"auths": {registry_token.host: {"identitytoken": identity}}})
+    )
+    repo = unique("alice")
+    layout = write_layout(tmp_path / "layout")
+    push_layout(layout, registry_token, f"{repo}:1")
+    registry_token.issuer.clear_requests()
+    with client_for(registry_token, docker_config=folder) as client:
+        digest = client.copy_image(
+            ref(registry_token, f"{repo}:1"), ref(registry_token, f"{repo}-id:1")
+        )
+    assert digest == skopeo.digest(registry_token, f"{repo}-id:1")
+    grants = {(r.method, r.grant_type, r.user) for r in registry_token.issuer.requests}
+    assert grants == {("POST", "refresh_token", "alice")}
+
+
+HELPER = """#!{python}
+import json, sys
+server = sys.stdin.read().strip()
+with open({log!r}, "a") as log:
+    log.write(sys.argv[1] + " " + server + "\\n")
+answers = {answers!r}
+if server not in answers:
+    print("credentials not found in native keychain")
+    sys.exit(1)
+user, secret = answers[server]
+print(json.dumps({{"ServerURL": server, "Username": user, "Secret": secret}}))
+"""
+
+
+def _helper(folder: Path, name: str, answers: dict[str, tuple[str, str]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / f"{name}.log"
+    script = folder / f"docker-credential-{name}"
+    script.write_text(HELPER.format(python=sys.executable, log=str(log), answers=answers))
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return log
+
+
+def test_credential_helpers_from_path(
+    registry_tls: Registry, registry_token: Registry, tmp_path: Path
+) -> None:
+    assert registry_token.issuer is not None
+    bindir = tmp_path / "bin"
+    store_log = _helper(
+        bindir, "hubpubstore", {registry_tls.host: ("tester", registry_tls.password or "")}
+    )
+    token = registry_token.issuer.refresh_token_for("alice")
+    helper_log = _helper(bindir, "hubpubtoken", {registry_token.host: ("<token>", token)})
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "credsStore": "hubpubstore",
+                "credHelpers": {registry_token.host: "hubpubtoken"},
+                "auths": {registry_tls.host: {}},
+            }
+        )
+    )
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}"}
+    repo = unique("alice")
+    layout = write_layout(tmp_path / "layout")
+    push_layout(layout, registry_token, f"{repo}:1")
+    with client_for(registry_tls, registry_token, docker_config=folder, environ=env) as client:
+        assert (
+            client.copy_image(ref(registry_token, f"{repo}:1"), ref(registry_tls, f"{repo}:1"))
+            == layout.digest
+        )
+    assert skopeo.digest(registry_tls, f"{repo}:1") == layout.digest
+    assert store_log.read_text() == f"get {registry_tls.host}\n"
+    assert helper_log.read_text() == f"get {registry_token.host}\n"
+
+
+def test_missing_credential_helper_is_named(registry_tls: Registry, tmp_path: Path) -> None:
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"credsStore": "hubpub-nowhere"}))
+    with client_for(registry_tls, docker_config=folder) as client:
+        with pytest.raises(AuthError) as excinfo:
+            client.list_tags(Repository(registry_tls.host, "alice/x"))
+    assert str(excinfo.value) == (
+        f"credential helper docker-credential-hubpub-nowhere (credsStore in "
+        f"{folder / 'config.json'}) is not installed or not on PATH (install "
+        f"docker-credential-hubpub-nowhere, or remove it from {folder / 'config.json'})"
+    )
+
+
+# -- TLS and transport errors ---------------------------------------------------------------------
+
+
+def test_tls_needs_a_trusted_ca_even_when_insecure(
+    registry_tls: Registry, tmp_path: Path, docker_config: Path
+) -> None:
+    env = creds_env(registry_tls)
+    for options in (
+        {},
+        {registry_tls.host: RegistryOptions(insecure=True)},  # never a reason to skip verifying
+    ):
+        with (
+            client_for(
+                registry_tls, docker_config=docker_config, environ=env, options=options
+            ) as client,
+            pytest.raises(TransportError) as excinfo,
+        ):
+            client.head_manifest(ref(registry_tls, "alice/x:1"))
+        assert str(excinfo.value).startswith(
+            f"TLS verification failed for registry {registry_tls.host} at "
+            f"https://{registry_tls.host} (certificate not trusted)"
+        )
+        assert "ca_file" in str(excinfo.value)
+
+
+def test_tls_ca_from_docker_certs_d(registry_tls: Registry, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    certs = home / ".docker" / "certs.d" / registry_tls.host
+    certs.mkdir(parents=True)
+    (certs / "ca.crt").write_bytes((registry_tls.ca_file or Path("/")).read_bytes())
+    (home / ".docker" / "config.json").write_text(
+        json.dumps(
+            {"auths": {registry_tls.host: {"auth": _auth("tester", registry_tls.password or "")}}}
+        )
+    )
+    env = {"PATH": os.environ["PATH"], "HOME": str(home)}
+    with RegistryClient(environ=env) as client:
+        assert client.list_tags(Repository(registry_tls.host, unique("n")), missing_ok=True) == []
+
+
+def test_connection_refused(docker_config: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    from tests.integration.test_registry_support import FAST_RETRY
+
+    with RegistryClient(environ=client_env(docker_config), retry=FAST_RETRY) as client:
+        with pytest.raises(TransportError) as excinfo:
+            client.head_manifest(ref(f"127.0.0.1:{port}", "alice/x:1"))
+    assert str(excinfo.value) == (
+        f"cannot connect to registry 127.0.0.1:{port} at http://127.0.0.1:{port}: connection "
+        f"refused after {FAST_RETRY.attempts} attempts (is the registry running, and are its "
+        "host and port right?)"
+    )
+
+
+def test_authorization_is_not_forwarded_to_another_host(
+    registry_token: Registry,
+    registry_plain: Registry,
+    fault_proxy: Any,
+    tmp_path: Path,
+    docker_config: Path,
+) -> None:
+    repo = unique("alice")
+    layout = write_layout(tmp_path / "layout")
+    push_layout(layout, registry_token, f"{repo}:1")
+    push_layout(layout, registry_plain, f"{repo}:1")
+    front = fault_proxy(registry_token)
+    storage = fault_proxy(registry_plain)  # another host:port, as object storage would be
+    blob = layout.blobs[0]
+    front.respond(
+        307,
+        method="GET",
+        path=f"/blobs/{blob}",
+        headers={"Location": f"{storage.url}/v2/{repo}/blobs/{blob}"},
+        body=b"",
+    )
+    options = {front.host: RegistryOptions(username_env="REG_USER", password_env="REG_PASS")}
+    with client_for(
+        docker_config=docker_config, environ=creds_env(registry_token), options=options
+    ) as client:
+        data = client.get_blob(Repository(front.host, repo), blob)
+    assert data == (layout.path / "blobs/sha256" / blob.split(":")[1]).read_bytes()
+    sent = front.requests_matching("GET", f"/blobs/{blob}")
+    assert sent[0].headers["authorization"].startswith("Bearer ")
+    followed = storage.requests_matching("GET", f"/blobs/{blob}")
+    assert len(followed) == 1
+    assert "authorization" not in followed[0].headers
+
+
+def test_manifest_bytes_are_verified(
+    registry_plain: Registry, fault_proxy: Any, tmp_path: Path, docker_config: Path
+) -> None:
+    repo = unique("alice")
+    layout = write_layout(tmp_path / "layout")
+    push_layout(layout, registry_plain, f"{repo}:1")
+    proxy = fault_proxy(registry_plain)
+    tampered = b'{"schemaVersion": 2, "mediaType": "' + OCI_MANIFEST.encode() + b'"}'
+    proxy.respond(
+        200,
+        method="GET",
+        path="/manifests/",
+        headers={"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": layout.digest},
+        body=tampered,
+    )
+    with client_for(docker_config=docker_config, options={}) as client:
+        with pytest.raises(RegistryError, match="does not match"):
+            client.get_manifest(ref(proxy.host, f"{repo}:1"))
+
+
+def test_missing_digest_header_falls_back_to_get_and_hash(
+    registry_plain: Registry, fault_proxy: Any, tmp_path: Path, docker_config: Path
+) -> None:
+    repo = unique("alice")
+    layout = write_layout(tmp_path / "layout")
+    push_layout(layout, registry_plain, f"{repo}:1")
+    proxy = fault_proxy(registry_plain)
+    proxy.respond(
+        200, method="HEAD", path="/manifests/", headers={"Content-Type": OCI_MANIFEST}, body=b""
+    )
+    with client_for(docker_config=docker_config, options={}) as client:
+        info = client.head_manifest(ref(proxy.host, f"{repo}:1"))
+    assert info is not None and info.digest == layout.digest
+    assert [r.method for r in proxy.requests_matching(path="/manifests/")] == ["HEAD", "GET"]
+
+
+# -- secrets --------------------------------------------------------------------------------------
+
+
+def test_no_secret_in_debug_output(
+    registry_token: Registry, tmp_path: Path, docker_config: Path
+) -> None:
+    """``hubpub --debug inspect`` logs every request, and never a credential or token."""
+    repo = unique("alice")
+    layout = write_layout(tmp_path / "layout")
+    push_layout(layout, registry_token, f"{repo}:1")
+    password = registry_token.password or "?"
+
+    def run(secret: str, *args: str) -> subprocess.CompletedProcess[str]:
+        (docker_config / "config.json").write_text(
+            json.dumps({"auths": {registry_token.host: {"auth": _auth("alice", secret)}}})
+        )
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "hubpub"), "--debug", "inspect", *args],
+            capture_output=True,
+            text=True,
+            env=client_env(docker_config),
+            cwd=tmp_path,
+            check=False,
+        )
+
+    ok = run(password, f"{registry_token.host}/{repo}:1", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["digest"] == layout.digest
+    assert f"GET http://{registry_token.host}/v2/{repo}/manifests/1 -> 200" in ok.stderr
+    bad = run("wrong-secret-value", f"{registry_token.host}/{repo}:1")
+    assert bad.returncode == 1
+    assert "refused the credentials from" in bad.stderr
+    assert "docker login" in bad.stderr
+    everything = ok.stdout + ok.stderr + bad.stdout + bad.stderr
+    for secret in (password, "wrong-secret-value", _auth("alice", password), "Bearer ey"):
+        assert secret not in everything

@@ -1,0 +1,79 @@
+"""The CLI skeleton as a user meets it: ``python -m hubpub`` in a subprocess (issue 2, part 4).
+
+A user error is one line on stderr and exit 1; the traceback appears only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import hubpub
+
+
+def hubpub_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k != "HUBPUB_DEBUG"}
+    return subprocess.run(
+        [sys.executable, "-m", "hubpub", *args],
+        cwd=cwd,
+        env={**environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_version(tmp_path: Path) -> None:
+    result = hubpub_cli("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"hubpub, version {hubpub.__version__}"
+
+
+def test_help_lists_the_commands_and_debug(tmp_path: Path) -> None:
+    result = hubpub_cli("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith("Usage: hubpub")
+    for word in ("--debug", "--version", "validate", "plan", "apply"):
+        assert word in result.stdout
+    assert result.stderr == ""
+
+
+def test_unknown_command_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = hubpub_cli("frobnicate", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("hubpub: error: ")
+    assert "frobnicate" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_user_error_without_debug_has_no_traceback(tmp_path: Path) -> None:
+    result = hubpub_cli("validate", "-c", str(tmp_path / "missing.toml"), cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("hubpub: error: ")
+    assert "missing.toml" in lines[0]
+
+
+def test_debug_shows_the_traceback_then_the_same_line(tmp_path: Path) -> None:
+    plain = hubpub_cli("validate", "-c", str(tmp_path / "missing.toml"), cwd=tmp_path)
+    debug = hubpub_cli("--debug", "validate", "-c", str(tmp_path / "missing.toml"), cwd=tmp_path)
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last):" in debug.stderr
+    assert debug.stderr.splitlines()[-1] == plain.stderr.strip()
+
+
+def test_debug_from_the_environment(tmp_path: Path) -> None:
+    result = hubpub_cli(
+        "validate", "-c", str(tmp_path / "missing.toml"), cwd=tmp_path, env={"HUBPUB_DEBUG": "1"}
+    )
+    assert result.returncode == 1
+    assert "Traceback (most recent call last):" in result.stderr

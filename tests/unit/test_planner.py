@@ -1,0 +1,331 @@
+"""The planner on a table of cases: (desired, observed) -> plan, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from hubpub.errors import PlanError
+from hubpub.planner import ImageSpec, Observed, TargetTag, make_plan
+from hubpub.reference import Reference, parse_reference
+
+D_OLD = "sha256:" + "a" * 64
+D_NEW = "sha256:" + "b" * 64
+D_SRC = "sha256:" + "c" * 64
+KEY = "sha256:" + "1" * 64
+KEY_OLD = "sha256:" + "2" * 64
+
+
+def ref(text: str) -> Reference:
+    return parse_reference(text)
+
+
+def tags(*texts: str, immutable: tuple[str, ...] = ()) -> tuple[TargetTag, ...]:
+    return tuple(TargetTag(ref(t), immutable=t in immutable, rule="r") for t in texts)
+
+
+A1 = "reg.example:5000/team/app:1.2.3"
+A2 = "reg.example:5000/team/app:latest"
+A3 = "reg.example:5000/team/app:sha-abc1234"
+B1 = "reg.example:5000/other/app:latest"
+B2 = "reg.example:5000/other/app:1.2.3"
+C1 = "far.example/team/app:latest"
+C2 = "far.example/team/app:1.2.3"
+
+
+@dataclass
+class Case:
+    id: str
+    image: ImageSpec
+    tags: dict[str, str | None]
+    # expected (ref, action, via, current, desired, source) per tag, in tag order
+    expect: list[tuple[str, str, str | None, str | None, str | None, str | None]]
+    build: str | None = None  # expected substring of the build reason, None: no build
+    labels: dict[str, str | None] = field(default_factory=dict)
+    key: str | None = KEY
+    source: str | None = None
+    rebuild: bool = False
+    others: tuple[tuple[str, str], ...] = ()
+
+
+CASES = [
+    Case(
+        "first publish: build, push once, tag the rest in the repository",
+        ImageSpec("app", tags(A1, A2, A3)),
+        {A1: None, A2: None, A3: None},
+        [
+            (A1, "create", "push", None, None, None),
+            (A2, "create", "tag", None, None, A1),
+            (A3, "create", "tag", None, None, A1),
+        ],
+        build="no target exists yet",
+    ),
+    Case(
+        "nothing changed: every tag noop, no build",
+        ImageSpec("app", tags(A1, A2)),
+        {A1: D_OLD, A2: D_OLD},
+        [
+            (A1, "noop", None, D_OLD, D_OLD, None),
+            (A2, "noop", None, D_OLD, D_OLD, None),
+        ],
+        labels={D_OLD: KEY},
+    ),
+    Case(
+        "new commit, same content: new tags created by tag from the digest, no build",
+        ImageSpec(
+            "app",
+            tags(A1, A2, A3),
+        ),
+        {A1: None, A2: D_OLD, A3: None},
+        [
+            (A1, "create", "tag", None, D_OLD, "reg.example:5000/team/app@" + D_OLD),
+            (A2, "noop", None, D_OLD, D_OLD, None),
+            (A3, "create", "tag", None, D_OLD, "reg.example:5000/team/app@" + D_OLD),
+        ],
+        labels={D_OLD: KEY},
+    ),
+    Case(
+        "same content in another repository: copy once per repository, then tag",
+        ImageSpec("app", tags(A2, B1, B2, C1, C2)),
+        {A2: D_OLD, B1: None, B2: None, C1: None, C2: None},
+        [
+            (A2, "noop", None, D_OLD, D_OLD, None),
+            (B1, "create", "copy", None, D_OLD, "reg.example:5000/team/app@" + D_OLD),
+            (B2, "create", "tag", None, D_OLD, B1),
+            (C1, "create", "copy", None, D_OLD, "reg.example:5000/team/app@" + D_OLD),
+            (C2, "create", "tag", None, D_OLD, C1),
+        ],
+        labels={D_OLD: KEY},
+    ),
+    Case(
+        "context changed: one build, floating tags update, new sha tag created",
+        ImageSpec("app", tags(A2, A3)),
+        {A2: D_OLD, A3: None},
+        [
+            (A2, "update", "push", D_OLD, None, None),
+            (A3, "create", "tag", None, None, A2),
+        ],
+        build="content changed",
+        labels={D_OLD: KEY_OLD},
+    ),
+    Case(
+        "build pushes once and copies to the other registry",
+        ImageSpec("app", tags(A1, C1, C2)),
+        {A1: None, C1: None, C2: None},
+        [
+            (A1, "create", "push", None, None, None),
+            (C1, "create", "copy", None, None, A1),
+            (C2, "create", "tag", None, None, C1),
+        ],
+        build="no target exists yet",
+    ),
+    Case(
+        "existing images without a content key are rebuilt",
+        ImageSpec("app", tags(A2)),
+        {A2: D_OLD},
+        [(A2, "update", "push", D_OLD, None, None)],
+        build="carries a content key",
+        labels={D_OLD: None},
+    ),
+    Case(
+        "--rebuild ignores a matching key",
+        ImageSpec("app", tags(A2)),
+        {A2: D_OLD},
+        [(A2, "update", "push", D_OLD, None, None)],
+        build="--rebuild",
+        labels={D_OLD: KEY},
+        rebuild=True,
+    ),
+    Case(
+        "immutable version tag of another image: conflict",
+        ImageSpec("app", tags(A1, A2, immutable=(A1,))),
+        {A1: D_OLD, A2: D_OLD},
+        [
+            (A1, "conflict", "push", D_OLD, None, None),
+            (A2, "update", "tag", D_OLD, None, A1),
+        ],
+        build="content changed",
+        labels={D_OLD: KEY_OLD},
+    ),
+    Case(
+        "immutable tag already right: noop, no conflict",
+        ImageSpec("app", tags(A1, A2, immutable=(A1,))),
+        {A1: D_OLD, A2: None},
+        [
+            (A1, "noop", None, D_OLD, D_OLD, None),
+            (A2, "create", "tag", None, D_OLD, "reg.example:5000/team/app@" + D_OLD),
+        ],
+        labels={D_OLD: KEY},
+    ),
+    Case(
+        "immutable tag absent: a plain create",
+        ImageSpec("app", tags(A1, immutable=(A1,))),
+        {A1: None},
+        [(A1, "create", "push", None, None, None)],
+        build="no target exists yet",
+    ),
+    Case(
+        "the key matches a second tag while the first is stale: converge on the match",
+        ImageSpec("app", tags(A2, A3)),
+        {A2: D_OLD, A3: D_NEW},
+        [
+            (A2, "update", "tag", D_OLD, D_NEW, "reg.example:5000/team/app@" + D_NEW),
+            (A3, "noop", None, D_NEW, D_NEW, None),
+        ],
+        labels={D_OLD: KEY_OLD, D_NEW: KEY},
+    ),
+    Case(
+        "version tag on unchanged content: found under another tag, tagged without a build",
+        ImageSpec("app", tags(A1, A3, B1)),
+        {A1: None, A3: None, B1: None},
+        [
+            (A1, "create", "tag", None, D_OLD, "reg.example:5000/team/app@" + D_OLD),
+            (A3, "create", "tag", None, D_OLD, "reg.example:5000/team/app@" + D_OLD),
+            (B1, "create", "copy", None, D_OLD, "reg.example:5000/team/app@" + D_OLD),
+        ],
+        labels={D_OLD: KEY, D_NEW: KEY_OLD},
+        others=(("reg.example:5000/team/app:main", D_OLD), ("reg.example:5000/team/app:x", D_NEW)),
+    ),
+    Case(
+        "other tags with other keys do not prevent a build",
+        ImageSpec("app", tags(A1)),
+        {A1: None},
+        [(A1, "create", "push", None, None, None)],
+        build="no target exists yet",
+        labels={D_NEW: KEY_OLD},
+        others=(("reg.example:5000/team/app:x", D_NEW),),
+    ),
+    Case(
+        "--rebuild ignores other tags with the key",
+        ImageSpec("app", tags(A1)),
+        {A1: None},
+        [(A1, "create", "push", None, None, None)],
+        build="--rebuild",
+        labels={D_OLD: KEY},
+        others=(("reg.example:5000/team/app:main", D_OLD),),
+        rebuild=True,
+    ),
+    Case(
+        "promotion across registries: copy from the source, then tag",
+        ImageSpec("app", tags(C1, C2), source=ref(A3)),
+        {C1: None, C2: D_OLD},
+        [
+            (C1, "create", "copy", None, D_SRC, "reg.example:5000/team/app@" + D_SRC),
+            (C2, "update", "tag", D_OLD, D_SRC, C1),
+        ],
+        key=None,
+        source=D_SRC,
+    ),
+    Case(
+        "promotion within the source repository: tag only",
+        ImageSpec("app", tags(A1), source=ref(A3)),
+        {A1: None},
+        [(A1, "create", "tag", None, D_SRC, "reg.example:5000/team/app@" + D_SRC)],
+        key=None,
+        source=D_SRC,
+    ),
+    Case(
+        "promotion already done: noop",
+        ImageSpec("app", tags(B1, C1), source=ref(A3)),
+        {B1: D_SRC, C1: D_SRC},
+        [
+            (B1, "noop", None, D_SRC, D_SRC, None),
+            (C1, "noop", None, D_SRC, D_SRC, None),
+        ],
+        key=None,
+        source=D_SRC,
+    ),
+    Case(
+        "promotion onto an immutable tag of another image: conflict",
+        ImageSpec("app", tags(B2, immutable=(B2,)), source=ref(A3)),
+        {B2: D_OLD},
+        [(B2, "conflict", "copy", D_OLD, D_SRC, "reg.example:5000/team/app@" + D_SRC)],
+        key=None,
+        source=D_SRC,
+    ),
+    Case(
+        "promotion prefers a holder in the target's registry (a mount, no data moves)",
+        ImageSpec("app", tags(C1, B1), source=ref("far.example/team/app:rc")),
+        {C1: D_SRC, B1: None},
+        [
+            (C1, "noop", None, D_SRC, D_SRC, None),
+            (B1, "create", "copy", None, D_SRC, "far.example/team/app@" + D_SRC),
+        ],
+        key=None,
+        source=D_SRC,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_plan_table(case: Case) -> None:
+    observed = Observed(
+        tags={ref(k): v for k, v in case.tags.items()},
+        labels=case.labels,
+        content_keys={"app": case.key} if case.key else {},
+        sources={"app": case.source} if case.image.source else {},
+        others={"app": tuple((ref(r), d) for r, d in case.others)},
+    )
+    plan = make_plan([case.image], observed, rebuild=case.rebuild)
+    (image,) = plan.images
+    got = [
+        (
+            c.ref,
+            c.action,
+            c.via,
+            c.current,
+            c.desired,
+            c.source,
+        )
+        for c in image.changes
+    ]
+    want = [
+        (ref(r), action, via, cur, des, ref(src) if src else None)
+        for r, action, via, cur, des, src in case.expect
+    ]
+    assert got == want
+    if case.build is None:
+        assert image.build is None
+    else:
+        assert image.build is not None
+        assert case.build in image.build.reason
+        pushes = [c.ref for c in image.changes if c.via == "push"]
+        assert pushes == [image.build.push_ref]
+
+
+def test_summary_counts_and_changes() -> None:
+    images = [
+        ImageSpec("app", tags(A1, A2, A3)),
+        ImageSpec("web", tags(B1, B2)),
+    ]
+    observed = Observed(
+        tags={ref(A1): None, ref(A2): D_OLD, ref(A3): None, ref(B1): D_NEW, ref(B2): D_NEW},
+        labels={D_OLD: KEY_OLD, D_NEW: KEY},
+        content_keys={"app": KEY, "web": KEY},
+    )
+    plan = make_plan(images, observed)
+    summary = plan.summary
+    assert (summary.builds, summary.create, summary.update, summary.unchanged) == (1, 2, 1, 2)
+    assert summary.conflicts == 0
+    assert plan.has_changes
+    assert [b.image for b in plan.builds] == ["app"]
+
+
+def test_no_changes_plan_has_no_changes() -> None:
+    observed = Observed(tags={ref(A1): D_OLD}, labels={D_OLD: KEY}, content_keys={"app": KEY})
+    plan = make_plan([ImageSpec("app", tags(A1))], observed)
+    assert not plan.has_changes
+    assert plan.conflicts == ()
+
+
+def test_missing_promotion_source_is_a_plan_error() -> None:
+    image = ImageSpec("app", tags(B1), source=ref(A3))
+    with pytest.raises(PlanError, match=r"source reg\.example:5000/team/app:sha-abc1234"):
+        make_plan([image], Observed(tags={ref(B1): None}, sources={"app": None}))
+
+
+def test_planner_is_deterministic() -> None:
+    images = [ImageSpec("app", tags(A1, B1, C1, C2))]
+    observed = Observed(tags={ref(A1): D_OLD}, labels={D_OLD: KEY}, content_keys={"app": KEY})
+    assert make_plan(images, observed) == make_plan(images, observed)
