@@ -1,9 +1,12 @@
 #!/bin/sh
 # A tiny figlet: prints its arguments (or $FIGLET_GREETING, else "hello") as 5-row block letters.
 # Pure POSIX sh + awk, so it runs on busybox; the font is font.txt next to this script.
-here=$(dirname "$0")
+here=${0%/*}
+# awk is an applet of busybox: some minimal images link only a few applets, so fall back to
+# calling it through busybox itself.
+if command -v awk >/dev/null 2>&1; then awk=awk; else awk="busybox awk"; fi
 text="${*:-${FIGLET_GREETING:-hello}}"
-printf '%s\n' "$text" | awk -v fontfile="$here/font.txt" '
+printf '%s\n' "$text" | $awk -v fontfile="$here/font.txt" '
 BEGIN {
     FS = "\t"
     while ((getline line < fontfile) > 0) {

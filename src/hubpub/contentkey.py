@@ -26,7 +26,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import dockerfile as _dockerfile
-from docker.utils.build import exclude_paths
 
 from hubpub.errors import ConfigError
 
@@ -122,6 +121,9 @@ def dockerignore_patterns(context: Path) -> list[str]:
 
 def context_files(context: Path, dockerfile: Path) -> list[str]:
     """The paths (relative, sorted) the docker SDK sends as the build context."""
+    # Imported here: the docker SDK is slow to import and most runs never hash a context.
+    from docker.utils.build import exclude_paths
+
     rel = _dockerfile_name(context, dockerfile)
     return sorted(exclude_paths(str(context), dockerignore_patterns(context), dockerfile=rel))
 

@@ -7,6 +7,7 @@ Pure: the git state and the environment are passed in; nothing here talks to git
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from hubpub.templating import (
     listed_env,
     render,
 )
+
+log = logging.getLogger("hubpub.desired")
 
 __all__ = [
     "BuildSpec",
@@ -106,6 +109,16 @@ def compute_desired(
     """Read the git state for ``config`` and compute the desired images: what ``tags``,
     ``plan`` and ``apply`` all start with."""
     git = read_git_state(config.root, environ, ref, sha, default_branch=config.default_branch)
+    log.debug(
+        "git state: ref=%s sha=%s branch=%s tag=%s pr=%s default=%s dirty=%s",
+        git.ref,
+        git.sha,
+        git.branch,
+        git.tag,
+        git.pr_number,
+        git.default_branch,
+        git.dirty,
+    )
     try:
         return git, desired_images(config, git, environ, only)
     except LocatedTemplateError as exc:

@@ -13,20 +13,37 @@ The SDK's quirks this module absorbs (registry-protocol.md, "The docker SDK"):
 
 from __future__ import annotations
 
+import importlib
+import io
+import json
 import re
+import tarfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker
-import docker.errors
 import requests
 
 from hubpub.errors import EngineError
 from hubpub.logs import mask
 from hubpub.reference import Reference
+
+if TYPE_CHECKING:
+    import docker
+
+# The docker SDK is imported when an engine is first used, not when hubpub starts: it costs
+# a quarter of a second, and a plan or a promotion that builds nothing never needs it.
+
+
+def _sdk() -> Any:
+    return importlib.import_module("docker")
+
+
+def _errors() -> Any:
+    return importlib.import_module("docker.errors")
+
 
 LineCallback = Callable[[str], None]
 _DIGEST_LINE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
@@ -64,12 +81,14 @@ class Engine:
     def __init__(self, client: docker.DockerClient) -> None:
         self._client = client
         self._lock = threading.Lock()
+        self._err = _errors()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Engine:
+        errors = _errors()
         try:
-            client = docker.from_env(environment=dict(environ) if environ else None, timeout=600)
-        except docker.errors.DockerException as exc:
+            client = _sdk().from_env(environment=dict(environ) if environ else None, timeout=600)
+        except errors.DockerException as exc:
             raise EngineError(
                 f"cannot reach the Docker engine: {_first_line(exc)}",
                 hint="start dockerd or set DOCKER_HOST",
@@ -88,7 +107,7 @@ class Engine:
     def ping(self) -> None:
         try:
             self._client.api.ping()
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+        except (self._err.DockerException, requests.RequestException) as exc:
             raise EngineError(
                 f"cannot reach the Docker engine: {_first_line(exc)}",
                 hint="start dockerd or set DOCKER_HOST",
@@ -98,24 +117,31 @@ class Engine:
         """The local image ID of ``name``, or None when the engine does not have it."""
         try:
             data = self._client.api.inspect_image(name)
-        except docker.errors.ImageNotFound:
+        except self._err.ImageNotFound:
             return None
-        except docker.errors.NotFound:
+        except self._err.NotFound:
             return None
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+        except (self._err.DockerException, requests.RequestException) as exc:
             raise EngineError(f"cannot inspect image {name}: {_first_line(exc)}") from None
         return str(data["Id"])
 
     def image_labels(self, name: str) -> dict[str, str]:
         try:
             data = self._client.api.inspect_image(name)
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+        except (self._err.DockerException, requests.RequestException) as exc:
             raise EngineError(f"cannot inspect image {name}: {_first_line(exc)}") from None
         labels = (data.get("Config") or {}).get("Labels") or {}
         return {str(k): str(v) for k, v in labels.items()}
 
     def build(self, request: BuildRequest, on_line: LineCallback | None = None) -> str:
-        """Build and return the image ID; every line of the build stream is read."""
+        """Build and return the image ID; every line of the build stream is read.
+
+        The labels are set by a second, one-step build (``FROM <id>`` + one ``LABEL``) rather
+        than the API's ``labels`` parameter: the classic builder turns that into one step per
+        label, each a container and a layer commit, and the revision and created labels change
+        with every commit, so none of those steps is ever cached. The user's own steps stay
+        cached and the label step is one.
+        """
         context = request.context
         try:
             dockerfile = request.dockerfile.relative_to(context).as_posix()
@@ -125,10 +151,8 @@ class Engine:
             stream = self._client.api.build(
                 path=str(context),
                 dockerfile=dockerfile,
-                tag=request.tags[0] if request.tags else None,
                 buildargs=dict(request.build_args),
                 target=request.target,
-                labels=dict(request.labels),
                 rm=True,
                 forcerm=True,
                 # Use the base images as the engine has them (docker build's default); the
@@ -137,13 +161,29 @@ class Engine:
                 decode=True,
             )
             image_id = self._read_build(stream, on_line)
+            if request.labels:
+                image_id = self._label(image_id, request.labels, on_line)
         except EngineError:
             raise
-        except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+        except (self._err.DockerException, requests.RequestException, OSError) as exc:
             raise EngineError(f"build of {context} failed: {_first_line(exc)}") from None
-        for extra in request.tags[1:]:
-            self.tag(image_id, extra)
+        for name in request.tags:
+            self.tag(image_id, name)
         return image_id
+
+    def _label(self, image_id: str, labels: Mapping[str, str], on_line: LineCallback | None) -> str:
+        pairs = " ".join(f"{_quote(key)}={_quote(value)}" for key, value in sorted(labels.items()))
+        text = f"FROM {image_id}\nLABEL {pairs}\n".encode()
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo("Dockerfile")
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text))
+        buffer.seek(0)
+        stream = self._client.api.build(
+            fileobj=buffer, custom_context=True, rm=True, forcerm=True, pull=False, decode=True
+        )
+        return self._read_build(stream, on_line)
 
     def _read_build(self, stream: Iterator[dict[str, Any]], on_line: LineCallback | None) -> str:
         image_id: str | None = None
@@ -175,7 +215,7 @@ class Engine:
         repository, _, tag = name.rpartition(":")
         try:
             ok = self._client.api.tag(image, repository, tag=tag, force=True)
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+        except (self._err.DockerException, requests.RequestException) as exc:
             raise EngineError(f"cannot tag {image} as {name}: {_first_line(exc)}") from None
         if not ok:
             raise EngineError(f"cannot tag {image} as {name}")
@@ -200,7 +240,7 @@ class Engine:
             return self._read_push(ref, stream, on_line)
         except EngineError:
             raise
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+        except (self._err.DockerException, requests.RequestException) as exc:
             raise EngineError(f"push of {ref} failed: {_first_line(exc)}") from None
 
     def _read_push(
@@ -234,10 +274,15 @@ class Engine:
         """Drop a local tag (the push tag hubpub added); the image stays if others use it."""
         try:
             self._client.api.remove_image(name, noprune=True)
-        except docker.errors.NotFound:
+        except self._err.NotFound:
             return
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+        except (self._err.DockerException, requests.RequestException) as exc:
             raise EngineError(f"cannot remove {name}: {_first_line(exc)}") from None
+
+
+def _quote(text: str) -> str:
+    """A Dockerfile double-quoted word: JSON's escaping, and ``$`` kept from substitution."""
+    return json.dumps(text, ensure_ascii=False).replace("$", "\\$")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Generic, Literal, Protocol, TypeVar
 
 from hubpub.contentkey import LABEL
 from hubpub.desired import DesiredImage
@@ -209,7 +209,7 @@ class Executor:
         self.push_auth = push_auth
         self.progress = progress or NoProgress()
         self.max_workers = max_workers
-        self._manifests: dict[tuple[Repository, str], Manifest] = {}
+        self._manifests: dict[str, _Once[Manifest]] = {}
         self._manifest_lock = threading.Lock()
 
     def engine(self) -> EngineLike:
@@ -267,15 +267,29 @@ class Executor:
         )
 
     def _tag(self, ref: Reference, repo: Repository, digest: str) -> str:
-        # One GET per digest and repository, however many tags take it.
-        key = (repo, digest)
+        # One GET per digest, however many tags take it, even when they run at once: the
+        # bytes of a digest are the same in every repository that holds it.
         with self._manifest_lock:
-            manifest = self._manifests.get(key)
-        if manifest is None:
-            manifest = self.registry.get_manifest(repo.with_digest(digest))
-            with self._manifest_lock:
-                self._manifests[key] = manifest
+            once = self._manifests.setdefault(digest, _Once())
+        manifest = once.get(lambda: self.registry.get_manifest(repo.with_digest(digest)))
         return self.registry.put_manifest(ref, manifest)
+
+
+V = TypeVar("V")
+
+
+class _Once(Generic[V]):
+    """A value computed by the first caller; the others wait for it (a failure is retried)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: V | None = None
+
+    def get(self, compute: Callable[[], V]) -> V:
+        with self._lock:
+            if self._value is None:
+                self._value = compute()
+            return self._value
 
 
 def run_graph(
@@ -342,7 +356,9 @@ def build_labels(
     the content key (which leaves the per-commit ones out: contentkey.py)."""
     labels: dict[str, str] = {}
     if image.build is not None:
-        labels.update(image.build.labels)
+        # An empty value is a template that had nothing to say (a source URL unknown here):
+        # leave the label out, as metadata-action does, so the OCI default below can apply.
+        labels.update({k: v for k, v in image.build.labels.items() if v != ""})
     oci = {
         "org.opencontainers.image.title": image.name,
         "org.opencontainers.image.revision": revision,

@@ -48,8 +48,15 @@ SHORT_SHA = 7  # metadata-action's default; changing it broke users (#467, #479,
 
 # metadata-action's priorities (src/tag.ts DefaultPriorities); templates are its "raw", a
 # template with `match` its "match".
-PRIORITY = {"semver": 900, "pep440": 900, "match": 800, "edge": 700, "ref": 600, "raw": 200}
-PRIORITY["sha"] = 100
+PRIORITY = {
+    "semver": 900,
+    "pep440": 900,
+    "match": 800,
+    "edge": 700,
+    "ref": 600,
+    "raw": 200,
+    "sha": 100,
+}
 
 DEFAULT_PATTERNS = ("{{version}}", "{{major}}.{{minor}}", "{{major}}")
 
@@ -192,17 +199,19 @@ def parse_pep440(text: str) -> VersionInfo | None:
     dev = found["dev"] is not None
     if dev:
         normalized += f".dev{int(found['dev_n'] or 0)}"
+    # What follows the release, for version.prerelease: "rc1", ".post1", ".dev0".
+    qualifiers = normalized.split("!")[-1][len(".".join(map(str, release))) :] or None
     local = None
     if found["local"]:
         local = re.sub(r"[-_.]", ".", found["local"].lower())
         normalized += f"+{local}"
-    padded = (*release, 0, 0)
+    padded = (*release, 0, 0)  # @renovate/pep440: a missing minor or patch is 0
     return VersionInfo(
         raw=text,
         major=padded[0],
         minor=padded[1],
         patch=padded[2],
-        prerelease=normalized[len(".".join(map(str, release))) :] if (pre or post or dev) else None,
+        prerelease=qualifiers,
         build=local,
         # metadata-action: pre, post and dev releases only get their full version.
         is_prerelease=bool(pre or post or dev),

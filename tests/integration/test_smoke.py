@@ -9,71 +9,21 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import os
-import re
+import shutil
+import subprocess
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import docker
 import pytest
 import requests
-from tests.fixtures.engine import DockerEngine
+from tests.fixtures.engine import DockerEngine, build, push, push_errors
 from tests.fixtures.plugin import ProxyFactory, RegistryFactory
 from tests.fixtures.registry import Registry
 
 MODES = ["registry_plain", "registry_tls", "registry_token"]
-
-
-def build(engine: DockerEngine, context: Path, dockerfile: str, tag: str) -> str:
-    """Build ``dockerfile`` in ``context``; return the image ID (a build error fails the test)."""
-    (context / "Dockerfile").write_text(dockerfile)
-    image, _logs = engine.client.images.build(path=str(context), tag=tag, rm=True, forcerm=True)
-    image_id: str = image.id
-    return image_id
-
-
-def push(engine: DockerEngine, registry: Registry, local: str, repository: str, tag: str) -> str:
-    """Tag ``local`` as ``registry/repository:tag``, push it, return the pushed digest.
-
-    The engine reports push errors as stream lines with ``errorDetail``, not as exceptions:
-    every line is read and the first error fails the test.
-    """
-    target = f"{registry.host}/{repository}"
-    engine.client.images.get(local).tag(target, tag)
-    digest = None
-    lines: list[dict[str, Any]] = []
-    # Always an explicit tag: without one the engine pushes every local tag of the repository.
-    for line in engine.client.images.push(
-        target, tag=tag, auth_config=registry.auth_config, stream=True, decode=True
-    ):
-        lines.append(line)
-        if "errorDetail" in line:
-            raise AssertionError(f"push of {target}:{tag} failed: {line['errorDetail']}")
-        aux = line.get("aux") or {}
-        if aux.get("Digest"):
-            digest = aux["Digest"]
-    assert digest is not None, f"no digest in the push stream: {lines}"
-    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
-    return str(digest)
-
-
-def push_errors(
-    engine: DockerEngine, registry: Registry, repository: str, tag: str, local: str | None = None
-) -> list[str]:
-    """The errors of a push that is expected to fail (tagging ``local`` first when given)."""
-    target = f"{registry.host}/{repository}"
-    if local is not None:
-        engine.client.images.get(local).tag(target, tag)
-    return [
-        str(line["errorDetail"].get("message", line["errorDetail"]))
-        for line in engine.client.images.push(
-            target, tag=tag, auth_config=registry.auth_config, stream=True, decode=True
-        )
-        if "errorDetail" in line
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -181,13 +131,21 @@ def test_token_registry_answers_insufficient_scope_for_a_pull_only_token(
     assert 'error="insufficient_scope"' in answer.headers["WWW-Authenticate"]
 
 
-def test_engine_sees_the_docker_host_it_was_given(docker_engine: DockerEngine) -> None:
-    assert docker_engine.env["DOCKER_HOST"] == docker_engine.host
-    other = docker.DockerClient(base_url=docker_engine.host)
-    try:
-        assert other.version()["ApiVersion"]
-    finally:
-        other.close()
+def test_docker_cli_runs_against_the_engine(
+    docker_engine: DockerEngine, busybox_image: str
+) -> None:
+    """The docker CLI with ``engine.env`` (as hubpub's subprocesses would get it)."""
+    docker_cli = shutil.which("docker")
+    assert docker_cli is not None, "docker CLI not found: run scripts/bootstrap (docker.io)"
+    result = subprocess.run(
+        [docker_cli, "run", "--rm", "--network", "none", busybox_image, "echo", "hello"],
+        env=docker_engine.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, "hello\n"), result.stderr
 
 
 # -- the fault proxy ------------------------------------------------------------------------------
@@ -330,7 +288,7 @@ def test_engine_pushes_through_the_proxy(
     # One 503 on the manifest PUT: the engine does not retry it, so the first push fails.
     proxy.fail(503, method="PUT", path=r"/manifests/", times=1)
     repository = f"alice/via-proxy-{uuid.uuid4().hex[:8]}"
-    through = Registry(**{**vars(registry_plain), "host": proxy.host, "url": proxy.url})
+    through = registry_plain.through(proxy)
     assert push_errors(docker_engine, through, repository, "v1", local=busybox_based)
     digest = push(docker_engine, through, busybox_based, repository, "v1")
     assert skopeo.digest(registry_plain, f"{repository}:v1") == digest

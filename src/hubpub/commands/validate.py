@@ -16,7 +16,13 @@ from hubpub.errors import ConfigError
 
 
 def check_files(config: Config, images: list[DesiredImage]) -> None:
-    """Build contexts and Dockerfiles exist (a typo there would only show at build time)."""
+    """Build contexts, Dockerfiles and CA files exist (a typo there would only show at build
+    or push time)."""
+    for host, registry in config.registries.items():
+        if registry.ca_file is not None and not registry.ca_file.is_file():
+            where = where_in(config.path, ("registries", host, "ca_file"))
+            shown = _shown(registry.ca_file, config.root)
+            raise ConfigError(f"{where}registries[{host}].ca_file: no file {shown}")
     for image in images:
         if image.build is None:
             continue

@@ -17,6 +17,7 @@ import difflib
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -190,13 +191,15 @@ def _lower_first(text: str) -> str:
 
 
 def _where(
-    display: str, key: PathKey, lines: Mapping[PathKey, int], inherited: set[PathKey]
+    display: str, key: PathKey, lines: Mapping[PathKey, int], inherited: AbstractSet[PathKey]
 ) -> str:
     line = line_of(key, lines, inherited)
     return f"{display}:{line}: " if line else f"{display}: "
 
 
-def line_of(key: PathKey, lines: Mapping[PathKey, int], inherited: set[PathKey] = set()) -> int:  # noqa: B006
+def line_of(
+    key: PathKey, lines: Mapping[PathKey, int], inherited: AbstractSet[PathKey] = frozenset()
+) -> int:
     """The line of ``key`` or of its nearest located parent; 0 when nothing is known."""
     for size in range(len(key), 0, -1):
         prefix = key[:size]
@@ -429,6 +432,12 @@ class _Scanner:
             else:
                 break
 
+    def ensure_progress(self, start: int) -> None:
+        # The text passed tomllib, but a construct this small scanner does not know must not
+        # make it loop: skip a character and carry on (a line may be off, never a hang).
+        if self.pos == start:
+            self.advance()
+
     def record(self, path: PathKey, line: int) -> None:
         self.lines.setdefault(path, line)
 
@@ -458,7 +467,9 @@ class _Scanner:
                 table = self.resolve(keys)
                 self.record(table, line)
             else:
+                start = self.pos
                 self.key_value(table)
+                self.ensure_progress(start)
 
     def resolve(self, keys: PathKey) -> PathKey:
         """A header's keys, with the current item of each array of tables they go through."""
@@ -531,7 +542,9 @@ class _Scanner:
                 self.advance()
                 continue
             self.record((*path, index), self.line)
+            start = self.pos
             self.value((*path, index))
+            self.ensure_progress(start)
             index += 1
 
     def inline_table(self, path: PathKey) -> None:
@@ -545,7 +558,9 @@ class _Scanner:
             if ch == ",":
                 self.advance()
                 continue
+            start = self.pos
             self.key_value(path)
+            self.ensure_progress(start)
 
     def string(self) -> str:
         quote = self.peek()

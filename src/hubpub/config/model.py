@@ -341,7 +341,7 @@ class RegistryConfig(_Model):
 class ConfigFile(_Model):
     """The whole ``hubpub.toml``."""
 
-    model_config = ConfigDict(title="hubpub.toml")
+    model_config = ConfigDict(title="hubpub.toml", populate_by_name=False)
 
     version: Literal[1] = Field(description="The format's version: 1.")
     env: tuple[str, ...] = Field(

@@ -277,7 +277,10 @@ class RegistryAuth:
         # The challenge may name the scope it wants (a 401 with error="insufficient_scope"):
         # ask for it together with ours, in one token.
         wanted = normalize_scopes((*wanted, *challenge.scopes))
+        before = request.headers.get("Authorization")
         yield from self._authorize(request, challenge, wanted, stale=used)
+        if request.headers.get("Authorization") == before:
+            return  # nothing new to offer (no credentials, or the same grant): report the 401
         yield request
 
     def _authorize(

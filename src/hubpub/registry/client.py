@@ -436,23 +436,24 @@ class RegistryClient:
         raise self._fail(ep, response, scopes, f"blob {digest} in {repo}")
 
     def get_blob(self, repo: Repository, digest: str) -> bytes:
-        """A small blob (an image config), verified against its digest."""
+        """A small blob (an image config), verified against its digest. A body cut short
+        is fetched again, like any other reset (the retry covers reading, not only sending)."""
         scopes = read_scopes(repo)
         what = f"blob {digest} of {repo}"
-        ep, response = self._request(
-            repo.registry, "GET", f"/v2/{repo.path}/blobs/{digest}", scopes, stream=True
-        )
-        with response:
-            if response.status_code != 200:
-                _ = response.content
-                raise self._fail(ep, response, scopes, what)
-            length = response.headers.get("Content-Length", "")
-            if length.isdigit() and int(length) > SMALL_BLOB_LIMIT:
-                raise RegistryError(f"{what} is {length} bytes; get_blob is for small blobs")
-            try:
-                data = response.content
-            except requests.RequestException as exc:
-                raise self._transport.transport_error(ep, response.request, exc, 1) from None
+        path = f"/v2/{repo.path}/blobs/{digest}"
+
+        def fetch() -> bytes:
+            ep, response = self._request(repo.registry, "GET", path, scopes, stream=True)
+            with response:
+                if response.status_code != 200:
+                    _ = response.content
+                    raise self._fail(ep, response, scopes, what)
+                length = response.headers.get("Content-Length", "")
+                if length.isdigit() and int(length) > SMALL_BLOB_LIMIT:
+                    raise RegistryError(f"{what} is {length} bytes; get_blob is for small blobs")
+                return response.content
+
+        data = self._transport.retry_body(self._ready(repo.registry), "GET", path, fetch)
         verify_digest(data, digest, what)
         return data
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -51,6 +51,8 @@ log = logging.getLogger("hubpub.registry")
 logging.getLogger("stamina").addHandler(logging.NullHandler())
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_BODY_ERRORS = (requests.exceptions.ChunkedEncodingError, requests.ConnectionError)
+T = TypeVar("T")
 _MAX_REDIRECTS = 10
 
 ResponseHook = Callable[[requests.Response], None]
@@ -386,6 +388,27 @@ class Transport:
         except _RetryableStatus as exc:
             return exc.response  # out of attempts or time: the caller reports the status
         except requests.RequestException as exc:
+            raise self.transport_error(ep, prepared, exc, attempts=attempts) from None
+        raise AssertionError("unreachable: stamina returns or raises")
+
+    def retry_body(self, ep: Endpoint, method: str, path: str, fetch: Callable[[], T]) -> T:
+        """Run ``fetch`` (a request and the reading of its body) again when the body breaks
+        off: a reset mid-body happens after ``send`` returned, outside its retries."""
+        attempts = 0
+        try:
+            for attempt in stamina.retry_context(
+                on=_BODY_ERRORS,
+                attempts=self.policy.attempts,
+                timeout=self.policy.timeout,
+                wait_initial=self.policy.wait_initial,
+                wait_max=self.policy.wait_max,
+                wait_jitter=self.policy.wait_jitter,
+            ):
+                with attempt:
+                    attempts = attempt.num
+                    return fetch()
+        except _BODY_ERRORS as exc:
+            prepared = requests.Request(method, f"{ep.base_url}{path}").prepare()
             raise self.transport_error(ep, prepared, exc, attempts=attempts) from None
         raise AssertionError("unreachable: stamina returns or raises")
 

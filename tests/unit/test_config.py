@@ -1,0 +1,401 @@
+"""Loading hubpub.toml: the model, [defaults], and errors a user can act on (issue 3).
+
+Errors are one line: ``file:line:column`` for TOML syntax, ``file:line: path: message`` for
+validation, with the nearest known key for a typo.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hubpub.config import (
+    Config,
+    RefPreset,
+    SemverPreset,
+    TemplateRule,
+    load_config,
+)
+from hubpub.config.load import key_lines, merge_defaults
+from hubpub.errors import ConfigError, HubpubError, TemplateError
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+GOOD = """\
+version = 1
+env = ["BUILD_NUMBER"]
+
+[registries."localhost:5000"]
+insecure = true
+ca_file = "certs/ca.pem"
+username_env = "REG_USER"
+password_env = "REG_PASSWORD"
+
+[defaults]
+latest = false
+labels = { team = "tools" }
+
+[[image]]
+name = "figlet"
+context = "figlet"
+build_args = { GREETING = "hello {{ git.short_sha }}" }
+repositories = ["docker.io/jpetazzo/figlet", "ghcr.io/jpetazzo/figlet"]
+latest = "auto"
+tags = [
+  "sha-{{ git.short_sha }}",
+  { preset = "semver" },
+  { preset = "ref" },
+  { template = "edge", when = "git.is_default_branch" },
+  { on = "branch", match = '^release-(\\d+)\\.(\\d+)$', template = '{\\1}.{\\2}-rc' },
+]
+
+[[image]]
+name = "figlet-promoted"
+source = "docker.io/jpetazzo/figlet:sha-{{ git.short_sha }}"
+repositories = ["quay.io/jpetazzo/figlet"]
+tags = [{ preset = "semver" }]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "hubpub.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def error_of(tmp_path: Path, text: str, kind: type[HubpubError] = ConfigError) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(kind) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Messages name the file relative to the current folder.
+    monkeypatch.chdir(tmp_path)
+
+
+def test_good_config(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert isinstance(config, Config)
+    assert config.path == tmp_path / "hubpub.toml"
+    assert config.root == tmp_path
+    assert config.env == ("BUILD_NUMBER",)
+    registry = config.registries["localhost:5000"]
+    assert registry.insecure is True
+    assert registry.ca_file == tmp_path / "certs" / "ca.pem"
+    assert (registry.username_env, registry.password_env) == ("REG_USER", "REG_PASSWORD")
+    figlet, promoted = config.images
+    assert figlet.latest == "auto"  # the image's own value wins
+    assert promoted.latest is False  # inherited from [defaults]
+    assert figlet.labels == {"team": "tools"}
+    assert figlet.dockerfile == "Dockerfile"
+    assert promoted.context is None
+    assert promoted.source is not None
+    rules = figlet.rules
+    assert isinstance(rules[0], TemplateRule)
+    assert rules[0].template == "sha-{{ git.short_sha }}"
+    assert isinstance(rules[1], SemverPreset)
+    assert isinstance(rules[2], RefPreset)
+    assert rules[4].match == r"^release-(\d+)\.(\d+)$"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="frozen"):
+        figlet.name = "x"  # type: ignore[misc]
+
+
+def test_defaults_build_keys_do_not_reach_a_promotion(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """\
+            version = 1
+            [defaults]
+            context = "."
+            tags = [{ preset = "sha" }]
+            [[image]]
+            name = "built"
+            repositories = ["x/a"]
+            [[image]]
+            name = "promoted"
+            source = "x/a:1"
+            repositories = ["x/b"]
+            """,
+        )
+    )
+    built, promoted = config.images
+    assert built.context == "."
+    assert isinstance(built.rules[0], type(promoted.rules[0]))
+    assert promoted.context is None
+    merged, inherited = merge_defaults({"defaults": {"latest": True}, "image": [{"name": "a"}]})
+    assert merged["image"] == [{"name": "a", "latest": True}]
+    assert inherited == {("image", 0, "latest")}
+
+
+def test_default_tags_are_metadata_actions_ref(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path, 'version = 1\n[[image]]\nname = "a"\ncontext = "."\nrepositories = ["x/a"]\n'
+        )
+    )
+    assert config.images[0].rules == (RefPreset(preset="ref"),)
+
+
+def test_toml_syntax_error_has_line_and_column(tmp_path: Path) -> None:
+    message = error_of(
+        tmp_path,
+        """\
+        version = 1
+        [[image]]
+        name = "figlet"
+        context = "figlet
+        """,
+    )
+    assert message.startswith("hubpub.toml:4:18: ")
+    assert message.endswith("(TOML syntax)")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # unknown keys, with the nearest known key
+        (
+            'tags = [\n  "a",\n  "b",\n  { preset = "semver", patern = "x" },\n]',
+            "hubpub.toml:8: image[figlet].tags[2].patern: unknown key 'patern', "
+            "did you mean 'pattern'?",
+        ),
+        (
+            "contxt = 'x'",
+            "hubpub.toml:5: image[figlet].contxt: unknown key 'contxt', did you mean 'context'?",
+        ),
+        (
+            "tags = [{ template = 'x', whenn = 'true' }]",
+            "hubpub.toml:5: image[figlet].tags[0].whenn: unknown key 'whenn', did you mean 'when'?",
+        ),
+        ("zzz = 1", "hubpub.toml:5: image[figlet].zzz: unknown key 'zzz' (expected one of: "),
+        (
+            "tags = [{ preset = 'semvr' }]",
+            "hubpub.toml:5: image[figlet].tags[0]: unknown preset 'semvr', did you mean 'semver'?",
+        ),
+        ("tags = [42]", "hubpub.toml:5: image[figlet].tags[0]: expected a template string"),
+        (
+            "tags = [{ template = 'x', on = 'brunch' }]",
+            "hubpub.toml:5: image[figlet].tags[0].on: expected 'branch', 'tag', 'pr' or 'any', "
+            'got "brunch"',
+        ),
+        (
+            "tags = [{ preset = 'sha', format = 'medium' }]",
+            "image[figlet].tags[0].format: expected 'short' or 'long', got \"medium\"",
+        ),
+        (
+            "tags = [{ template = 'x', match = '(' }]",
+            "hubpub.toml:5: image[figlet].tags[0].match: invalid regular expression '('",
+        ),
+        (
+            "latest = 'sometimes'",
+            'hubpub.toml:5: image[figlet].latest: expected "auto", true or false, got "sometimes"',
+        ),
+        ("latest = 1", 'image[figlet].latest: expected "auto", true or false, got 1'),
+        (
+            "tags = [{ template = 'x', immutable = 'yes' }]",
+            'image[figlet].tags[0].immutable: expected true or false, got "yes"',
+        ),
+        (
+            "build_args = { N = 3 }",
+            "hubpub.toml:5: image[figlet].build_args.N: expected a string, got 3",
+        ),
+        # references follow distribution
+        (
+            "repositories = ['jpetazzo/Figlet']",
+            "image[figlet].repositories: invalid image reference 'jpetazzo/Figlet': "
+            "invalid reference "
+            "format: repository name (jpetazzo/Figlet) must be lowercase",
+        ),
+        (
+            "repositories = ['jpetazzo/figlet:1.0']",
+            "hubpub.toml:5: image[figlet].repositories: repository 'jpetazzo/figlet:1.0' must not "
+            "carry a tag or digest (write 'docker.io/jpetazzo/figlet'",
+        ),
+        ("repositories = []", "image[figlet].repositories: expected at least 1 item(s), got"),
+        (
+            "source = 'x/y:1'",
+            "hubpub.toml:2: image[figlet]: set exactly one of 'context' (build the image) and "
+            "'source'",
+        ),
+        (
+            "dockerfile = '/abs/Dockerfile'",
+            "image[figlet].dockerfile: expected a relative path, got '/abs/Dockerfile'",
+        ),
+    ],
+)
+def test_validation_errors(tmp_path: Path, body: str, expected: str) -> None:
+    text = (
+        'version = 1\n[[image]]\nname = "figlet"\ncontext = "figlet"\n'
+        + body
+        + ("\nrepositories = ['jpetazzo/figlet']\n" if "repositories" not in body else "\n")
+    )
+    message = error_of(tmp_path, text)
+    assert expected in message
+    if expected.startswith("hubpub.toml:"):
+        assert message.startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[[image]]\nname = "a"\ncontext = "."\nrepositories = ["x/a"]\n',
+            "hubpub.toml: version: missing required key 'version'",
+        ),
+        ("version = 2\n", "hubpub.toml:1: version: expected 1, got 2"),
+        ("version = 1\n", "hubpub.toml: image: missing required key 'image'"),
+        (
+            'version = 1\nenv = ["BAD-NAME"]\n[[image]]\nname = "a"\ncontext = "."\n'
+            'repositories = ["x/a"]\n',
+            "hubpub.toml:2: env: expected environment variable names, got 'BAD-NAME'",
+        ),
+        (
+            'version = 1\n[registries."localhost:5000"]\ninsecure = "yes"\n',
+            'hubpub.toml:3: registries[localhost:5000].insecure: expected true or false, got "yes"',
+        ),
+        (
+            'version = 1\n[registries."localhost:5000"]\ninsecur = true\n',
+            "hubpub.toml:3: registries[localhost:5000].insecur: unknown key 'insecur', "
+            "did you mean "
+            "'insecure'?",
+        ),
+        (
+            'version = 1\n[defaults]\nlatest = "sometimes"\n[[image]]\nname = "a"\ncontext = "."\n'
+            'repositories = ["x/a"]\n',
+            'hubpub.toml:3: defaults.latest: expected "auto", true or false, got "sometimes"',
+        ),
+        (
+            'version = 1\n[defaults]\nname = "a"\n',
+            "hubpub.toml:3: defaults.name: unknown key 'name'",
+        ),
+        (
+            'version = 1\n[[image]]\nname = "a b"\ncontext = "."\nrepositories = ["x/a"]\n',
+            "hubpub.toml:3: image[a b].name: expected a name of letters, digits",
+        ),
+        (
+            'version = 1\n[[image]]\nname = "a"\ncontext = "."\nrepositories = ["x/a"]\n'
+            '[[image]]\nname = "a"\nsource = "x/a:1"\nrepositories = ["x/b"]\n',
+            "hubpub.toml:7: image[1].name: duplicate image name 'a' (image[0] has it too)",
+        ),
+        (
+            "version = 1\nimages = []\n",
+            "hubpub.toml:2: images: unknown key 'images', did you mean 'image'?",
+        ),
+    ],
+)
+def test_file_level_errors(tmp_path: Path, text: str, expected: str) -> None:
+    assert error_of(tmp_path, text).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        ('["{{ git.nope }}"]', "hubpub.toml:6: image 'figlet', tags[0]: 'git.nope' is undef"),
+        (
+            '[\n  "ok",\n  "{{ env.HOME }}",\n]',
+            "hubpub.toml:8: image 'figlet', tags[1]: environment variable 'HOME' is not listed",
+        ),
+        (
+            '[{ template = "x", when = "git.brnch" }]',
+            "hubpub.toml:6: image 'figlet', tags[0].when: 'git.brnch' is undefined",
+        ),
+        ('["{{ git.sha "]', "hubpub.toml:6: image 'figlet', tags[0]: template syntax error"),
+        (
+            '[{ preset = "semver", pattern = "{{ mjor }}" }]',
+            "hubpub.toml:6: image 'figlet', tags[0].pattern: 'mjor' is undefined",
+        ),
+    ],
+)
+def test_template_errors_at_load(tmp_path: Path, tags: str, expected: str) -> None:
+    text = (
+        'version = 1\n[[image]]\nname = "figlet"\ncontext = "."\nrepositories = ["x/a"]\n'
+        f"tags = {tags}\n"
+    )
+    assert error_of(tmp_path, text, TemplateError).startswith(expected)
+
+
+def test_template_error_in_build_args_points_at_defaults(tmp_path: Path) -> None:
+    text = """\
+    version = 1
+    [defaults]
+    build_args = { X = "{{ git.nope }}" }
+    [[image]]
+    name = "figlet"
+    context = "."
+    repositories = ["x/a"]
+    """
+    message = error_of(tmp_path, text, TemplateError)
+    assert message == "hubpub.toml:3: image 'figlet', build_args.X: 'git.nope' is undefined"
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.toml: no such file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_key_lines() -> None:
+    text = textwrap.dedent(
+        '''\
+        version = 1  # comment with [brackets]
+        [registries."localhost:5000"]
+        insecure = true
+        [[image]]
+        name = "a"
+        labels.title = "x"
+        tags = [
+          "a # not a comment ]",
+          { preset = "semver",
+            pattern = """
+        {{ version }} ]
+        """ },
+          'lit\\eral',
+        ]
+        [image.build_args]
+        X = "1"
+        [[image]]
+        name = "b"
+        '''
+    )
+    lines = key_lines(text)
+    assert lines[("version",)] == 1
+    assert lines[("registries", "localhost:5000")] == 2
+    assert lines[("registries", "localhost:5000", "insecure")] == 3
+    assert lines[("image", 0)] == 4
+    assert lines[("image", 0, "name")] == 5
+    assert lines[("image", 0, "labels", "title")] == 6
+    assert lines[("image", 0, "tags")] == 7
+    assert lines[("image", 0, "tags", 0)] == 8
+    assert lines[("image", 0, "tags", 1)] == 9
+    assert lines[("image", 0, "tags", 1, "pattern")] == 10
+    assert lines[("image", 0, "tags", 2)] == 13
+    assert lines[("image", 0, "build_args", "X")] == 16
+    assert lines[("image", 1, "name")] == 18
+
+
+def test_example_loads() -> None:
+    config = load_config(EXAMPLES / "hubpub.toml")
+    assert [image.name for image in config.images] == ["figlet"]
+    assert config.images[0].repositories == ("docker.io/jpetazzo/figlet",)
+
+
+def test_key_lines_survives_any_text() -> None:
+    # Not valid TOML: the scanner must still end (it only runs after tomllib, but a hang in an
+    # error path would be the worst kind of bug).
+    for text in ("a = [}", "x = {]", "[[", "= = =", 'k = """', "[a.b\nc = 1", "a = [1,, 2"):
+        key_lines(text)
+
+
+@settings(max_examples=300, deadline=1000)
+@given(st.text(alphabet="[]{}=\"'#,.\n \tab1", max_size=80))
+def test_key_lines_always_ends(text: str) -> None:
+    key_lines(text)

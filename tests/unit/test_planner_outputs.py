@@ -1,0 +1,163 @@
+"""What surrounds the planner without I/O: the report text and JSON, saved plans, the task
+graph of apply and how a failure spreads through it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hubpub.errors import PlanError
+from hubpub.executor import NoProgress, Task, TaskResult, run_graph, tasks_for
+from hubpub.planfile import PlanOptions, SavedPlan, load, save
+from hubpub.planner import ImageSpec, Observed, Plan, TargetTag, make_plan
+from hubpub.reference import parse_reference
+from hubpub.report import plan_json, render_plan, summary_line
+
+D_OLD = "sha256:" + "a" * 64
+D_SRC = "sha256:" + "c" * 64
+KEY = "sha256:" + "1" * 64
+KEY_OLD = "sha256:" + "2" * 64
+R = "reg.example:5000/team/app"
+FAR = "far.example/team/app"
+
+
+def ref(text: str):  # type: ignore[no-untyped-def]
+    return parse_reference(text)
+
+
+def sample_plan() -> tuple[Plan, Observed]:
+    images = [
+        ImageSpec(
+            "app",
+            (
+                TargetTag(ref(f"{R}:1.2.3"), immutable=True, rule="tags[0] (preset semver)"),
+                TargetTag(ref(f"{R}:latest")),
+                TargetTag(ref(f"{R}:sha-abc1234")),
+                TargetTag(ref(f"{FAR}:latest")),
+            ),
+        ),
+        ImageSpec("web", (TargetTag(ref(f"{FAR}:web")),), source=ref(f"{R}:rc")),
+    ]
+    observed = Observed(
+        tags={
+            ref(f"{R}:1.2.3"): None,
+            ref(f"{R}:latest"): D_OLD,
+            ref(f"{R}:sha-abc1234"): None,
+            ref(f"{FAR}:latest"): None,
+            ref(f"{FAR}:web"): D_SRC,
+        },
+        labels={D_OLD: KEY_OLD},
+        content_keys={"app": KEY},
+        sources={"web": D_SRC},
+    )
+    return make_plan(images, observed), observed
+
+
+def test_text_report_is_grouped_by_image_with_a_summary() -> None:
+    plan, _ = sample_plan()
+    text = render_plan(plan)
+    lines = text.splitlines()
+    assert lines[0] == "image app"
+    assert lines[1] == "  * build: content changed: no target holds content key sha256:111111111111"
+    assert any(line.startswith(f"  + create    {R}:1.2.3") and "via push" in line for line in lines)
+    assert any(
+        line.startswith(f"  ~ update    {R}:latest")
+        and "sha256:aaaaaaaaaaaa → (known after build)" in line
+        for line in lines
+    )
+    assert f"image web (promoted from {R}:rc)" in lines
+    assert any(line.startswith(f"  = unchanged {FAR}:web") for line in lines)
+    assert lines[-1] == "Plan: 1 build, 3 to create, 1 to update, 1 unchanged."
+
+
+def test_summary_line_counts_conflicts() -> None:
+    images = [ImageSpec("app", (TargetTag(ref(f"{R}:1.0.0"), immutable=True),))]
+    observed = Observed(tags={ref(f"{R}:1.0.0"): D_OLD}, content_keys={"app": KEY})
+    plan = make_plan(images, observed)
+    assert (
+        summary_line(plan.summary)
+        == "Plan: 1 build, 0 to create, 0 to update, 0 unchanged, 1 conflict."
+    )
+    assert "! conflict  " in render_plan(plan)
+    with pytest.raises(PlanError, match=r"immutable tag .*1\.0\.0 already points to sha256:a"):
+        tasks_for(plan)
+    assert [t.kind for t in tasks_for(plan, allow_overwrite=True)] == ["build", "push"]
+
+
+def test_json_has_exactly_the_issue_format() -> None:
+    plan, _ = sample_plan()
+    data = plan_json(plan)
+    assert set(data) == {"format_version", "builds", "changes"}
+    assert data["format_version"] == 1
+    assert data["builds"] == [
+        {
+            "image": "app",
+            "reason": "content changed: no target holds content key sha256:111111111111",
+        }
+    ]
+    for change in data["changes"]:
+        assert set(change) == {"image", "ref", "action", "via", "current", "desired"}
+    by_ref = {c["ref"]: c for c in data["changes"]}
+    assert by_ref[f"{R}:latest"] == {
+        "image": "app",
+        "ref": f"{R}:latest",
+        "action": "update",
+        "via": "tag",
+        "current": D_OLD,
+        "desired": None,
+    }
+    assert by_ref[f"{FAR}:web"]["via"] is None
+    json.dumps(data)
+
+
+def test_saved_plan_round_trips(tmp_path: Path) -> None:
+    plan, observed = sample_plan()
+    saved = SavedPlan(
+        plan, observed, "sha256:" + "f" * 64, "0" * 40, PlanOptions(ref="refs/tags/v1.2.3")
+    )
+    path = tmp_path / "plan.json"
+    save(saved, path)
+    assert load(path) == saved
+    data = json.loads(path.read_text())
+    assert data["format_version"] == 1
+    data["format_version"] = 99
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanError, match="plan format 99"):
+        load(path)
+    path.write_text("{not json")
+    with pytest.raises(PlanError, match="not a hubpub plan file"):
+        load(path)
+
+
+def test_task_graph_pushes_once_then_tags_and_copies() -> None:
+    plan, _ = sample_plan()
+    tasks = {t.id: t for t in tasks_for(plan)}
+    assert tasks[f"push {R}:1.2.3"].deps == ("build app",)
+    assert tasks[f"tag {R}:latest"].deps == (f"push {R}:1.2.3",)
+    assert tasks[f"copy {FAR}:latest"].deps == (f"push {R}:1.2.3",)
+    assert not any(t.ref == ref(f"{FAR}:web") for t in tasks.values())  # noop: no task
+
+
+def test_a_failure_stops_only_its_dependents() -> None:
+    plan, _ = sample_plan()
+    tasks = tasks_for(plan)
+    seen: list[str] = []
+
+    def work(task: Task, deps: list[TaskResult]) -> str:  # type: ignore[type-arg]
+        seen.append(task.id)
+        if task.kind == "push":
+            raise PlanError("push refused")
+        return D_OLD
+
+    extra = Task("copy other", "copy", "other", ref(f"{FAR}:other"))
+    results = run_graph([*tasks, extra], work, NoProgress(), max_workers=4)  # type: ignore[arg-type]
+    status = {task_id: r.status for task_id, r in results.items()}
+    assert status["build app"] == "done"
+    assert status[f"push {R}:1.2.3"] == "failed"
+    assert results[f"push {R}:1.2.3"].error == "push refused"
+    assert status[f"tag {R}:latest"] == "not-started"
+    assert status[f"copy {FAR}:latest"] == "not-started"
+    assert status["copy other"] == "done"
+    assert f"tag {R}:latest" not in seen

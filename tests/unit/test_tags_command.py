@@ -1,0 +1,237 @@
+"""``hubpub tags`` and ``hubpub validate`` end to end through ``cli.main`` (issue 3, "Commands"),
+in a real git repository, with the process environment under the test's control."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hubpub.cli import main
+
+CONFIG = """\
+version = 1
+
+[[image]]
+name = "figlet"
+context = "figlet"
+repositories = ["jpetazzo/figlet", "ghcr.io/jpetazzo/figlet"]
+tags = [{ preset = "sha" }, { preset = "semver" }, { preset = "ref" }]
+
+[[image]]
+name = "figlet-promoted"
+source = "docker.io/jpetazzo/figlet:sha-{{ git.short_sha }}"
+repositories = ["quay.io/jpetazzo/figlet"]
+tags = [{ preset = "semver" }]
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repository with a commit tagged v1.2.3 checked out on main, as the cwd; no CI
+    variable of the machine running the tests leaks in."""
+    for name in list(os.environ):
+        if name.startswith(("GITHUB_", "CI_", "GIT_")) or name == "GITLAB_CI":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    root = tmp_path / "project"
+    (root / "figlet").mkdir(parents=True)
+    (root / "figlet" / "Dockerfile").write_text("FROM scratch\n")
+    (root / "hubpub.toml").write_text(CONFIG)
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "T",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "T",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "."],
+        ["commit", "-q", "-m", "one"],
+        ["tag", "v1.2.3"],
+    ):
+        subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
+    monkeypatch.chdir(root)
+    return root
+
+
+def run(*args: str) -> int:
+    with pytest.raises(SystemExit) as caught:
+        main(list(args))
+    code = caught.value.code
+    return code if isinstance(code, int) else 0
+
+
+def sha(root: Path) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_tags_json_exact(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("tags", "--json", "--ref", "refs/tags/v1.2.3") == 0
+    short = sha(project)[:7]
+    expected = {
+        "images": [
+            {
+                "name": "figlet",
+                "refs": [
+                    f"{repo}:{tag}"
+                    for repo in ("docker.io/jpetazzo/figlet", "ghcr.io/jpetazzo/figlet")
+                    for tag in ("1.2.3", "1.2", "1", "v1.2.3", f"sha-{short}", "latest")
+                ],
+            },
+            {
+                "name": "figlet-promoted",
+                "refs": [f"quay.io/jpetazzo/figlet:{t}" for t in ("1.2.3", "1.2", "1", "latest")],
+            },
+        ]
+    }
+    assert json.loads(capsys.readouterr().out) == expected
+
+
+def test_tags_text_on_branch_with_only(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("tags", "--only", "figlet") == 0
+    out = capsys.readouterr().out
+    short = sha(project)[:7]
+    assert out.splitlines() == [
+        "figlet (version main)",
+        "  docker.io/jpetazzo/figlet:main  # tags[2] (preset ref)",
+        f"  docker.io/jpetazzo/figlet:sha-{short}  # tags[0] (preset sha)",
+        "  ghcr.io/jpetazzo/figlet:main  # tags[2] (preset ref)",
+        f"  ghcr.io/jpetazzo/figlet:sha-{short}  # tags[0] (preset sha)",
+    ]
+
+
+def test_tags_sha_option(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = "b" * 40
+    assert (
+        run(
+            "tags",
+            "--json",
+            "--sha",
+            other,
+            "--only",
+            "figlet-promoted",
+            "--ref",
+            "refs/tags/v1.2.3",
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["images"][0]["refs"][0] == (
+        "quay.io/jpetazzo/figlet:1.2.3"
+    )
+
+
+def test_github_output(
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    output = tmp_path / "github_output"
+    output.write_text("earlier=1\n")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    monkeypatch.setenv("GITHUB_REF", "refs/tags/v1.2.3")
+    monkeypatch.setenv("GITHUB_SHA", sha(project))
+    assert run("tags", "--only", "figlet-promoted") == 0
+    text = output.read_text()
+    assert text.startswith("earlier=1\n")
+    found = dict(
+        (m[1], m[3]) for m in re.finditer(r"(\w+)<<(ghadelimiter_[\w-]+)\n(.*?)\n\2\n", text, re.S)
+    )
+    assert found["tags"].splitlines() == [
+        f"quay.io/jpetazzo/figlet:{t}" for t in ("1.2.3", "1.2", "1", "latest")
+    ]
+    assert json.loads(found["json"])["images"][0]["name"] == "figlet-promoted"
+    assert found["version"] == "1.2.3"
+    capsys.readouterr()
+
+
+def test_errors_are_one_line(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "hubpub.toml").write_text(CONFIG.replace('{ preset = "ref" }', '{ preset = "rf" }'))
+    assert run("tags") == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "hubpub: error: hubpub.toml:7: image[figlet].tags[2]: unknown preset 'rf', "
+        "did you mean 'ref'?\n"
+    )
+    assert run("tags", "--only", "nope", "-c", "missing.toml") == 1
+    assert capsys.readouterr().err.startswith("hubpub: error: missing.toml: no such file")
+
+
+def test_unknown_only(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("tags", "--only", "figlett") == 1
+    assert "did you mean 'figlet'?" in capsys.readouterr().err
+
+
+def test_validate(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("validate") == 0
+    assert capsys.readouterr().out.startswith(
+        "hubpub.toml: ok (2 image(s), 4 reference(s) for main)"
+    )
+    (project / "figlet" / "Dockerfile").unlink()
+    assert run("validate", "-c", "hubpub.toml") == 1
+    assert capsys.readouterr().err == (
+        "hubpub: error: hubpub.toml:3: image[figlet].dockerfile: no file figlet/Dockerfile\n"
+    )
+
+
+def test_validate_runtime_template_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "hubpub.toml").write_text(
+        textwrap.dedent(
+            """\
+            version = 1
+            [[image]]
+            name = "figlet"
+            context = "figlet"
+            repositories = ["jpetazzo/figlet"]
+            tags = ["{{ git.ref }}"]
+            """
+        )
+    )
+    assert run("validate") == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "hubpub: error: hubpub.toml:6: image 'figlet', tags[0]: 'refs/heads/main' is not a valid"
+    )
+    assert "| slug" in err
+    assert "Traceback" not in err
+
+
+def test_not_a_git_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("GITHUB_", "CI_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "hubpub.toml").write_text(CONFIG)
+    monkeypatch.chdir(tmp_path / "plain")
+    assert run("tags") == 1
+    assert "not in a git repository" in capsys.readouterr().err
+    assert run("tags", "--json", "--ref", "refs/heads/main", "--sha", "c" * 40) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["images"][0]["refs"][0] == "docker.io/jpetazzo/figlet:main"
+
+
+def test_validate_checks_ca_file(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = CONFIG.replace(
+        "version = 1\n", 'version = 1\n[registries."localhost:5000"]\nca_file = "certs/ca.pem"\n'
+    )
+    (project / "hubpub.toml").write_text(text)
+    assert run("validate") == 1
+    assert capsys.readouterr().err == (
+        "hubpub: error: hubpub.toml:3: registries[localhost:5000].ca_file: no file certs/ca.pem\n"
+    )
+    (project / "certs").mkdir()
+    (project / "certs" / "ca.pem").write_text("x")
+    assert run("validate") == 0

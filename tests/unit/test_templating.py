@@ -1,0 +1,508 @@
+"""Tag rules → tag values, by tables and without I/O (issue 3, "Rules").
+
+The git state is built by hand here; test_desired.py drives the same logic through real git
+repositories. Expected values follow docker/metadata-action's README and src/meta.ts unless a
+comment says which hubpub improvement (tag-semantics.md) changes them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from hubpub.config.model import Image
+from hubpub.errors import TemplateError
+from hubpub.gitstate import GitState, ref_kind, short_name
+from hubpub.reference import is_valid_tag
+from hubpub.templating import (
+    check_expression,
+    check_template,
+    image_tags,
+    is_highest_stable,
+    parse_pep440,
+    parse_semver,
+    slug,
+    slug_suggestion,
+    translate_dockerhub,
+)
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def make_state(
+    ref: str | None,
+    *,
+    tags: tuple[str, ...] = (),
+    default_branch: str = "main",
+    head_branch: str | None = None,
+    sha: str = SHA,
+) -> GitState:
+    """A GitState as read_git_state derives it from a ref (see test_gitstate.py for git)."""
+    kind = ref_kind(ref)
+    name = short_name(ref) if ref else None
+    branch = name if kind == "branch" else head_branch if kind == "pr" else None
+    tag = name if kind == "tag" else None
+    if kind == "tag" and tag not in tags:
+        tags = (*tags, tag)  # type: ignore[assignment]
+    pr = int(name.split("/")[0]) if kind == "pr" and name else None
+    return GitState(
+        sha=sha,
+        short_sha=sha[:7],
+        branch=branch,
+        tag=tag,
+        ref=ref,
+        ref_name=name,
+        default_branch=default_branch,
+        is_default_branch=kind == "branch" and branch == default_branch,
+        commit_time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        dirty=False,
+        pr_number=pr,
+        version_tags=tags,
+        source_url="https://github.com/jpetazzo/figlet",
+    )
+
+
+def make_image(*tags: Any, **keys: Any) -> Image:
+    return Image.model_validate(
+        {
+            "name": "figlet",
+            "context": ".",
+            "repositories": ["jpetazzo/figlet"],
+            "tags": tags,
+            **keys,
+        }
+    )
+
+
+def values(image: Image, state: GitState, env: dict[str, str] | None = None) -> list[str]:
+    return [value.tag for value in image_tags(image, state, env or {}).tags]
+
+
+SEMVER = {"preset": "semver"}
+PEP440 = {"preset": "pep440"}
+REF = {"preset": "ref"}
+SHA_PRESET = {"preset": "sha"}
+EDGE = {"preset": "edge"}
+
+TABLE: list[tuple[str, str | None, tuple[Any, ...], dict[str, Any], list[str]]] = [
+    # metadata-action's documented examples
+    ("semver release", "refs/tags/v1.2.3", (SEMVER,), {}, ["1.2.3", "1.2", "1", "latest"]),
+    ("semver pre-release", "refs/tags/v2.0.8-beta.67", (SEMVER,), {}, ["2.0.8-beta.67"]),
+    ("semver without v", "refs/tags/1.2.3", (SEMVER,), {}, ["1.2.3", "1.2", "1", "latest"]),
+    (
+        "semver build dropped",
+        "refs/tags/v1.2.3+build.5",
+        (SEMVER,),
+        {},
+        ["1.2.3", "1.2", "1", "latest"],
+    ),
+    ("semver not a version", "refs/tags/foo", (SEMVER,), {}, []),
+    ("semver on a branch", "refs/heads/main", (SEMVER,), {}, []),
+    (
+        "semver raw",
+        "refs/tags/v1.2.3",
+        ({"preset": "semver", "pattern": "{{raw}}"},),
+        {},
+        ["v1.2.3", "latest"],
+    ),
+    (
+        "semver raw pre-release",
+        "refs/tags/v2.0.8-rc.1",
+        ({"preset": "semver", "pattern": "{{ raw }}"},),
+        {},
+        ["v2.0.8-rc.1"],
+    ),
+    (
+        "semver one pattern",
+        "refs/tags/v1.2.3",
+        ({"preset": "semver", "pattern": "{{major}}.{{minor}}"},),
+        {},
+        ["1.2", "latest"],
+    ),
+    # hubpub: no "0" for 0.x unless major_zero (metadata-action gives 0)
+    ("semver 0.x", "refs/tags/v0.9.1", (SEMVER,), {}, ["0.9.1", "0.9", "latest"]),
+    (
+        "semver 0.x major_zero",
+        "refs/tags/v0.9.1",
+        ({"preset": "semver", "major_zero": True},),
+        {},
+        ["0.9.1", "0.9", "0", "latest"],
+    ),
+    # hubpub: prefix/suffix on a preset reach every tag it makes; latest_suffix for variants
+    (
+        "semver suffix",
+        "refs/tags/v1.2.3",
+        ({"preset": "semver", "suffix": "-alpine"},),
+        {"latest_suffix": "-alpine"},
+        ["1.2.3-alpine", "1.2-alpine", "1-alpine", "latest-alpine"],
+    ),
+    (
+        "semver prefix",
+        "refs/tags/v1.2.3",
+        ({"preset": "semver", "prefix": "v"},),
+        {},
+        ["v1.2.3", "v1.2", "v1", "latest"],
+    ),
+    ("pep440 release", "refs/tags/1.2.3", (PEP440,), {}, ["1.2.3", "1.2", "1", "latest"]),
+    ("pep440 post", "refs/tags/1.2.3post1", (PEP440,), {}, ["1.2.3.post1"]),
+    ("pep440 pre", "refs/tags/v1.1.0a1", (PEP440,), {}, ["1.1.0a1"]),
+    ("pep440 rc spelled", "refs/tags/1.2.3-preview.2", (PEP440,), {}, ["1.2.3rc2"]),
+    ("pep440 dev", "refs/tags/1.0.0.dev1", (PEP440,), {}, ["1.0.0.dev1"]),
+    (
+        "pep440 local",
+        "refs/tags/1.0+ubuntu.1",
+        (PEP440,),
+        {},
+        ["1.0-ubuntu.1", "1.0", "1", "latest"],
+    ),
+    ("ref branch slugged", "refs/heads/my/branch", (REF,), {}, ["my-branch"]),
+    ("ref tag", "refs/tags/v1.2.3", (REF,), {}, ["v1.2.3", "latest"]),
+    ("ref tag not a version", "refs/tags/foo", (REF,), {}, ["foo"]),
+    ("ref pull request", "refs/pull/2/merge", (REF,), {}, ["pr-2"]),
+    ("ref pr prefix", "refs/pull/2/merge", ({"preset": "ref", "prefix": "mr-"},), {}, ["mr-2"]),
+    ("ref only tags", "refs/heads/main", ({"preset": "ref", "on": "tag"},), {}, []),
+    ("ref detached", None, (REF,), {}, []),
+    ("sha short", "refs/heads/main", (SHA_PRESET,), {}, ["sha-0123456"]),
+    ("sha long", "refs/heads/main", ({"preset": "sha", "format": "long"},), {}, [f"sha-{SHA}"]),
+    ("sha no prefix", "refs/heads/main", ({"preset": "sha", "prefix": ""},), {}, ["0123456"]),
+    ("edge default branch", "refs/heads/main", (EDGE,), {}, ["edge"]),
+    ("edge other branch", "refs/heads/dev", (EDGE,), {}, []),
+    ("edge named branch", "refs/heads/dev", ({"preset": "edge", "branch": "dev"},), {}, ["edge"]),
+    # priorities: semver (900) before sha (100) whatever the order written; latest last
+    (
+        "priorities",
+        "refs/tags/v1.2.3",
+        (SHA_PRESET, SEMVER, REF),
+        {},
+        ["1.2.3", "1.2", "1", "v1.2.3", "sha-0123456", "latest"],
+    ),
+    (
+        "branch build",
+        "refs/heads/main",
+        (SHA_PRESET, SEMVER, REF, EDGE),
+        {},
+        ["edge", "main", "sha-0123456"],
+    ),
+    # latest = true / false
+    ("latest true on a branch", "refs/heads/main", (REF,), {"latest": True}, ["main", "latest"]),
+    (
+        "latest false on a release",
+        "refs/tags/v1.2.3",
+        (SEMVER,),
+        {"latest": False},
+        ["1.2.3", "1.2", "1"],
+    ),
+    (
+        "latest auto not for sha-first",
+        "refs/tags/v1.2.3",
+        ({"preset": "sha", "priority": 1000}, SEMVER),
+        {},
+        ["sha-0123456", "1.2.3", "1.2", "1"],
+    ),
+    # templates
+    ("template", "refs/heads/main", ("sha-{{ git.short_sha }}",), {}, ["sha-0123456"]),
+    ("template empty skipped", "refs/heads/main", ("{{ git.tag }}", "x"), {}, ["x"]),
+    ("template duplicates dropped", "refs/heads/main", ("{{ git.branch }}", REF), {}, ["main"]),
+    (
+        "template when",
+        "refs/heads/main",
+        ({"template": "edge", "when": "git.is_default_branch"},),
+        {},
+        ["edge"],
+    ),
+    (
+        "template when false",
+        "refs/heads/dev",
+        ({"template": "edge", "when": "git.is_default_branch"},),
+        {},
+        [],
+    ),
+    ("template on", "refs/tags/v1", ({"template": "stable", "on": "branch"},), {}, []),
+    (
+        "template match",
+        "refs/heads/release-1.4",
+        (
+            {
+                "on": "branch",
+                "match": r"^release-(\d+)\.(\d+)$",
+                "template": "{{ match[1] }}.{{ match[2] }}-rc",
+            },
+        ),
+        {},
+        ["1.4-rc"],
+    ),
+    (
+        "template no match",
+        "refs/heads/main",
+        ({"match": r"^release-(\d+)$", "template": "{{ match[1] }}"},),
+        {},
+        [],
+    ),
+    (
+        "match[0] is the ref name",
+        "refs/heads/release-1.4",
+        ({"match": r"\d+", "template": "{{ match[0] }}"},),
+        {},
+        ["release-1.4"],
+    ),
+    # Docker Hub build rules: {sourceref} and {\1}
+    (
+        "docker hub group",
+        "refs/tags/v1.2",
+        ({"on": "tag", "match": r"^v([0-9.]+)$", "template": r"{\1}"},),
+        {},
+        ["1.2", "latest"],
+    ),
+    (
+        "docker hub sourceref",
+        "refs/heads/main",
+        ({"on": "branch", "template": "{sourceref}"},),
+        {},
+        ["main"],
+    ),
+    (
+        "version in template",
+        "refs/tags/v3.1.4",
+        ("v{{ version.major }}", "{{ version }}"),
+        {},
+        ["v3", "3.1.4"],
+    ),
+    (
+        "commit time",
+        "refs/heads/main",
+        ("{{ git.commit_time.strftime('%Y%m%d') }}-{{ git.short_sha }}",),
+        {},
+        ["20260102-0123456"],
+    ),
+    (
+        "slug filter",
+        "refs/heads/feature/Ünïcode x",
+        ("{{ git.branch | slug }}",),
+        {},
+        ["feature-n-code-x"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("ref", "rules", "keys", "expected"),
+    [row[1:] for row in TABLE],
+    ids=[row[0] for row in TABLE],
+)
+def test_rules_table(
+    ref: str | None, rules: tuple[Any, ...], keys: dict[str, Any], expected: list[str]
+) -> None:
+    assert values(make_image(*rules, **keys), make_state(ref)) == expected
+
+
+def test_backport_does_not_move_latest() -> None:
+    tags = ("v1.9.0", "v2.0.0", "v2.0.1", "v1.9.1", "v3.0.0-rc.1", "not-a-version")
+    image = make_image(SEMVER)
+    assert values(image, make_state("refs/tags/v1.9.1", tags=tags)) == ["1.9.1", "1.9", "1"]
+    assert values(image, make_state("refs/tags/v2.0.1", tags=tags)) == [
+        "2.0.1",
+        "2.0",
+        "2",
+        "latest",
+    ]
+    # A pre-release of a higher version does not hold latest back.
+    assert is_highest_stable("v2.0.1", tags)
+    assert not is_highest_stable("v3.0.0-rc.1", tags)
+    assert not is_highest_stable("v1.9.1", tags)
+    assert not is_highest_stable(None, tags)
+
+
+def test_version_and_immutable() -> None:
+    image = make_image(SHA_PRESET, SEMVER, {"template": "stable", "immutable": True})
+    result = image_tags(image, make_state("refs/tags/v1.2.3"), {})
+    assert result.version == "1.2.3"
+    flags = {value.tag: value.immutable for value in result.tags}
+    assert flags == {
+        "1.2.3": True,
+        "1.2": False,
+        "1": False,
+        "stable": True,
+        "sha-0123456": False,
+        "latest": False,
+    }
+    rules = {value.tag: value.rule for value in result.tags}
+    assert rules["1.2"] == "tags[1] (preset semver)"
+    assert rules["stable"] == "tags[2] (template)"
+    assert image_tags(make_image(SEMVER), make_state("refs/heads/x"), {}).version is None
+
+
+def test_pre_release_full_version_is_immutable() -> None:
+    result = image_tags(make_image(SEMVER), make_state("refs/tags/v2.0.8-beta.67"), {})
+    assert [(v.tag, v.immutable) for v in result.tags] == [("2.0.8-beta.67", True)]
+
+
+def test_env_listed_only() -> None:
+    image = make_image("build-{{ env.BUILD_NUMBER }}")
+    assert values(image, make_state("refs/heads/main"), {"BUILD_NUMBER": "42"}) == ["build-42"]
+    with pytest.raises(TemplateError, match=r"environment variable 'BUILD_NUMBER' is not listed"):
+        values(image, make_state("refs/heads/main"), {})
+
+
+@pytest.mark.parametrize(
+    ("rule", "ref", "message"),
+    [
+        (
+            "{{ git.nope }}",
+            "refs/heads/main",
+            r"^image 'figlet', tags\[0\]: 'git\.nope' is undefined$",
+        ),
+        ("{{ nope }}", "refs/heads/main", r"tags\[0\]: 'nope' is undefined"),
+        ("v{{ version.major }}", "refs/heads/main", r"tags\[0\]: cannot read 'major' of a none"),
+        (
+            {"template": "x", "when": "git.nope"},
+            "refs/heads/main",
+            r"tags\[0\]\.when: 'git\.nope' is undefined",
+        ),
+        (
+            {"match": "(a)", "template": "{{ match[2] }}"},
+            "refs/heads/a",
+            r"'match\[2\]' is undefined \(the rule's regex has 1 group",
+        ),
+        ("{{ ''.__class__ }}", "refs/heads/main", r"tags\[0\]: "),
+        ("{{ 1 / 0 }}", "refs/heads/main", r"ZeroDivisionError"),
+    ],
+)
+def test_template_errors_name_image_and_rule(rule: Any, ref: str, message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        values(make_image(rule), make_state(ref))
+
+
+def test_invalid_tag_suggests_slug() -> None:
+    image = make_image("{{ git.branch }}")
+    with pytest.raises(TemplateError) as caught:
+        values(image, make_state("refs/heads/feature/x"))
+    text = str(caught.value)
+    assert "image 'figlet', tags[0]: 'feature/x' is not a valid tag" in text
+    assert "{{ git.branch | slug }}" in text
+    assert "'feature-x'" in text
+    assert slug_suggestion("v-{{git.ref_name}}-x") == "v-{{ git.ref_name | slug }}-x"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("my/branch", "my-branch"),
+        ("feature//x y", "feature-x-y"),
+        ("-leading", "leading"),
+        (".hidden", "hidden"),
+        ("UPPER_case.1", "UPPER_case.1"),
+        ("a" * 200, "a" * 128),
+        ("///", ""),
+        (None, ""),
+        (42, "42"),
+    ],
+)
+def test_slug(value: Any, expected: str) -> None:
+    assert slug(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{sourceref}", "{{ git.ref_name }}"),
+        (r"{\1}-{\2}", "{{ match[1] }}-{{ match[2] }}"),
+        ("{{ git.sha }}", "{{ git.sha }}"),
+        ("plain", "plain"),
+    ],
+)
+def test_translate_dockerhub(text: str, expected: str) -> None:
+    assert translate_dockerhub(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("v1.2.3", ("1.2.3", 1, 2, 3, None, False)),
+        ("1.2.3-rc.1+b.5", ("1.2.3-rc.1", 1, 2, 3, "rc.1", True)),
+        ("v01.2.3", None),  # leading zeros are not semver
+        ("1.2", None),
+        ("V1.2.3", None),
+        ("1.2.3-01", None),
+    ],
+)
+def test_parse_semver(text: str, expected: Any) -> None:
+    parsed = parse_semver(text)
+    if expected is None:
+        assert parsed is None
+    else:
+        assert parsed is not None
+        assert (
+            str(parsed),
+            parsed.major,
+            parsed.minor,
+            parsed.patch,
+            parsed.prerelease,
+            parsed.is_prerelease,
+        ) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "pre"),
+    [
+        ("1.2.3", "1.2.3", False),
+        ("v1.0", "1.0", False),
+        ("1.2.3post1", "1.2.3.post1", True),
+        ("1.2.3-1", "1.2.3.post1", True),
+        ("1.0ALPHA2", "1.0a2", True),
+        ("1.0c1", "1.0rc1", True),
+        ("2!1.0", "2!1.0", False),
+        ("1.0.dev", "1.0.dev0", True),
+        ("1.0+Local-Build", "1.0+local.build", False),
+        ("01.002", "1.2", False),
+        ("not-a-version", None, False),
+    ],
+)
+def test_parse_pep440(text: str, expected: str | None, pre: bool) -> None:
+    parsed = parse_pep440(text)
+    if expected is None:
+        assert parsed is None
+    else:
+        assert parsed is not None
+        assert (str(parsed), parsed.is_prerelease) == (expected, pre)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("sha-{{ git.short_sha }}", None),
+        ("{{ git.branch | slug }}-{{ env.BUILD }}", None),
+        ("{{ version.major if version }}", None),
+        ("{{ git.nope }}", "'git.nope' is undefined"),
+        ("{{ git['nope'] }}", "'git.nope' is undefined"),
+        ("{{ env.HOME }}", "environment variable 'HOME' is not listed in env"),
+        ("{{ version.nope }}", "'version.nope' is undefined"),
+        ("{{ branch }}", "'branch' is undefined"),
+        ("{{ git.sha ", "template syntax error"),
+        ("{{ range(3) | join }}", None),
+    ],
+)
+def test_check_template(text: str, problem: str | None) -> None:
+    found = check_template(text, frozenset({"git", "version", "match", "env"}), ["BUILD"])
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found
+
+
+def test_check_expression() -> None:
+    allowed = frozenset({"git", "version", "match", "env"})
+    assert check_expression("git.is_default_branch and not git.dirty", allowed, []) is None
+    assert "'git.is_default' is undefined" in (
+        check_expression("git.is_default", allowed, []) or ""
+    )
+    assert "syntax error" in (check_expression("git.sha ==", allowed, []) or "")
+
+
+def test_all_preset_tags_are_valid() -> None:
+    image = make_image(SHA_PRESET, SEMVER, PEP440, REF, EDGE, latest=True)
+    for ref in ("refs/heads/" + "x/" * 100, "refs/tags/-bad", "refs/pull/7/merge"):
+        for value in values(image, make_state(ref)):
+            assert is_valid_tag(value), value
