@@ -51,6 +51,8 @@ class Registry(Protocol):
 
     def resolve(self, refs: Iterable[Reference]) -> dict[Reference, ManifestInfo | None]: ...
 
+    def head_manifest(self, ref: Reference) -> ManifestInfo | None: ...
+
     def get_manifest(self, ref: Reference) -> Manifest: ...
 
     def get_blob(self, repo: Repository, digest: str) -> bytes: ...
@@ -302,19 +304,18 @@ def resolve_bases(
             result[name] = ref.digest
         elif ref is not None:
             lookups[name] = redirects.reference(ref)
-    found: dict[Reference, ManifestInfo | None] = {}
-    failures: dict[Reference, str] = {}
     refs = list(dict.fromkeys(lookups.values()))
-    if refs:
+
+    def head(ref: Reference) -> tuple[ManifestInfo | None, str | None]:
+        # One unreachable registry must not hide the others: each lookup fails on its own.
         try:
-            found = registry.resolve(refs)
-        except RegistryError:
-            # One unreachable registry must not hide the others: ask one by one.
-            for ref in refs:
-                try:
-                    found.update(registry.resolve([ref]))
-                except RegistryError as exc:
-                    failures[ref] = str(exc)
+            return registry.head_manifest(ref), None
+        except RegistryError as exc:
+            return None, str(exc)
+
+    answers = dict(zip(refs, registry.map(head, refs), strict=True))
+    found = {ref: info for ref, (info, _err) in answers.items()}
+    failures = {ref: err for ref, (_info, err) in answers.items() if err is not None}
     local: LocalImages | None = None
     for name in names:
         if name in result:

@@ -7,6 +7,7 @@ Three modes: plain HTTP, HTTPS + htpasswd, bearer tokens (alice owns ``alice/*``
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import stat
@@ -222,6 +223,34 @@ def test_upload_a_file_monolithic_or_chunked(
         timeout=30,
     )
     assert answer.content == data
+
+
+def test_a_mount_answered_202_is_an_upload_session(
+    registry_tls: Registry, tmp_path: Path, docker_config: Path
+) -> None:
+    """distribution-spec "Mounting a blob": 202 means the registry opened an upload instead
+    (here: the source repository does not hold the blob); hubpub uploads through it."""
+    repo = Repository(registry_tls.host, unique("alice"))
+    elsewhere = Repository(registry_tls.host, unique("alice"))
+    data = os.urandom(5000)
+    (tmp_path / "blob").write_bytes(data)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    counter = Counter()
+    with client_for(
+        registry_tls,
+        docker_config=docker_config,
+        environ=creds_env(registry_tls),
+        options=env_options(registry_tls),
+    ) as client:
+        client.add_response_hook(counter)
+        location = client.mount_blob(repo, digest, elsewhere)
+        assert location is not None
+        client.upload_blob(
+            repo, digest, len(data), lambda: (tmp_path / "blob").open("rb"), location=location
+        )
+        assert client.get_blob(repo, digest) == data
+    assert [m for m, _, _ in counter.seen if m in ("POST", "PUT")] == ["POST", "PUT"]
+    assert counter.seen[1][2] == 202
 
 
 def test_copy_between_registries_streams_each_blob_once_per_target(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -254,3 +255,70 @@ def test_docker_hub_pull_limit_headers() -> None:
     assert hub_pull_limit(response) == "0 of 100 pulls left per 6 h"
     response.headers["RateLimit-Remaining"] = "12;w=21600"
     assert hub_pull_limit(response) is None
+
+
+# -- the auth flow, driven by hand (it does no I/O itself) ----------------------------------------
+
+
+def _response(status: int, *, headers: dict[str, str] | None = None, body: bytes = b"") -> Any:
+    import requests
+
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers or {})
+    response._content = body
+    return response
+
+
+def test_identity_token_exchange_falls_back_from_post_to_get() -> None:
+    import base64
+
+    import requests
+
+    from hubpub.registry.auth import RegistryAuth, TokenCache
+
+    identity = Credentials(None, None, identity_token="identity-token-value", source="test")
+    auth = RegistryAuth("r.example", lambda: identity, TokenCache(), "docker login", lambda _: True)
+    request = requests.Request("HEAD", "https://r.example/v2/a/manifests/1").prepare()
+    flow = auth.flow(request, ["repository:a:pull"])
+    first = next(flow)
+    assert first is request
+    assert "Authorization" not in first.headers  # no challenge known yet
+    challenge = 'Bearer realm="https://auth.r.example/token",service="reg"'
+    post = flow.send(_response(401, headers={"WWW-Authenticate": challenge}))
+    assert post.method == "POST"
+    assert post.url == "https://auth.r.example/token"
+    assert post.body is not None
+    form = dict(pair.split("=", 1) for pair in str(post.body).split("&"))
+    assert form["grant_type"] == "refresh_token"
+    assert form["refresh_token"] == "identity-token-value"
+    assert form["service"] == "reg"
+    assert form["scope"] == "repository%3Aa%3Apull"
+    get = flow.send(_response(404))  # this realm has no OAuth endpoint
+    assert get.method == "GET"
+    assert get.url == "https://auth.r.example/token?service=reg&scope=repository%3Aa%3Apull"
+    expected = base64.b64encode(b"<token>:identity-token-value").decode()
+    assert get.headers["Authorization"] == f"Basic {expected}"
+    again = flow.send(_response(200, body=b'{"token": "registry-token-1", "expires_in": 300}'))
+    assert again is request
+    assert again.headers["Authorization"] == "Bearer registry-token-1"
+    with pytest.raises(StopIteration):
+        flow.send(_response(200))
+
+    # The next request with the same scopes uses the cached token: no token request.
+    second = requests.Request("HEAD", "https://r.example/v2/a/manifests/2").prepare()
+    flow = auth.flow(second, ["repository:a:pull"])
+    assert next(flow).headers["Authorization"] == "Bearer registry-token-1"
+
+
+def test_basic_challenge_without_credentials_is_not_resent() -> None:
+    import requests
+
+    from hubpub.registry.auth import RegistryAuth, TokenCache
+
+    auth = RegistryAuth("r.example", lambda: None, TokenCache(), "docker login", lambda _: True)
+    request = requests.Request("GET", "https://r.example/v2/a/tags/list").prepare()
+    flow = auth.flow(request, ["repository:a:pull"])
+    next(flow)
+    with pytest.raises(StopIteration):
+        flow.send(_response(401, headers={"WWW-Authenticate": 'Basic realm="r"'}))
