@@ -85,8 +85,7 @@ class Project:
         (root / ".gitignore").write_text(".cache/\n")
 
     def git(self, *args: str) -> None:
-        subprocess.run(["git", *args], cwd=self.root, env=self.env, check=True,
-                       capture_output=True)
+        subprocess.run(["git", *args], cwd=self.root, env=self.env, check=True, capture_output=True)
 
     def write(self, rel: str, data: str | bytes) -> None:
         path = self.root / rel
@@ -105,7 +104,11 @@ class Project:
         start = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "hubpub", *args, "--ref", "refs/heads/main"],
-            cwd=self.root, env=self.env, capture_output=True, text=True, check=False,
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         elapsed = time.perf_counter() - start
         if done.returncode not in (0, 2):
@@ -119,8 +122,9 @@ def startup_seconds() -> float:
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "hubpub", "--version"], capture_output=True,
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-m", "hubpub", "--version"], capture_output=True, check=True
+        )
         best = min(best, time.perf_counter() - start)
     return best
 

@@ -53,7 +53,9 @@ def main() -> None:
         project.commit()
         docker(engine, "build", "-q", str(project.root / "app"))
         proxy.clear()
-        hub = project.hubpub("apply")
+        # The base image is only in the engine (no Docker Hub here): point base lookups at the
+        # local registry, where they miss at once, instead of an unreachable docker.io.
+        hub = project.hubpub("apply", f"--redirect=docker.io={host}")
         hub_uploads, hub_requests = uploads(proxy), len(proxy.requests)
         built = "1 build" in project.last_stdout
 

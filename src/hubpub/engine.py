@@ -58,6 +58,9 @@ class BuildRequest:
     build_args: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()  # local names for the result ("repo:tag")
+    # Pull the base images first: set when the content key named their registry digests, so
+    # that the build uses those and not an older local image of the same name.
+    pull: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,9 +158,7 @@ class Engine:
                 target=request.target,
                 rm=True,
                 forcerm=True,
-                # Use the base images as the engine has them (docker build's default); the
-                # content key records which ones (contentkey.py, observe.py).
-                pull=False,
+                pull=request.pull,
                 decode=True,
             )
             image_id = self._read_build(stream, on_line)

@@ -131,6 +131,7 @@ class BuildInputs:
 
     image: DesiredImage
     labels: Mapping[str, str] = field(default_factory=dict)
+    pull: bool = False
 
 
 def tasks_for(plan: Plan, *, allow_overwrite: bool = False) -> list[Task]:
@@ -169,18 +170,27 @@ def tasks_for(plan: Plan, *, allow_overwrite: bool = False) -> list[Task]:
     return tasks
 
 
-def check_stale(plan: Plan, registry: Registry, sources: Mapping[str, str | None]) -> None:
-    """Re-check each tag (and promotion source) of a saved plan before changing anything."""
+def check_stale(
+    plan: Plan,
+    registry: Registry,
+    sources: Mapping[str, str | None],
+    known: Mapping[Reference, str | None] | None = None,
+) -> None:
+    """Re-check each tag (and promotion source) of a saved plan before changing anything.
+
+    ``known``: digests observed a moment ago (apply's own observe), not asked again."""
     expected: dict[Reference, str | None] = {}
     for image in plan.images:
         for change in image.changes:
             expected[change.ref] = change.current
         if image.source is not None:
             expected[image.source] = sources.get(image.name)
-    now = registry.resolve(list(expected))
+    known = known or {}
+    asked = registry.resolve([ref for ref in expected if ref not in known])
+    now = {ref: info.digest if info is not None else None for ref, info in asked.items()}
+    now.update({ref: known[ref] for ref in expected if ref in known})
     for ref, want in expected.items():
-        info = now.get(ref)
-        got = info.digest if info is not None else None
+        got = now.get(ref)
         if got != want:
             got_text = f"now points to {got}" if got else "no longer exists"
             want_text = want if want else "no such tag"
@@ -253,6 +263,7 @@ class Executor:
             target=spec.target,
             build_args=dict(spec.build_args),
             labels=dict(inputs.labels),
+            pull=inputs.pull,
         )
         return self.engine().build(request, on_line=lambda text: self.progress.line(task, text))
 

@@ -19,13 +19,13 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from hubpub.contentkey import LABEL, base_images, content_key
 from hubpub.desired import DesiredImage
-from hubpub.errors import HubpubError, PlanError, RegistryError
+from hubpub.errors import HubpubError, NotFoundError, PlanError, RegistryError
 from hubpub.planner import ImageSpec, Observed, TargetTag
 from hubpub.reference import Reference, Repository, parse_reference
 from hubpub.registry.models import Manifest, ManifestInfo
@@ -180,6 +180,9 @@ class Observation:
     observed: Observed
     # image name -> ((base image as written, digest or engine:ID), ...), for messages
     bases: Mapping[str, tuple[tuple[str, str], ...]]
+    # image name -> build with pull: every base was resolved through its own registry, so the
+    # engine is asked to use exactly those images (not an older local copy of the same name)
+    pull: Mapping[str, bool] = field(default_factory=dict)
 
 
 def image_spec(image: DesiredImage) -> ImageSpec:
@@ -389,7 +392,11 @@ def _labels(
 
     def fetch(item: tuple[str, Repository]) -> tuple[str, str | None]:
         digest, repo = item
-        label = read_label(registry, repo, digest)
+        try:
+            label = read_label(registry, repo, digest)
+        except NotFoundError:
+            # Deleted between the HEAD and this GET: nothing proves it current (not cached).
+            return digest, None
         cache.put(digest, label)
         return digest, label
 

@@ -138,13 +138,14 @@ def build_project(
     base: str,
     tags: str = TAGS_TOML,
     msg: str = "hello v1\n",
+    extra: str = "",
 ) -> Project:
     project = Project(tmp_path / "repo", engine, creds_env(*registries))
     repos = ", ".join(f'"{r}"' for r in repositories)
     project.write(
         "hubpub.toml",
         f"version = 1\n\n{registries_toml(*registries)}\n"
-        f'[[image]]\nname = "app"\ncontext = "app"\nrepositories = [{repos}]\n{tags}\n',
+        f'[[image]]\nname = "app"\ncontext = "app"\nrepositories = [{repos}]\n{tags}\n{extra}',
     )
     project.write("app/Dockerfile", DOCKERFILE.format(base=base))
     project.write("app/msg", msg)
@@ -193,7 +194,15 @@ def test_first_publish_replan_and_version_tag_without_build(
     path = f"t{uid()}/app"
     repo = f"{proxy.host}/{path}"
     tmp = Path(registry_plain.storage).parent / f"proj-{uid()}"
-    project = build_project(tmp, docker_engine, [repo], [target], base=busybox_image)
+    note = 'costs $5 and "quotes" \\ stay'
+    project = build_project(
+        tmp,
+        docker_engine,
+        [repo],
+        [target],
+        base=busybox_image,
+        extra='labels = { "org.example.note" = "costs $5 and \\"quotes\\" \\\\ stay" }\n',
+    )
     # FROM hubpub-test/busybox: its docker.io lookup is redirected to the local registry,
     # where it is not: the key falls back to the engine's image ID.
     redirect = f"--redirect=docker.io={registry_plain.host}"
@@ -222,6 +231,7 @@ def test_first_publish_replan_and_version_tag_without_build(
     assert labels["org.opencontainers.image.revision"] == project.git("rev-parse", "HEAD")
     assert labels["org.opencontainers.image.title"] == "app"
     assert labels["org.opencontainers.image.created"].endswith("Z")
+    assert labels["org.example.note"] == note  # the user's labels, quoted for the Dockerfile
     assert run_image(docker_engine, f"{repo}:main") == "hello v1\n"
     pushes = proxy.requests_matching("PUT", r"/manifests/")
     assert len(pushes) == 2  # the engine's push, then one registry-side tag
@@ -317,9 +327,19 @@ def test_context_change_builds_once_and_moves_floating_tags(
     assert changes["main"]["desired"] is None
     assert changes[f"sha-{sha2}"]["action"] == "create"
 
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
+    project.env["GITHUB_STEP_SUMMARY"] = str(summary)
+    project.env["GITHUB_OUTPUT"] = str(outputs)
     applied = project.ok("apply", *main)
     assert "Plan: 1 build, 1 to create, 1 to update, 0 unchanged." in applied.stdout
     second = skopeo.digest(registry_plain, f"{path}:main")
+    # GitHub Actions: a markdown summary, and the references and digests as step outputs.
+    assert f"| app | `{repo}:main` | update (push) | `{second[:19]}` | done |" in (
+        summary.read_text()
+    )
+    written = outputs.read_text()
+    assert f'"{repo}:main": "{second}"' in written
+    assert f'"{repo}:sha-{sha2}": "{second}"' in written
     assert second != first
     assert skopeo.digest(registry_plain, f"{path}:sha-{sha2}") == second
     assert skopeo.digest(registry_plain, f"{path}:sha-{sha1}") == first  # the old sha tag stays

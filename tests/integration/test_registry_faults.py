@@ -98,7 +98,7 @@ def test_429_backoff_is_shared_by_every_request_to_the_registry(
 ) -> None:
     repo, layout = image
     proxy = fault_proxy(registry_plain)
-    proxy.rate_limit(method="HEAD", path="/manifests/t0$", retry_after=2)
+    proxy.rate_limit(method="HEAD", path="/manifests/t0$", retry_after=3)
     refs = [ref(proxy.host, f"{repo}:t{i}") for i in range(12)]
     seen: list[tuple[float, str, int]] = []
     with fast_client(docker_config, max_workers=4, per_registry=4) as client:
@@ -109,12 +109,12 @@ def test_429_backoff_is_shared_by_every_request_to_the_registry(
         found = client.resolve(refs)
     assert set(found.values()) == {None}  # absent tags; what matters is when they were asked
     [limited_at] = [t for t, url, status in seen if status == 429]
-    later = [t - limited_at for t, url, status in seen if t > limited_at + 0.2]
-    # Nothing answered between shortly after the 429 and the end of its Retry-After: every
-    # other worker waited too, instead of firing more requests at a registry that said stop.
-    assert later
-    assert min(later) >= 1.9
-    assert len(later) >= 8  # most of the 12 HEADs had to wait
+    after = [t - limited_at for t, url, status in seen if t > limited_at]
+    # Requests already on the wire when the 429 came may answer just after it; then nothing
+    # until its Retry-After has passed: every worker waited, instead of firing more requests
+    # at a registry that said stop.
+    assert [d for d in after if 0.6 < d < 2.9] == []
+    assert len([d for d in after if d >= 2.9]) >= 8  # most of the 12 HEADs had to wait
     assert statuses(proxy, "HEAD", "/manifests/t0$") == [429, 404]
     assert layout.digest  # (the image exists; t0…t11 do not)
 
@@ -218,15 +218,15 @@ def test_timeouts_are_retried(
 ) -> None:
     repo, layout = image
     proxy = fault_proxy(registry_plain)
-    delayed = proxy.delay(3.0, method="HEAD", path="/manifests/")
-    policy = dataclasses.replace(FAST_RETRY, read_timeout=0.5)
+    delayed = proxy.delay(6.0, method="HEAD", path="/manifests/")
+    policy = dataclasses.replace(FAST_RETRY, read_timeout=1.0)
     with fast_client(docker_config, retry=policy) as client:
         started = time.monotonic()
         info = client.head_manifest(ref(proxy.host, f"{repo}:1"))
         elapsed = time.monotonic() - started
     assert info is not None
     assert info.digest == layout.digest
-    assert elapsed < 2.5  # did not wait for the delayed answer
+    assert elapsed < 5  # did not wait for the delayed answer
     assert delayed.hits == 1  # the first HEAD was held back (and given up on)...
     [answered] = proxy.requests_matching("HEAD", "/manifests/")
     assert answered.fault is None  # ...the second one, sent after the timeout, answered

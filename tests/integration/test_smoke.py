@@ -253,6 +253,21 @@ def test_proxy_forwarded_disconnect_lets_the_upstream_act(
     assert requests.head(f"{registry_plain.url}/v2/{repository}/blobs/{digest}", timeout=10).ok
 
 
+def test_proxy_survives_an_upstream_restart_and_reports_it_down(
+    make_registry: RegistryFactory, fault_proxy: ProxyFactory
+) -> None:
+    registry = make_registry("plain")
+    proxy = fault_proxy(registry)
+    session = requests.Session()  # one client connection, so one kept-alive upstream one
+    assert session.get(f"{proxy.url}/v2/", timeout=10).status_code == 200
+    registry.restart()  # the proxy's upstream connection is now closed
+    assert session.get(f"{proxy.url}/v2/", timeout=10).status_code == 200
+    registry.stop()
+    down = session.get(f"{proxy.url}/v2/", timeout=10)
+    assert down.status_code == 502
+    assert proxy.requests[-1].fault == "upstream"
+
+
 def test_proxy_latency_delay_and_bandwidth(
     registry_plain: Registry, fault_proxy: ProxyFactory
 ) -> None:
@@ -354,11 +369,16 @@ def test_issuer_grants_per_user_and_counts_requests(make_registry: RegistryFacto
     )
     assert wrong.status_code == 401
 
-    assert issuer.request_count == 3
+    issuer.fail(429, times=1, retry_after=2)
+    limited = requests.get(issuer.realm, params={"service": issuer.service}, timeout=10)
+    assert (limited.status_code, limited.headers["Retry-After"]) == (429, "2")
+
+    assert issuer.request_count == 4
     assert [(r.grant_type, r.user, r.granted, r.status) for r in issuer.requests] == [
         ("basic", "carol", ("repository:team/app:pull,push",), 200),
         ("anonymous", None, (), 200),
         ("basic", None, (), 401),
+        ("injected", None, (), 429),
     ]
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from hubpub.errors import PlanError
-from hubpub.executor import NoProgress, Task, TaskResult, run_graph, tasks_for
+from hubpub.executor import ApplyResult, NoProgress, Task, TaskResult, run_graph, tasks_for
 from hubpub.planfile import PlanOptions, SavedPlan, load, save
 from hubpub.planner import ImageSpec, Observed, Plan, TargetTag, make_plan
 from hubpub.reference import parse_reference
-from hubpub.report import plan_json, render_plan, summary_line
+from hubpub.report import plan_json, render_plan, render_result, summary_line, write_github
 
 D_OLD = "sha256:" + "a" * 64
 D_SRC = "sha256:" + "c" * 64
@@ -161,3 +161,61 @@ def test_a_failure_stops_only_its_dependents() -> None:
     assert status[f"copy {FAR}:latest"] == "not-started"
     assert status["copy other"] == "done"
     assert f"tag {R}:latest" not in seen
+
+
+def test_github_summary_and_outputs(tmp_path: Path) -> None:
+    plan, _ = sample_plan()
+    tasks = tasks_for(plan)
+    digest = "sha256:" + "d" * 64
+    results = tuple(
+        TaskResult(t, "done", digest=("sha256:" + "e" * 64) if t.kind == "build" else digest)
+        for t in tasks
+    )
+    result = ApplyResult(plan, results)
+    summary, output = tmp_path / "summary.md", tmp_path / "output"
+    write_github({"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output)}, plan, result)
+    text = summary.read_text()
+    assert text.startswith("### hubpub apply\n")
+    assert "- build **app**: content changed" in text
+    assert f"| app | `{R}:latest` | update (tag) | `sha256:dddddddddddd` | done |" in text
+    assert f"| web | `{FAR}:web` | unchanged | `sha256:cccccccccccc` | unchanged |" in text
+    assert "Plan: 1 build, 3 to create, 1 to update, 1 unchanged." in text
+
+    lines = output.read_text().splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("refs<<")))
+    marker = lines[start].split("<<", 1)[1]
+    end = lines.index(marker, start + 1)
+    assert lines[start + 1 : end] == [
+        f"{R}:1.2.3",
+        f"{R}:latest",
+        f"{R}:sha-abc1234",
+        f"{FAR}:latest",
+    ]
+    digests = json.loads(next(line for line in lines if line.startswith("digests="))[8:])
+    assert digests == {
+        f"{R}:1.2.3": digest,
+        f"{R}:latest": digest,
+        f"{R}:sha-abc1234": digest,
+        f"{FAR}:latest": digest,
+    }
+    images = json.loads(next(line for line in lines if line.startswith("images="))[7:])
+    assert images["app"]["digest"] == digest
+    assert images["web"] == {"digest": D_SRC, "refs": [f"{FAR}:web"]}
+
+
+def test_result_report_lists_done_failed_not_started() -> None:
+    plan, _ = sample_plan()
+    tasks = tasks_for(plan)
+    results = []
+    for task in tasks:
+        if task.kind == "build":
+            results.append(TaskResult(task, "done", digest="sha256:" + "e" * 64, seconds=1.5))
+        elif task.kind == "push":
+            results.append(TaskResult(task, "failed", error="push refused"))
+        else:
+            results.append(TaskResult(task, "not-started", error="not started: push failed"))
+    text = render_result(ApplyResult(plan, tuple(results)))
+    assert "  done        build app" in text
+    assert f"  failed      push {R}:1.2.3" in text
+    assert "push refused" in text
+    assert text.splitlines()[-1] == "Apply: 1 done, 1 failed, 3 not started."

@@ -208,6 +208,15 @@ def test_redirect_keeps_auth_only_on_the_same_origin() -> None:
     assert not redirect_keeps_auth("https://r:5000/v2/a", "https://r:5001/v2/a")
 
 
+def test_presigned_storage_queries_stay_out_of_logs() -> None:
+    from hubpub.registry.transport import loggable_url
+
+    storage = "https://bucket.s3.example/blob?X-Amz-Signature=abcdef&X-Amz-Credential=x"
+    assert loggable_url(storage, "r.example:5000") == "https://bucket.s3.example/blob?..."
+    own = "https://r.example:5000/v2/a/tags/list?n=100&last=b"
+    assert loggable_url(own, "r.example:5000") == own
+
+
 def test_upload_location_keeps_its_query() -> None:
     assert (
         _with_query("http://r/v2/a/blobs/uploads/u1?_state=abc%3D", {"digest": "sha256:00"})

@@ -122,7 +122,7 @@ def _check_saved(
                 f"(content key {now}, the plan expected {image.build.content_key})",
                 hint="run 'hubpub plan' again",
             )
-    check_stale(saved.plan, current.registry, saved.observed.sources)
+    check_stale(saved.plan, current.registry, saved.observed.sources, observation.observed.tags)
     return observation, saved.plan
 
 

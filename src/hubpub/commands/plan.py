@@ -133,7 +133,7 @@ class Session:
                 revision=self.git.sha,
                 created=created,
             )
-            inputs[image.name] = BuildInputs(image, labels)
+            inputs[image.name] = BuildInputs(image, labels, observation.pull.get(image.name, False))
         return inputs
 
     def close(self) -> None:

@@ -156,6 +156,7 @@ class Credentials:
         register_secret(self.identity_token)
         if self.username and self.password:
             register_secret(self.basic_header())
+            register_secret(self.basic_header().removeprefix("Basic "))
 
     def basic_header(self) -> str:
         pair = f"{self.username or ''}:{self.password or ''}".encode()

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +34,7 @@ from hubpub.registry import credentials as creds_mod
 from hubpub.registry.auth import Credentials, RegistryAuth, TokenCache, repository_scope
 from hubpub.registry.models import (
     MANIFEST_ACCEPT,
+    MANIFEST_MEDIA_TYPES,
     Descriptor,
     Manifest,
     ManifestInfo,
@@ -48,6 +50,8 @@ from hubpub.registry.transport import (
     RetryPolicy,
     Transport,
     _BodyConsumed,
+    is_certificate_error,
+    is_loopback,
     parse_link_next,
 )
 
@@ -219,8 +223,6 @@ class RegistryClient:
                 options = self.options_for(registry)
 
                 def allow_http_realm(netloc: str, options: RegistryOptions = options) -> bool:
-                    from hubpub.registry.transport import is_loopback
-
                     return options.insecure or is_loopback(netloc)
 
                 auth = RegistryAuth(
@@ -261,8 +263,6 @@ class RegistryClient:
             try:
                 response = self._transport._exchange(ep, first, stream=False)
             except requests.exceptions.SSLError as exc:
-                from hubpub.registry.transport import is_certificate_error
-
                 if is_certificate_error(exc):
                     raise self._transport.transport_error(ep, first, exc, attempts=1) from None
                 scheme = "http"
@@ -358,8 +358,12 @@ class RegistryClient:
             verify_digest(raw, expected, f"{what} from {ep.registry}")
         digest = expected or digest_of(raw)
         media_type = _media_type(response)
-        manifest = Manifest.from_bytes(raw, media_type or None)
-        return Manifest(raw=raw, media_type=manifest.media_type, digest=digest)
+        # A registry that answers "application/json" leaves the document to say what it is.
+        parsed = Manifest.from_bytes(raw, media_type or "unknown")
+        declared = parsed.json().get("mediaType")
+        if media_type not in MANIFEST_MEDIA_TYPES and isinstance(declared, str) and declared:
+            media_type = declared
+        return Manifest(raw=raw, media_type=media_type or parsed.media_type, digest=digest)
 
     def put_manifest(
         self, ref: Reference, manifest: Manifest, *, scopes: tuple[str, ...] | None = None
@@ -478,9 +482,10 @@ class RegistryClient:
         *,
         scopes: tuple[str, ...] | None = None,
     ) -> str | None:
-        """Cross-repository mount. None when mounted (201); otherwise the upload session the
-        registry opened instead (202, distribution-spec "Mounting a blob from another
-        repository": the client must then upload), or None-equivalent fallback via upload."""
+        """Cross-repository mount: None when mounted (201), else the URL of an upload session
+        to upload the blob through: the one the registry opened instead (202,
+        distribution-spec "Mounting a blob from another repository"), or a fresh one when the
+        registry refused the mount outright (ECR without the feature; registry-protocol.md)."""
         scopes = scopes or write_scopes(repo, from_repo)
         query = urlencode({"mount": digest, "from": from_repo.path})
         ep, response = self._request(
@@ -541,8 +546,13 @@ class RegistryClient:
         scopes = scopes or write_scopes(repo)
         attempts = self._policy.upload_attempts
         last: Exception | None = None
+        # An explicit loop rather than stamina: each attempt differs (check whether the last
+        # PUT landed, open a new session, re-open the source), and every request inside
+        # already has stamina's retries; the wait here only spaces whole sessions.
         for attempt in range(1, attempts + 1):
             if attempt > 1:
+                policy = self._policy
+                time.sleep(min(policy.wait_max, policy.wait_initial * 2 ** (attempt - 2)))
                 if self.blob_exists(repo, digest, scopes=scopes):
                     return  # the previous PUT landed, only its answer was lost
                 location = None

@@ -148,6 +148,15 @@ def error_codes(response: requests.Response) -> list[tuple[str, str]]:
     ]
 
 
+def loggable_url(url: str, registry_host: str) -> str:
+    """``url`` for a log line: a query on another host (a presigned storage URL, whose
+    signature is a credential) is left out; the registry's own queries are kept."""
+    parts = urlsplit(url)
+    if parts.query and parts.netloc.lower() != registry_host.lower():
+        url = parts._replace(query="...").geturl()
+    return mask(url)
+
+
 def certs_d_files(netloc: str, environ: Mapping[str, str]) -> list[Path]:
     """Docker's per-registry trust folders, in the order the engine reads them."""
     folders = [Path("/etc/docker/certs.d") / netloc]
@@ -317,13 +326,15 @@ class Transport:
     ) -> requests.Response:
         """One request and its redirects, inside the registry's concurrency limit."""
         timeout = (self.policy.connect_timeout, self.policy.read_timeout)
-        ep.wait_turn()
         for _ in range(_MAX_REDIRECTS + 1):
             url = prepared.url or ""
             started = time.monotonic()
             own_host = urlsplit(url).netloc.lower() == ep.host.lower()
             if own_host:
                 with ep.slots:
+                    # The 429 gate is checked holding a slot, so that no request that was
+                    # queued for one when the 429 came slips through without waiting.
+                    ep.wait_turn()
                     response = ep.session.send(
                         prepared, stream=stream, timeout=timeout, allow_redirects=False
                     )
@@ -334,7 +345,7 @@ class Transport:
             log.debug(
                 "%s %s -> %s (%.0f ms)",
                 prepared.method,
-                mask(url),
+                loggable_url(url, ep.host),
                 response.status_code,
                 (time.monotonic() - started) * 1000,
             )
@@ -352,7 +363,9 @@ class Transport:
                 follow.headers.pop("Authorization", None)
             response.close()
             prepared = follow
-        raise TransportError(f"registry {ep.registry}: too many redirects for {mask(url)}")
+        raise TransportError(
+            f"registry {ep.registry}: too many redirects for {loggable_url(url, ep.host)}"
+        )
 
     def send(
         self,
@@ -431,7 +444,7 @@ class Transport:
         log.info(
             "%s %s answered %s; retrying%s",
             prepared.method,
-            mask(prepared.url or ""),
+            loggable_url(prepared.url or "", ep.host),
             response.status_code,
             f" after {wait:.1f} s (Retry-After)" if wait is not None else "",
         )
