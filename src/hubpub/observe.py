@@ -27,7 +27,7 @@ from hubpub.contentkey import LABEL, base_images, content_key
 from hubpub.desired import DesiredImage
 from hubpub.errors import HubpubError, NotFoundError, PlanError, RegistryError
 from hubpub.planner import ImageSpec, Observed, TargetTag
-from hubpub.reference import Reference, Repository, parse_reference
+from hubpub.reference import Reference, Repository, api_host, parse_reference
 from hubpub.registry.models import Manifest, ManifestInfo
 
 log = logging.getLogger("hubpub.observe")
@@ -87,10 +87,7 @@ class Redirects:
                     f"invalid --redirect {item!r}",
                     hint="write FROM=TO, e.g. docker.io=localhost:5000",
                 )
-            # Normalize both sides the way references are (index.docker.io is docker.io).
-            src = parse_reference(f"{old.strip()}/x/y").registry
-            dst = parse_reference(f"{new.strip()}/x/y").registry
-            mapping[src] = dst
+            mapping[_registry_host(old.strip(), item)] = _registry_host(new.strip(), item)
         return cls(mapping)
 
     def __bool__(self) -> bool:
@@ -116,6 +113,22 @@ class Redirects:
 
     def as_list(self) -> list[str]:
         return [f"{old}={new}" for old, new in sorted(self.mapping.items())]
+
+
+def _registry_host(text: str, item: str) -> str:
+    """``text`` as a normalized registry host (index.docker.io is docker.io), or a PlanError."""
+    try:
+        ref = parse_reference(f"{text}/x/y")
+    except HubpubError:
+        ref = None
+    # distribution/reference reads a first component without "." or ":" (and not localhost)
+    # as a Docker Hub namespace: "foo" would silently mean docker.io.
+    if ref is None or (ref.registry != text and api_host(text) != api_host(ref.registry)):
+        raise PlanError(
+            f"invalid --redirect {item!r}: {text!r} is not a registry host",
+            hint="write FROM=TO with hosts, e.g. docker.io=localhost:5000",
+        )
+    return ref.registry
 
 
 # --- the label cache ------------------------------------------------------------------------

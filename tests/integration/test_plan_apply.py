@@ -349,6 +349,8 @@ def test_context_change_builds_once_and_moves_floating_tags(
     again = project.ok("plan", *main, "--json", "--detailed-exitcode").json()
     assert again["builds"] == []
     assert {c["action"] for c in again["changes"]} == {"noop"}
+    forced = project.ok("plan", *main, "--rebuild", "--json").json()
+    assert forced["builds"] == [{"image": "app", "reason": "--rebuild given"}]
 
 
 # --- immutable tags -------------------------------------------------------------------------

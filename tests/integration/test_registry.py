@@ -762,3 +762,31 @@ def test_no_secret_in_debug_output(
     everything = ok.stdout + ok.stderr + bad.stdout + bad.stderr
     for secret in (password, "wrong-secret-value", _auth("alice", password), "Bearer ey"):
         assert secret not in everything
+
+
+def test_docker_hub_names_share_one_credential_entry(tmp_path: Path) -> None:
+    """`docker login` stores Docker Hub as https://index.docker.io/v1/; every Hub name of a
+    reference (docker.io, index.docker.io, registry-1.docker.io) must find it, in the auths
+    and through a helper (the SDK maps only docker.io; registry-protocol.md)."""
+    from hubpub.registry.credentials import DockerConfig
+
+    bindir = tmp_path / "bin"
+    log = _helper(bindir, "hubpubhub", {"https://index.docker.io/v1/": ("hubuser", "hub-pass")})
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}"}
+    helper_cfg = tmp_path / "helper" / "config.json"
+    helper_cfg.parent.mkdir()
+    helper_cfg.write_text(json.dumps({"credHelpers": {"https://index.docker.io/v1/": "hubpubhub"}}))
+    inline_cfg = tmp_path / "inline" / "config.json"
+    inline_cfg.parent.mkdir()
+    inline_cfg.write_text(
+        json.dumps({"auths": {"https://index.docker.io/v1/": {"auth": _auth("me", "pw-1")}}})
+    )
+    for name in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+        found = DockerConfig(helper_cfg, env).lookup(name)
+        assert found is not None
+        assert (found.username, found.password) == ("hubuser", "hub-pass")
+        inline = DockerConfig(inline_cfg, env).lookup(name)
+        assert inline is not None
+        assert (inline.username, inline.password) == ("me", "pw-1")
+    assert log.read_text() == "get https://index.docker.io/v1/\n" * 3
+    assert DockerConfig(inline_cfg, env).lookup("ghcr.io") is None

@@ -301,8 +301,8 @@ class RegistryConfig(_Model):
 
     insecure: StrictBool = Field(
         default=False,
-        description="Allow plain HTTP and unverified TLS (loopback hosts may use plain HTTP "
-        "anyway, as Docker allows).",
+        description="Allow plain HTTP to this registry (loopback hosts may use plain HTTP "
+        "anyway, as Docker allows). TLS is always verified: use ca_file for a private CA.",
     )
     ca_file: Path | None = Field(
         default=None, description="CA bundle for this registry, relative to the config file."
