@@ -19,11 +19,11 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
+
+from hubpub.contentkey import LABEL
 from tests.fixtures.engine import DockerEngine
 from tests.fixtures.plugin import ProxyFactory, RegistryFactory
 from tests.fixtures.registry import Registry
-
-from hubpub.contentkey import LABEL
 
 DOCKERFILE = "FROM {base}\nCOPY msg /app/msg\n"
 TAGS_TOML = 'tags = [{ preset = "semver" }, { preset = "ref", on = "branch" }, { preset = "sha" }]'
