@@ -35,11 +35,14 @@ log = logging.getLogger("hubpub.observe")
 T = TypeVar("T")
 R = TypeVar("R")
 
-# How many other tags of a repository observe looks at when searching for an image that holds
-# the content key (newest-looking last in the tag list are not a thing: tags come back in
-# lexical order; a bound keeps a repository with thousands of tags from costing thousands of
-# HEADs on a plan that builds anyway).
+# How many other tags of a repository observe HEADs when searching for an image that holds the
+# content key: the last ones of the list (tags come back in lexical order, so later versions
+# and dates); a bound keeps a repository with thousands of tags from costing thousands of
+# requests on a plan that may build anyway.
 MAX_OTHER_TAGS = 200
+# ... and how many of their images it reads the label of (a manifest GET counts as a pull
+# against Docker Hub's rate limit; a HEAD does not): the cache makes later plans free.
+MAX_OTHER_LABELS = 32
 
 # The content key of a base image that only the local engine has is its image ID, marked so
 # that it never equals a registry digest.
@@ -365,18 +368,31 @@ def _other_tags(
     labels: dict[str, str | None],
 ) -> dict[str, tuple[tuple[Reference, str], ...]]:
     repos = list(dict.fromkeys(repo for image in images for repo in image.repositories))
-    listed = registry.map(lambda repo: registry.list_tags(repo, missing_ok=True), repos)
+
+    def tags_of(repo: Repository) -> list[str]:
+        # A search for a shortcut: a registry that will not list tags only costs the build.
+        try:
+            return registry.list_tags(repo, missing_ok=True)
+        except RegistryError as exc:
+            log.debug("cannot list the tags of %s: %s", repo, exc)
+            return []
+
+    listed = registry.map(tags_of, repos)
     candidates: dict[Repository, list[Reference]] = {}
     for repo, names in zip(repos, listed, strict=True):
         refs = [repo.with_tag(name) for name in names if repo.with_tag(name) not in desired]
         candidates[repo] = refs[-MAX_OTHER_TAGS:]
-    found = registry.resolve(ref for refs in candidates.values() for ref in refs)
-    where = {
-        info.digest: ref.repository
-        for ref, info in found.items()
-        if info is not None and info.digest not in labels
-    }
-    labels.update(_labels(where, registry, cache))
+    try:
+        found = registry.resolve(ref for refs in candidates.values() for ref in refs)
+    except RegistryError as exc:
+        log.debug("cannot look at the other tags: %s", exc)
+        return {}
+    # Newest-looking first (the end of the lexical list: later versions, later dates).
+    where: dict[str, Repository] = {}
+    for ref, info in reversed(list(found.items())):
+        if info is not None and info.digest not in labels:
+            where.setdefault(info.digest, ref.repository)
+    labels.update(_labels(where, registry, cache, fetch_limit=MAX_OTHER_LABELS))
     others: dict[str, tuple[tuple[Reference, str], ...]] = {}
     for image in images:
         pairs = []
@@ -390,7 +406,10 @@ def _other_tags(
 
 
 def _labels(
-    where: Mapping[str, Repository], registry: Registry, cache: LabelCache
+    where: Mapping[str, Repository],
+    registry: Registry,
+    cache: LabelCache,
+    fetch_limit: int | None = None,
 ) -> dict[str, str | None]:
     """The content-key label of each digest, read in the repository given for it (the same
     digest is the same bytes wherever it is): from the cache, else the registry."""
@@ -413,6 +432,8 @@ def _labels(
         cache.put(digest, label)
         return digest, label
 
+    if fetch_limit is not None:
+        missing = missing[:fetch_limit]
     labels.update(registry.map(fetch, missing))
     return labels
 

@@ -18,6 +18,10 @@ from typing import Any
 
 import pytest
 import requests
+
+from hubpub.errors import AuthError, DeniedError, NotFoundError, RegistryError, TransportError
+from hubpub.reference import Repository
+from hubpub.registry import OCI_INDEX, OCI_MANIFEST, Manifest, RegistryClient, RegistryOptions
 from tests.fixtures import skopeo
 from tests.fixtures.registry import Registry
 from tests.integration.test_registry_support import (
@@ -31,10 +35,6 @@ from tests.integration.test_registry_support import (
     unique,
     write_layout,
 )
-
-from hubpub.errors import AuthError, DeniedError, NotFoundError, RegistryError, TransportError
-from hubpub.reference import Repository
-from hubpub.registry import OCI_INDEX, OCI_MANIFEST, Manifest, RegistryClient, RegistryOptions
 
 MODES = ["registry_plain", "registry_tls", "registry_token"]
 
@@ -223,6 +223,23 @@ def test_upload_a_file_monolithic_or_chunked(
         timeout=30,
     )
     assert answer.content == data
+
+
+def test_an_empty_blob_goes_up_with_content_length_zero(
+    registry_plain: Registry, fault_proxy: Any, tmp_path: Path, docker_config: Path
+) -> None:
+    """An empty stream would go out ``Transfer-Encoding: chunked``, which some registries
+    refuse for a blob PUT."""
+    proxy = fault_proxy(registry_plain)
+    repo = Repository(proxy.host, unique("alice"))
+    (tmp_path / "empty").write_bytes(b"")
+    with client_for(docker_config=docker_config, options={}) as client:
+        digest = client.upload_blob_file(repo, tmp_path / "empty")
+        assert client.get_blob(repo, digest) == b""
+    assert digest == "sha256:" + hashlib.sha256(b"").hexdigest()
+    [put] = proxy.requests_matching("PUT", "digest=")
+    assert put.headers.get("content-length") == "0"
+    assert "transfer-encoding" not in put.headers
 
 
 def test_a_mount_answered_202_is_an_upload_session(
@@ -685,6 +702,41 @@ def test_authorization_is_not_forwarded_to_another_host(
     followed = storage.requests_matching("GET", f"/blobs/{blob}")
     assert len(followed) == 1
     assert "authorization" not in followed[0].headers
+
+
+def test_a_link_to_another_origin_gets_no_credentials(
+    registry_plain: Registry,
+    fault_proxy: Any,
+    tmp_path: Path,
+    docker_config: Path,
+) -> None:
+    """A ``Link`` (or an upload ``Location``) is a URL the registry hands out, not a redirect,
+    but the rule is the same: the registry's Authorization (here Basic: the password itself)
+    never goes to another host."""
+    repo = unique("alice")
+    layout = write_layout(tmp_path / "layout")
+    push_layout(layout, registry_plain, f"{repo}:b")
+    front = fault_proxy(registry_plain)
+    elsewhere = fault_proxy(registry_plain)  # another host:port
+    link = f'<{elsewhere.url}/v2/{repo}/tags/list?n=1&last=a>; rel="next"'
+    front.respond(
+        200,
+        path=r"/tags/list\?n=1$",
+        headers={"Content-Type": "application/json", "Link": link},
+        body=json.dumps({"name": repo, "tags": ["a"]}).encode(),
+    )
+    # The front asks for Basic credentials (a plain registry behind it does not care).
+    front.respond(401, path=r"/v2/$", headers={"WWW-Authenticate": 'Basic realm="r"'}, body=b"")
+    options = {front.host: RegistryOptions(username_env="REG_USER", password_env="REG_PASS")}
+    env = {"REG_USER": "tester", "REG_PASS": "link-secret-pw"}
+    with client_for(docker_config=docker_config, environ=env, options=options) as client:
+        tags = client.list_tags(Repository(front.host, repo), page_size=1)
+    assert tags == ["a", "b"]
+    [first] = front.requests_matching("GET", "/tags/list")
+    assert first.headers["authorization"].startswith("Basic ")
+    followed = elsewhere.requests_matching("GET", "/tags/list")
+    assert followed
+    assert all("authorization" not in r.headers for r in followed)
 
 
 def test_manifest_bytes_are_verified(

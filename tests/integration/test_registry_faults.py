@@ -16,6 +16,10 @@ from typing import Any
 
 import pytest
 import requests
+
+from hubpub.errors import RateLimitError, TransportError
+from hubpub.reference import Repository
+from hubpub.registry import RegistryClient, RegistryOptions
 from tests.fixtures import skopeo
 from tests.fixtures.registry import Registry
 from tests.integration.test_registry_support import (
@@ -27,10 +31,6 @@ from tests.integration.test_registry_support import (
     unique,
     write_layout,
 )
-
-from hubpub.errors import RateLimitError, TransportError
-from hubpub.reference import Repository
-from hubpub.registry import RegistryClient, RegistryOptions
 
 
 @pytest.fixture
@@ -294,6 +294,31 @@ def test_a_failed_chunk_restarts_the_upload_session(
         assert statuses(proxy, "HEAD", f"/blobs/{digest}") == [404, 200]
     else:
         assert len(sessions) == 2  # the first session was abandoned, a new one started
+    stored = requests.get(f"{registry_plain.url}/v2/{repo}/blobs/{digest}", timeout=30)
+    assert stored.content == data
+
+
+def test_a_429_on_a_chunk_holds_off_the_restarted_session(
+    registry_plain: Registry, fault_proxy: Any, tmp_path: Path, docker_config: Path
+) -> None:
+    """A chunk cannot be resent, so its 429 restarts the session, and the new session waits
+    for the Retry-After like every other request to that registry."""
+    proxy = fault_proxy(registry_plain)
+    proxy.rate_limit(method="PATCH", path="/blobs/uploads/", retry_after=2)
+    repo = unique("alice")
+    data = os.urandom(200_000)
+    (tmp_path / "blob").write_bytes(data)
+    seen: list[tuple[float, str, int]] = []
+    with fast_client(docker_config, chunk_size=64 * 1024) as client:
+        client.add_response_hook(
+            lambda r: seen.append((time.monotonic(), r.request.method or "", r.status_code))
+        )
+        digest = client.upload_blob_file(Repository(proxy.host, repo), tmp_path / "blob")
+    [limited_at] = [t for t, _, status in seen if status == 429]
+    after = [t - limited_at for t, _, _ in seen if t > limited_at]
+    assert after
+    assert min(after) >= 1.9  # not FAST_RETRY's 0.05 s between sessions
+    assert len(proxy.requests_matching("POST", "/blobs/uploads/$")) == 2
     stored = requests.get(f"{registry_plain.url}/v2/{repo}/blobs/{digest}", timeout=30)
     assert stored.content == data
 

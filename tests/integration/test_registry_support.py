@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from tests.fixtures import skopeo
-from tests.fixtures.registry import Registry
 
 from hubpub.reference import Reference, parse_reference
 from hubpub.registry import RegistryClient, RegistryOptions, RetryPolicy
+from tests.fixtures import skopeo
+from tests.fixtures.registry import Registry
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -140,6 +140,15 @@ def test_tokens_and_passwords_are_masked_once_seen() -> None:
     assert creds.basic_header() not in masked
 
 
+def test_no_secret_in_the_repr_of_credentials_or_tokens() -> None:
+    creds = Credentials("user", "repr-password-1", identity_token="repr-identity-2", source="x")
+    token = parse_token_response({"token": "repr-token-value-3"})
+    text = repr(creds) + repr(token) + str([creds, token])
+    for secret in ("repr-password-1", "repr-identity-2", "repr-token-value-3"):
+        assert secret not in text
+    assert "user" in repr(creds)
+
+
 # -- Link, Retry-After, hosts ---------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ reference's registry without one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import click
 
 from hubpub.commands._options import config_option
+from hubpub.errors import NotFoundError
 from hubpub.reference import Reference, parse_reference
 from hubpub.registry import Manifest, RegistryClient, RegistryOptions
 
@@ -30,16 +32,7 @@ def registry_options(config_path: Path, explicit: bool) -> dict[str, RegistryOpt
         return {}
     from hubpub.config.load import load_config
 
-    config = load_config(config_path)
-    return {
-        host: RegistryOptions(
-            insecure=rc.insecure,
-            ca_file=rc.ca_file,
-            username_env=rc.username_env,
-            password_env=rc.password_env,
-        )
-        for host, rc in config.registries.items()
-    }
+    return RegistryOptions.from_config(load_config(config_path).registries)
 
 
 def describe(client: RegistryClient, ref: Reference, manifest: Manifest) -> dict[str, Any]:
@@ -65,7 +58,10 @@ def describe(client: RegistryClient, ref: Reference, manifest: Manifest) -> dict
     platform = None
     if config is not None:
         # The config blob is small and is not a manifest pull.
-        data = json.loads(client.get_blob(ref.repository, config.digest))
+        try:
+            data = json.loads(client.get_blob(ref.repository, config.digest))
+        except ValueError:
+            data = None  # not an image config (an artifact): its platform is unknown
         if isinstance(data, dict) and data.get("os"):
             parts = [str(data.get("os")), str(data.get("architecture", "?"))]
             if data.get("variant"):
@@ -129,18 +125,11 @@ def command(
     options = registry_options(config_path, explicit)
     if insecure:
         base = options.get(ref.registry, RegistryOptions())
-        options[ref.registry] = RegistryOptions(
-            insecure=True,
-            ca_file=base.ca_file,
-            username_env=base.username_env,
-            password_env=base.password_env,
-        )
+        options[ref.registry] = dataclasses.replace(base, insecure=True)
     with RegistryClient(options) as client:
         if digest_only:
             info = client.head_manifest(ref)
             if info is None:
-                from hubpub.errors import NotFoundError
-
                 raise NotFoundError(f"{ref} does not exist")
             click.echo(info.digest)
             return

@@ -147,8 +147,10 @@ class Credentials:
     (for messages: never the values)."""
 
     username: str | None
-    password: str | None
-    identity_token: str | None = None
+    # Out of repr: a Credentials in a log line, a traceback's locals or an assertion message
+    # must not show them (issue 4: no credential in output, logs or exceptions).
+    password: str | None = field(repr=False)
+    identity_token: str | None = field(default=None, repr=False)
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -165,7 +167,7 @@ class Credentials:
 
 @dataclass(frozen=True)
 class Token:
-    value: str
+    value: str = field(repr=False)
     expires_at: float  # time.monotonic()
 
     def fresh(self) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -186,6 +187,7 @@ class RegistryClient:
         with self._lock:
             for ep in self._endpoints.values():
                 ep.session.close()
+        self._transport.close()
 
     def add_response_hook(self, hook: Callable[[requests.Response], None]) -> None:
         """Call ``hook`` with every HTTP response, token requests and redirects included."""
@@ -296,9 +298,8 @@ class RegistryClient:
     ) -> tuple[Endpoint, requests.Response]:
         ep = self._ready(registry)
         url = path_or_url if "://" in path_or_url else f"{ep.base_url}{path_or_url}"
+        # (requests sends Content-Length: 0 itself for a PUT, POST or PATCH without a body.)
         prepared = requests.Request(method, url, headers=dict(headers or {}), data=data).prepare()
-        if data is None and method in ("PUT", "POST", "PATCH"):
-            prepared.headers["Content-Length"] = "0"
         return ep, self._transport.drive(ep, prepared, scopes, stream=stream, retry=retry)
 
     def _fail(
@@ -306,19 +307,21 @@ class RegistryClient:
     ) -> RegistryError:
         return self._transport.status_error(ep, response, scopes, what)
 
+    def _exists(
+        self, ep: Endpoint, response: requests.Response, scopes: tuple[str, ...], what: str
+    ) -> bool:
+        """The answer to a HEAD: 200 yes, 404 no, anything else an error."""
+        if response.status_code in (200, 404):
+            return response.status_code == 200
+        raise self._fail(ep, response, scopes, what)
+
     # -- manifests -------------------------------------------------------------------------
 
     def head_manifest(self, ref: Reference) -> ManifestInfo | None:
         """The digest, media type and size of ``ref``, or None when the tag (or repository)
         does not exist. One HEAD; a GET only if the registry omits the digest header."""
         scopes = read_scopes(ref.repository)
-        ep, response = self._request(
-            ref.registry,
-            "HEAD",
-            f"/v2/{ref.path}/manifests/{ref.identifier}",
-            scopes,
-            headers={"Accept": MANIFEST_ACCEPT},
-        )
+        ep, response = self._manifest_request("HEAD", ref, scopes)
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -343,27 +346,27 @@ class RegistryClient:
         registry names, or (neither given) hashed to find it."""
         scopes = read_scopes(ref.repository)
         what = f"manifest {ref}"
-        ep, response = self._request(
-            ref.registry,
-            "GET",
-            f"/v2/{ref.path}/manifests/{ref.identifier}",
-            scopes,
-            headers={"Accept": MANIFEST_ACCEPT},
-        )
+        ep, response = self._manifest_request("GET", ref, scopes)
         if response.status_code != 200:
             raise self._fail(ep, response, scopes, what)
         raw = response.content
         expected = ref.digest or response.headers.get("Docker-Content-Digest")
         if expected:
             verify_digest(raw, expected, f"{what} from {ep.registry}")
-        digest = expected or digest_of(raw)
-        media_type = _media_type(response)
-        # A registry that answers "application/json" leaves the document to say what it is.
-        parsed = Manifest.from_bytes(raw, media_type or "unknown")
-        declared = parsed.json().get("mediaType")
-        if media_type not in MANIFEST_MEDIA_TYPES and isinstance(declared, str) and declared:
-            media_type = declared
-        return Manifest(raw=raw, media_type=media_type or parsed.media_type, digest=digest)
+        manifest = Manifest(
+            raw=raw,
+            media_type=_media_type(response) or "unknown",
+            digest=expected or digest_of(raw),
+        )
+        declared = manifest.json().get("mediaType")  # (a body that is not JSON fails here)
+        if (
+            manifest.media_type not in MANIFEST_MEDIA_TYPES
+            and isinstance(declared, str)
+            and declared
+        ):
+            # A registry that answers "application/json" leaves the document to say what it is.
+            manifest = dataclasses.replace(manifest, media_type=declared)
+        return manifest
 
     def put_manifest(
         self, ref: Reference, manifest: Manifest, *, scopes: tuple[str, ...] | None = None
@@ -391,16 +394,21 @@ class RegistryClient:
         return manifest.digest
 
     def _manifest_exists(self, ref: Reference, scopes: tuple[str, ...]) -> bool:
-        ep, response = self._request(
+        ep, response = self._manifest_request("HEAD", ref, scopes)
+        return self._exists(ep, response, scopes, f"manifest {ref}")
+
+    def _manifest_request(
+        self, method: str, ref: Reference, scopes: tuple[str, ...]
+    ) -> tuple[Endpoint, requests.Response]:
+        """A HEAD or GET of a manifest, accepting every manifest type (registry-protocol.md,
+        "Accept header": with fewer, a tag of an index answers with another digest)."""
+        return self._request(
             ref.registry,
-            "HEAD",
+            method,
             f"/v2/{ref.path}/manifests/{ref.identifier}",
             scopes,
             headers={"Accept": MANIFEST_ACCEPT},
         )
-        if response.status_code in (200, 404):
-            return response.status_code == 200
-        raise self._fail(ep, response, scopes, f"manifest {ref}")
 
     # -- tags ------------------------------------------------------------------------------
 
@@ -435,9 +443,7 @@ class RegistryClient:
         ep, response = self._request(
             repo.registry, "HEAD", f"/v2/{repo.path}/blobs/{digest}", scopes
         )
-        if response.status_code in (200, 404):
-            return response.status_code == 200
-        raise self._fail(ep, response, scopes, f"blob {digest} in {repo}")
+        return self._exists(ep, response, scopes, f"blob {digest} in {repo}")
 
     def get_blob(self, repo: Repository, digest: str) -> bytes:
         """A small blob (an image config), verified against its digest. A body cut short
@@ -610,7 +616,8 @@ class RegistryClient:
                     offset += length
                 body: _BodyReader | None = None
             else:
-                body = reader
+                # An empty body as a stream would go out chunked, which some registries refuse.
+                body = reader if size else None
             ep, response = self._request(
                 repo.registry,
                 "PUT",
@@ -697,8 +704,8 @@ class RegistryClient:
         key = (api_host(dst.registry), blob.digest)
         with self._lock:
             lock = self._blob_locks.setdefault(key, threading.Lock())
-        with lock:
             homes = self._blob_homes.setdefault(key, set())
+        with lock:  # the set of one key is only touched holding that key's lock
             if dst.path in homes:
                 return
             if api_host(src.registry) == key[0]:
@@ -735,14 +742,3 @@ def _with_query(url: str, extra: Mapping[str, str]) -> str:
     parts = urlsplit(url)
     query = parts.query + ("&" if parts.query else "") + urlencode(extra)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-
-
-__all__ = [
-    "Manifest",
-    "ManifestInfo",
-    "RegistryClient",
-    "RegistryOptions",
-    "RetryPolicy",
-    "read_scopes",
-    "write_scopes",
-]

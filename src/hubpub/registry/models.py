@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hubpub.errors import RegistryError
 
@@ -39,6 +40,32 @@ class RegistryOptions:
     ca_file: Path | None = None
     username_env: str | None = None
     password_env: str | None = None
+
+    @classmethod
+    def from_config(cls, registries: Mapping[str, _RegistrySettings]) -> dict[str, RegistryOptions]:
+        """``Config.registries`` (config/model.py ``RegistryConfig``) as client options."""
+        return {
+            host: cls(
+                insecure=rc.insecure,
+                ca_file=rc.ca_file,
+                username_env=rc.username_env,
+                password_env=rc.password_env,
+            )
+            for host, rc in registries.items()
+        }
+
+
+class _RegistrySettings(Protocol):
+    """What :meth:`RegistryOptions.from_config` reads (the registry does not import config)."""
+
+    @property
+    def insecure(self) -> bool: ...
+    @property
+    def ca_file(self) -> Path | None: ...
+    @property
+    def username_env(self) -> str | None: ...
+    @property
+    def password_env(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ import email.utils
 import ipaddress
 import logging
 import re
+import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +35,6 @@ import stamina
 from requests.adapters import HTTPAdapter
 
 from hubpub.errors import (
-    AuthError,
     DeniedError,
     NotFoundError,
     RateLimitError,
@@ -184,8 +184,6 @@ def _cause_chain(exc: BaseException) -> list[BaseException]:
 
 
 def is_certificate_error(exc: BaseException) -> bool:
-    import ssl
-
     chain = _cause_chain(exc)
     if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
         return True
@@ -299,6 +297,11 @@ class Transport:
         self._other: dict[str, requests.Session] = {}
         self._other_lock = threading.Lock()
 
+    def close(self) -> None:
+        with self._other_lock:
+            for session in self._other.values():
+                session.close()
+
     # -- sending ---------------------------------------------------------------------------
 
     def session_for(self, url: str, ep: Endpoint) -> requests.Session:
@@ -378,20 +381,19 @@ class Transport:
         """``_exchange`` with retries; returns the final response (maybe an error status)."""
         if not retry:
             try:
-                return self._exchange(ep, prepared, stream)
+                response = self._exchange(ep, prepared, stream)
             except requests.RequestException as exc:
                 raise self.transport_error(ep, prepared, exc, attempts=1) from None
+            if response.status_code == 429 and hub_pull_limit(response) is None:
+                # The caller restarts (an upload session) rather than resends, but the registry
+                # asked every request to wait: the next one honours it.
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                ep.hold_off(min(self.policy.max_retry_after, wait or self.policy.wait_initial))
+            return response
         started = time.monotonic()
         attempts = 0
         try:
-            for attempt in stamina.retry_context(
-                on=self._backoff,
-                attempts=self.policy.attempts,
-                timeout=self.policy.timeout,
-                wait_initial=self.policy.wait_initial,
-                wait_max=self.policy.wait_max,
-                wait_jitter=self.policy.wait_jitter,
-            ):
+            for attempt in self._retrying(self._backoff):
                 with attempt:
                     attempts = attempt.num
                     response = self._exchange(ep, prepared, stream)
@@ -409,14 +411,7 @@ class Transport:
         off: a reset mid-body happens after ``send`` returned, outside its retries."""
         attempts = 0
         try:
-            for attempt in stamina.retry_context(
-                on=_BODY_ERRORS,
-                attempts=self.policy.attempts,
-                timeout=self.policy.timeout,
-                wait_initial=self.policy.wait_initial,
-                wait_max=self.policy.wait_max,
-                wait_jitter=self.policy.wait_jitter,
-            ):
+            for attempt in self._retrying(_BODY_ERRORS):
                 with attempt:
                     attempts = attempt.num
                     return fetch()
@@ -424,6 +419,20 @@ class Transport:
             prepared = requests.Request(method, f"{ep.base_url}{path}").prepare()
             raise self.transport_error(ep, prepared, exc, attempts=attempts) from None
         raise AssertionError("unreachable: stamina returns or raises")
+
+    def _retrying(
+        self, on: tuple[type[Exception], ...] | Callable[[Exception], bool | float]
+    ) -> Iterable[stamina.Attempt]:
+        """Attempts bounded in number and in total time, with capped exponential backoff and
+        jitter (the policy's bounds; issue 4, "Faults")."""
+        return stamina.retry_context(
+            on=on,
+            attempts=self.policy.attempts,
+            timeout=self.policy.timeout,
+            wait_initial=self.policy.wait_initial,
+            wait_max=self.policy.wait_max,
+            wait_jitter=self.policy.wait_jitter,
+        )
 
     def _maybe_retry(
         self,
@@ -457,9 +466,7 @@ class Transport:
         if isinstance(exc, _RetryableStatus):
             return exc.wait if exc.wait is not None else True
         if isinstance(exc, requests.exceptions.SSLError):
-            return False  # a TLS failure does not heal by retrying
-        if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-            return False
+            return False  # a TLS failure does not heal by retrying (SSLError is a ConnectionError)
         if isinstance(
             exc,
             requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError,
@@ -477,7 +484,13 @@ class Transport:
         stream: bool = False,
         retry: bool = True,
     ) -> requests.Response:
-        """Run the auth flow for ``prepared``: token requests and the request itself."""
+        """Run the auth flow for ``prepared``: token requests and the request itself.
+
+        A URL the registry handed out (an upload ``Location``, a ``Link``) may name another
+        origin; the registry's credentials never go there, as with a redirect (docker, too,
+        authorizes only the hosts that challenged it)."""
+        if not redirect_keeps_auth(ep.base_url or "", prepared.url or ""):
+            return self.send(ep, prepared, stream=stream, retry=retry)
         flow = ep.auth.flow(prepared, scopes)
         try:
             outgoing = next(flow)
@@ -624,14 +637,3 @@ def hub_pull_limit(response: requests.Response) -> str | None:
     limit = response.headers.get("RateLimit-Limit", "?").partition(";")[0]
     hours = f" per {int(window) / 3600:g} h" if window.isdigit() else ""
     return f"0 of {limit} pulls left{hours}"
-
-
-__all__ = [
-    "AuthError",
-    "Endpoint",
-    "RetryPolicy",
-    "Transport",
-    "is_loopback",
-    "parse_link_next",
-    "parse_retry_after",
-]
