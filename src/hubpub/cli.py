@@ -92,6 +92,6 @@ def main(argv: list[str] | None = None) -> NoReturn:
         logging.getLogger("hubpub").debug("unexpected error", exc_info=True)
         if debug:
             _print_traceback()
-            _fail(f"internal error: {type(exc).__name__}: {exc}")
+            _fail(mask(f"internal error: {type(exc).__name__}: {exc}"))
         _fail(f"internal error: {type(exc).__name__} (run with --debug for details and report it)")
     sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from tests.fixtures.engine import DockerEngine, build, push, push_errors
 from tests.fixtures.plugin import ProxyFactory, RegistryFactory
 from tests.fixtures.registry import Registry

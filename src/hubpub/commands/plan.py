@@ -21,11 +21,11 @@ import click
 from hubpub.commands._options import selection_options
 from hubpub.config.load import load_config
 from hubpub.config.model import Config
-from hubpub.desired import DesiredImage, desired_images
+from hubpub.desired import DesiredImage, compute_desired
 from hubpub.engine import Engine, PushAuth
 from hubpub.errors import HubpubError
 from hubpub.executor import BuildInputs, build_labels
-from hubpub.gitstate import GitState, read_git_state
+from hubpub.gitstate import GitState
 from hubpub.observe import LabelCache, Observation, Redirects, observe
 from hubpub.planfile import PlanOptions, SavedPlan, config_hash, save
 from hubpub.planner import Plan, make_plan
@@ -154,18 +154,10 @@ def session(
 ) -> Iterator[Session]:
     environ = dict(os.environ if environ is None else environ)
     config = load_config(config_path)
-    git = read_git_state(config.root, environ, ref=ref, sha=sha)
-    desired = desired_images(config, git, environ, only)
+    # compute_desired honours the config's default_branch and locates template errors.
+    git, desired = compute_desired(config, environ, ref=ref, sha=sha, only=only)
     parsed = Redirects.parse(redirects)
-    options = {
-        host: RegistryOptions(
-            insecure=rc.insecure,
-            ca_file=rc.ca_file,
-            username_env=rc.username_env,
-            password_env=rc.password_env,
-        )
-        for host, rc in config.registries.items()
-    }
+    options = RegistryOptions.from_config(config.registries)
     registry = RegistryClient(options, environ=environ)
     current = Session(environ, config, git, desired, parsed, registry, options)
     try:
