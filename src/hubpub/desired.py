@@ -89,12 +89,25 @@ def desired_images(
     """Every selected image with its references, build or source, rendered for ``git``."""
     env = listed_env(config.env, environ)
     out: list[DesiredImage] = []
+    owners: dict[Reference, tuple[str, str]] = {}  # ref -> (image, rule) that publishes it
     for image in select_images(config, only):
+        index = config.images.index(image)
         try:
-            out.append(_desired(config, image, git, env))
+            desired = _desired(config, image, git, env)
         except LocatedTemplateError as exc:
-            index = config.images.index(image)
             raise LocatedTemplateError(str(exc), ("image", index, *exc.path)) from None
+        for tag in desired.tags:
+            owner = owners.setdefault(tag.ref, (image.name, tag.rule))
+            if owner[0] != image.name:
+                # Two images would race for one tag: whichever apply pushed last would win.
+                raise LocatedTemplateError(
+                    f"image '{image.name}', {tag.rule}: {tag.ref} is also published by image "
+                    f"'{owner[0]}', {owner[1]}",
+                    ("image", index, "repositories"),
+                    hint="a reference belongs to one image: give them different repositories, "
+                    "or a suffix to one's tags",
+                )
+        out.append(desired)
     return out
 
 
@@ -164,14 +177,15 @@ def _desired(config: Config, image: Image, git: GitState, env: Mapping[str, str]
     elif image.source is not None:
         text = _render(image.source, context, where, ("source",))
         if not text:
-            raise TemplateError(f"{where}, source: the template renders empty")
+            raise LocatedTemplateError(f"{where}, source: the template renders empty", ("source",))
         try:
             source = parse_reference(text)
         except ReferenceError_ as exc:
-            raise ReferenceError_(f"{where}, source: {exc}") from None
+            raise LocatedTemplateError(f"{where}, source: {exc}", ("source",)) from None
         if source.tag is None and source.digest is None:
-            raise ReferenceError_(
+            raise LocatedTemplateError(
                 f"{where}, source: {text!r} names no tag or digest",
+                ("source",),
                 hint="write the tag to promote, e.g. ':sha-{{ git.short_sha }}'",
             )
     return DesiredImage(

@@ -254,8 +254,11 @@ def read_git_state(
         git = _Git(Path(top), environ)
     except (GitError, _NoGit) as exc:
         if not ((ref or ci.ref) and (sha or ci.sha)):
+            # git's own reason only when it says more than "not a git repository" (git
+            # missing, a "dubious ownership" refusal in a CI container).
+            reason = "" if "not a git repository" in str(exc) else f" ({exc})"
             raise GitError(
-                f"{repo_dir} is not in a git repository ({exc})",
+                f"{repo_dir} is not in a git repository{reason}",
                 hint="run hubpub inside a clone, or pass both --ref and --sha",
             ) from None
         git = None
@@ -312,15 +315,17 @@ def _full_ref(ref: str, git: _Git | None) -> str:
     ``refs/heads/v1.2.3`` when that branch exists."""
     ref = ref.strip()
     if ref.startswith("refs/"):
+        if ref_kind(ref) is None or not short_name(ref):
+            raise GitError(f"--ref {ref!r}: not a branch, tag or pull request ref", hint=_REF_HINT)
         return ref
     if git is not None:
         for candidate in (f"refs/tags/{ref}", f"refs/heads/{ref}"):
             if git.has_ref(candidate):
                 return candidate
-    raise GitError(
-        f"--ref {ref!r}: no tag or branch of that name",
-        hint="give a full ref: refs/heads/NAME, refs/tags/NAME or refs/pull/N/merge",
-    )
+    raise GitError(f"--ref {ref!r}: no tag or branch of that name", hint=_REF_HINT)
+
+
+_REF_HINT = "give a full ref: refs/heads/NAME, refs/tags/NAME or refs/pull/N/merge"
 
 
 def _resolve_sha(sha: str, git: _Git | None) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from hubpub import __version__
-from hubpub.errors import PlanError
+from hubpub.errors import HubpubError, PlanError
 from hubpub.planner import Action, Build, Change, ImagePlan, Observed, Plan, Via
 from hubpub.reference import Reference, parse_reference
 
@@ -127,14 +127,22 @@ def save(saved: SavedPlan, path: Path) -> None:
 
 
 def load(path: Path) -> SavedPlan:
+    """The plan saved at ``path``; :class:`PlanError` naming the file when it cannot be used."""
+    again = f"make it again with 'hubpub plan --out {path}'"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PlanError(f"cannot read the plan file {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise PlanError(f"{path} is not a hubpub plan file: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise PlanError(
+            f"{path} is not a hubpub plan file (not JSON: {exc.msg} at line "
+            f"{exc.lineno} column {exc.colno})",
+            hint=again,
+        ) from None
+    except UnicodeDecodeError:
+        raise PlanError(f"{path} is not a hubpub plan file (not text)", hint=again) from None
     if not isinstance(data, dict) or "format_version" not in data:
-        raise PlanError(f"{path} is not a hubpub plan file")
+        raise PlanError(f"{path} is not a hubpub plan file (no format_version)", hint=again)
     if data["format_version"] != FORMAT_VERSION:
         raise PlanError(
             f"{path} has plan format {data['format_version']!r}; this hubpub reads "
@@ -143,8 +151,12 @@ def load(path: Path) -> SavedPlan:
         )
     try:
         return _from_json(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PlanError(f"{path} is not a valid hubpub plan file: {exc!r}") from None
+    except KeyError as exc:
+        problem = f"missing key {exc}"
+    except (TypeError, ValueError, AttributeError, HubpubError) as exc:
+        # AttributeError: a list where a table belongs; HubpubError: an invalid reference.
+        problem = str(exc)
+    raise PlanError(f"{path} is not a valid hubpub plan file: {problem}", hint=again)
 
 
 def _opt_ref(value: Any) -> Reference | None:

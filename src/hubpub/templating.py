@@ -14,6 +14,7 @@ the list of tag values (issue 3, "Rules").
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 import re
@@ -288,16 +289,21 @@ class _Undefined(StrictUndefined):
         return undefined_message(self._undefined_obj, self._undefined_name)
 
 
-def undefined_message(obj: Any, name: Any) -> str:
+def undefined_message(obj: Any, name: Any, known: Iterable[str] = ()) -> str:
+    """Why ``obj.name`` (or the bare ``name`` when ``obj`` is jinja's ``missing``) is undefined,
+    with the nearest of the ``known`` names as what to write instead."""
     if obj is missing:
-        return f"'{name}' is undefined"
+        return f"'{name}' is undefined{_suggestion(str(name), known)}"
     if isinstance(obj, _Namespace):
         if obj._name == "env":
             return (
                 f"environment variable '{name}' is not listed in env "
                 f"(add it to env = [...] at the top of the file)"
             )
-        return f"'{obj._name}.{name}' is undefined"
+        prefix = f"{obj._name}."
+        return (
+            f"'{prefix}{name}' is undefined{_suggestion(str(name), known or obj._values, prefix)}"
+        )
     if isinstance(obj, _Groups):
         return f"'match[{name}]' is undefined (the rule's regex has {len(obj) - 1} group(s))"
     if obj is None:
@@ -306,6 +312,16 @@ def undefined_message(obj: Any, name: Any) -> str:
             f'version tag; guard the rule with when = "version")'
         )
     return f"{type(obj).__name__} has no attribute '{name}'"
+
+
+def _suggestion(name: str, known: Iterable[str], prefix: str = "") -> str:
+    names = sorted(known)
+    if not names:
+        return ""
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        return f" (did you mean '{prefix}{close[0]}'?)"
+    return f" (write one of: {', '.join(prefix + known_name for known_name in names)})"
 
 
 def _finalize(value: Any) -> Any:
@@ -350,8 +366,10 @@ class LocatedTemplateError(TemplateError):
     """A template error with the key path inside the image (``("tags", 2)``), for load's
     file:line prefix."""
 
-    def __init__(self, message: str, path: tuple[str | int, ...]) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, path: tuple[str | int, ...], *, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
         self.path = path
 
 
@@ -435,7 +453,7 @@ def _check_tree(
 ) -> str | None:
     unknown = sorted(meta.find_undeclared_variables(tree) - allowed - set(ENV.globals))
     if unknown:
-        return undefined_message(missing, unknown[0])
+        return undefined_message(missing, unknown[0], allowed)
     listed = set(env_names)
     known = {"git": GIT_NAMES, "version": VERSION_NAMES}
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
@@ -451,9 +469,7 @@ def _check_tree(
         if target.name == "env" and key not in listed:
             return undefined_message(_Namespace("env", {}), key)
         if target.name in known and key not in known[target.name]:
-            if target.name == "git":
-                return undefined_message(_Namespace("git", {}), key)
-            return f"'version.{key}' is undefined"
+            return undefined_message(_Namespace(target.name, {}), key, known[target.name])
     return None
 
 

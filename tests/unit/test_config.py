@@ -188,6 +188,17 @@ def test_toml_syntax_error_has_line_and_column(tmp_path: Path) -> None:
             "hubpub.toml:5: image[figlet].tags[0].on: expected 'branch', 'tag', 'pr' or 'any', "
             'got "brunch"',
         ),
+        # a union's error names the key, not pydantic's members ("pattern.str")
+        (
+            "tags = [{ preset = 'semver', pattern = ['{{major}}', true] }]",
+            "hubpub.toml:5: image[figlet].tags[0].pattern: expected a string or an array of "
+            "strings, got true",
+        ),
+        (
+            "tags = [{ preset = 'semver', pattern = 3 }]",
+            "hubpub.toml:5: image[figlet].tags[0].pattern: expected a string or an array of "
+            "strings, got 3",
+        ),
         (
             "tags = [{ preset = 'sha', format = 'medium' }]",
             "image[figlet].tags[0].format: expected 'short' or 'long', got \"medium\"",
@@ -195,6 +206,11 @@ def test_toml_syntax_error_has_line_and_column(tmp_path: Path) -> None:
         (
             "tags = [{ template = 'x', match = '(' }]",
             "hubpub.toml:5: image[figlet].tags[0].match: invalid regular expression '('",
+        ),
+        (
+            "tags = [{ template = 'x', match = '^v(\\d+' }]",
+            "hubpub.toml:5: image[figlet].tags[0].match: invalid regular expression '^v(\\d+': "
+            "missing ), unterminated subpattern at position 2",
         ),
         (
             "latest = 'sometimes'",
@@ -269,6 +285,19 @@ def test_validation_errors(tmp_path: Path, body: str, expected: str) -> None:
             "did you mean "
             "'insecure'?",
         ),
+        # a secret pasted where its variable's name belongs is not echoed to a CI log
+        (
+            'version = 1\n[registries."ghcr.io"]\nusername_env = "U"\n'
+            'password_env = "ghp_x+Y/z="\n',
+            "hubpub.toml:4: registries[ghcr.io].password_env: expected the name of an environment "
+            "variable (letters, digits, '_'), not its value",
+        ),
+        # one of the pair alone was silently ignored (credentials.py reads both or neither)
+        (
+            'version = 1\n[registries."ghcr.io"]\npassword_env = "GHCR_TOKEN"\n',
+            "hubpub.toml:2: registries[ghcr.io]: username_env and password_env go together: set "
+            "both, or neither to use the Docker config",
+        ),
         (
             'version = 1\n[defaults]\nlatest = "sometimes"\n[[image]]\nname = "a"\ncontext = "."\n'
             'repositories = ["x/a"]\n',
@@ -285,7 +314,18 @@ def test_validation_errors(tmp_path: Path, body: str, expected: str) -> None:
         (
             'version = 1\n[[image]]\nname = "a"\ncontext = "."\nrepositories = ["x/a"]\n'
             '[[image]]\nname = "a"\nsource = "x/a:1"\nrepositories = ["x/b"]\n',
-            "hubpub.toml:7: image[1].name: duplicate image name 'a' (image[0] has it too)",
+            "hubpub.toml:7: image[1].name: duplicate image name 'a' (image[0] has it too) "
+            "(names are unique: rename one)",
+        ),
+        # a misspelt required key: the typo is the news, not the key it leaves missing
+        (
+            'version = 1\n[[image]]\nname = "a"\ncontext = "."\nrepositorys = ["x/a"]\n',
+            "hubpub.toml:5: image[a].repositorys: unknown key 'repositorys', "
+            "did you mean 'repositories'?",
+        ),
+        (
+            'verison = 1\n[[image]]\nname = "a"\ncontext = "."\nrepositories = ["x/a"]\n',
+            "hubpub.toml:1: verison: unknown key 'verison', did you mean 'version'?",
         ),
         (
             "version = 1\nimages = []\n",
@@ -310,6 +350,27 @@ def test_file_level_errors(tmp_path: Path, text: str, expected: str) -> None:
             "hubpub.toml:6: image 'figlet', tags[0].when: 'git.brnch' is undefined",
         ),
         ('["{{ git.sha "]', "hubpub.toml:6: image 'figlet', tags[0]: template syntax error"),
+        # an unknown name says what to write instead: the nearest name, else every known one
+        (
+            '["{{ git.shortsha }}"]',
+            "hubpub.toml:6: image 'figlet', tags[0]: 'git.shortsha' is undefined "
+            "(did you mean 'git.short_sha'?)",
+        ),
+        (
+            '["{{ versoin }}"]',
+            "hubpub.toml:6: image 'figlet', tags[0]: 'versoin' is undefined "
+            "(did you mean 'version'?)",
+        ),
+        (
+            '["{{ version.mjor }}"]',
+            "hubpub.toml:6: image 'figlet', tags[0]: 'version.mjor' is undefined "
+            "(did you mean 'version.major'?)",
+        ),
+        (
+            '["{{ zzz }}"]',
+            "hubpub.toml:6: image 'figlet', tags[0]: 'zzz' is undefined "
+            "(write one of: env, git, match, version)",
+        ),
         (
             '[{ preset = "semver", pattern = "{{ mjor }}" }]',
             "hubpub.toml:6: image 'figlet', tags[0].pattern: 'mjor' is undefined",
@@ -335,12 +396,25 @@ def test_template_error_in_build_args_points_at_defaults(tmp_path: Path) -> None
     repositories = ["x/a"]
     """
     message = error_of(tmp_path, text, TemplateError)
-    assert message == "hubpub.toml:3: image 'figlet', build_args.X: 'git.nope' is undefined"
+    assert message.startswith(
+        "hubpub.toml:3: image 'figlet', build_args.X: 'git.nope' is undefined "
+        "(write one of: git.branch, git.commit_time, "
+    )
+
+
+def test_a_file_not_in_utf8(tmp_path: Path) -> None:
+    (tmp_path / "hubpub.toml").write_bytes(b"version = 1\nenv = ['caf\xe9']\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "hubpub.toml")
+    assert str(caught.value) == ("hubpub.toml:2: not UTF-8 text (TOML files are UTF-8: save it so)")
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"nope\.toml: no such file"):
+    with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "nope.toml")
+    assert str(caught.value) == (
+        "nope.toml: no such file (create it, as in examples/hubpub.toml, or pass -c FILE)"
+    )
 
 
 def test_key_lines() -> None:

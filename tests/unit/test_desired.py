@@ -18,7 +18,7 @@ import pytest
 
 from hubpub.config import load_config
 from hubpub.desired import DesiredImage, compute_desired, desired_images
-from hubpub.errors import ConfigError, ReferenceError_, TemplateError
+from hubpub.errors import ConfigError, TemplateError
 from hubpub.gitstate import read_git_state
 from hubpub.reference import Repository
 
@@ -297,40 +297,59 @@ def test_source_promotion_and_only(repo: Repo) -> None:
         desired_images(config, git, {}, only=["figlet-promotd"])
 
 
-def test_source_without_tag(repo: Repo) -> None:
-    with pytest.raises(ReferenceError_, match=r"source: 'docker\.io/x/y' names no tag or digest"):
-        desired(
-            repo,
-            """\
-            version = 1
-            [[image]]
-            name = "p"
-            source = "docker.io/x/y"
-            repositories = ["quay.io/x/y"]
-            """,
-        )
-
-
-def test_runtime_template_error_is_located(repo: Repo) -> None:
-    path = write(
-        repo.path,
-        """\
-        version = 1
-        [[image]]
-        name = "figlet"
-        context = "."
-        repositories = ["jpetazzo/figlet"]
-        tags = [
-          "ok",
-          "{{ git.ref }}",
-        ]
-        """,
-    )
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a template that passed load's checks but renders an invalid tag on this git state
+        (
+            'context = "."\nrepositories = ["x/y"]\ntags = [\n  "ok",\n  "{{ git.ref }}",\n]',
+            "hubpub.toml:8: image 'p', tags[1]: 'refs/heads/main' is not a valid tag (letters, "
+            "digits, '_', '.', '-'; 128 at most; not starting with '.' or '-') (pipe it through "
+            "slug: {{ git.ref | slug }}, which gives 'refs-heads-main')",
+        ),
+        (
+            'source = "docker.io/x/y"\nrepositories = ["quay.io/x/y"]',
+            "hubpub.toml:4: image 'p', source: 'docker.io/x/y' names no tag or digest (write the "
+            "tag to promote, e.g. ':sha-{{ git.short_sha }}')",
+        ),
+        (
+            'source = "docker.io/X/y:{{ git.short_sha }}"\nrepositories = ["quay.io/x/y"]',
+            "hubpub.toml:4: image 'p', source: invalid image reference 'docker.io/X/y:SHA': "
+            "invalid reference format: repository name (X/y) must be lowercase",
+        ),
+        (
+            'source = "{{ git.tag }}"\nrepositories = ["quay.io/x/y"]',
+            "hubpub.toml:4: image 'p', source: the template renders empty",
+        ),
+        # two images publishing one reference: apply would push both, the last one winning
+        (
+            'context = "."\nrepositories = ["docker.io/x/y"]\n'
+            '[[image]]\nname = "q"\ncontext = "."\nrepositories = ["quay.io/x/z", "x/y"]',
+            "hubpub.toml:9: image 'q', tags[0] (preset ref): docker.io/x/y:main is also published "
+            "by image 'p', tags[0] (preset ref) (a reference belongs to one image: give them "
+            "different repositories, or a suffix to one's tags)",
+        ),
+    ],
+)
+def test_errors_after_rendering_are_located(repo: Repo, text: str, expected: str) -> None:
+    path = write(repo.path, f'version = 1\n[[image]]\nname = "p"\n{text}\n')
     config = load_config(path)
     with pytest.raises(TemplateError) as caught:
         compute_desired(config, clean_env(repo.path))
-    message = str(caught.value)
-    assert message.startswith(
-        f"{path}:8: image 'figlet', tags[1]: 'refs/heads/main' is not a valid"
+    short_sha = repo.git("rev-parse", "--short=7", "HEAD")
+    message = str(caught.value).replace(short_sha, "SHA")
+    assert message == expected.replace("hubpub.toml", str(path))
+
+
+def test_one_image_may_name_a_repository_twice(repo: Repo) -> None:
+    images = desired(
+        repo,
+        """\
+        version = 1
+        [[image]]
+        name = "p"
+        context = "."
+        repositories = ["docker.io/x/y", "x/y", "index.docker.io/x/y"]
+        """,
     )
-    assert "{{ git.ref | slug }}" in message
+    assert [str(ref) for ref in images[0].refs] == ["docker.io/x/y:main"]

@@ -241,6 +241,20 @@ def test_options_override_ci_and_git(repo: Repo) -> None:
         read(repo, sha="zzz")
 
 
+@pytest.mark.parametrize(
+    "ref", ["refs/heads/", "refs/tags/", "refs/pull/x/merge", "refs/foo/bar", "refs/"]
+)
+def test_a_malformed_full_ref_is_an_error(repo: Repo, ref: str) -> None:
+    # Without the check these published nothing and said only "(no tags for this ref)".
+    repo.commit()
+    with pytest.raises(GitError) as caught:
+        read(repo, ref=ref)
+    assert str(caught.value) == (
+        f"--ref '{ref}': not a branch, tag or pull request ref "
+        "(give a full ref: refs/heads/NAME, refs/tags/NAME or refs/pull/N/merge)"
+    )
+
+
 def test_default_branch_from_origin_head_and_config(tmp_path: Path, repo: Repo) -> None:
     repo.commit()
     repo.git("branch", "-m", "main", "trunk")
@@ -269,9 +283,12 @@ def test_source_url_never_leaks_credentials(repo: Repo) -> None:
 def test_not_a_repository(tmp_path: Path) -> None:
     folder = tmp_path / "plain"
     folder.mkdir()
-    with pytest.raises(GitError, match="not in a git repository") as caught:
-        read_git_state(folder, base_env(tmp_path))
-    assert "--ref and --sha" in str(caught.value)
+    with pytest.raises(GitError) as caught:
+        read_git_state(folder, base_env(tmp_path) | {"GIT_CEILING_DIRECTORIES": str(tmp_path)})
+    assert str(caught.value) == (
+        f"{folder} is not in a git repository "
+        "(run hubpub inside a clone, or pass both --ref and --sha)"
+    )
     # With both known, git is not needed (an exported tarball in CI).
     sha = "a" * 40
     state = read_git_state(

@@ -207,6 +207,81 @@ CASES = [
         rebuild=True,
     ),
     Case(
+        "same content, stale tag in another repository: update via copy, no build",
+        ImageSpec("app", tags(A2, B1)),
+        {A2: D_OLD, B1: D_NEW},
+        [
+            (A2, "noop", None, D_OLD, D_OLD, None),
+            (B1, "update", "copy", D_NEW, D_OLD, "reg.example:5000/team/app@" + D_OLD),
+        ],
+        labels={D_OLD: KEY, D_NEW: KEY_OLD},
+    ),
+    Case(
+        "context changed: the stale tag in another registry is updated by a copy of the push",
+        ImageSpec("app", tags(A2, C1)),
+        {A2: D_OLD, C1: D_OLD},
+        [
+            (A2, "update", "push", D_OLD, None, None),
+            (C1, "update", "copy", D_OLD, None, A2),
+        ],
+        build="content changed",
+        labels={D_OLD: KEY_OLD},
+    ),
+    Case(
+        "build for three repositories on two registries: push once, copy from the same registry",
+        ImageSpec("app", tags(A1, C1, B1, C2)),
+        {A1: None, C1: None, B1: None, C2: None},
+        [
+            (A1, "create", "push", None, None, None),
+            (C1, "create", "copy", None, None, A1),
+            (B1, "create", "copy", None, None, A1),  # a mount, not the far copy
+            (C2, "create", "tag", None, None, C1),
+        ],
+        build="no target exists yet",
+    ),
+    Case(
+        "immutable tag of another image while the key is found: conflict, no build",
+        ImageSpec("app", tags(A1, A2, immutable=(A1,))),
+        {A1: D_NEW, A2: D_OLD},
+        [
+            (A1, "conflict", "tag", D_NEW, D_OLD, "reg.example:5000/team/app@" + D_OLD),
+            (A2, "noop", None, D_OLD, D_OLD, None),
+        ],
+        labels={D_OLD: KEY, D_NEW: KEY_OLD},
+    ),
+    Case(
+        "a mutable tag of another image is simply updated, no conflict",
+        ImageSpec("app", tags(A1, A2, immutable=(A2,))),
+        {A1: D_NEW, A2: D_OLD},
+        [
+            (A1, "update", "tag", D_NEW, D_OLD, "reg.example:5000/team/app@" + D_OLD),
+            (A2, "noop", None, D_OLD, D_OLD, None),
+        ],
+        labels={D_OLD: KEY, D_NEW: KEY_OLD},
+    ),
+    Case(
+        "promotion to repositories on two registries: one copy per repository, then tags",
+        ImageSpec("app", tags(B1, B2, C1, C2), source=ref(A3)),
+        {B1: None, B2: None, C1: None, C2: None},
+        [
+            (B1, "create", "copy", None, D_SRC, "reg.example:5000/team/app@" + D_SRC),
+            (B2, "create", "tag", None, D_SRC, B1),
+            (C1, "create", "copy", None, D_SRC, "reg.example:5000/team/app@" + D_SRC),
+            (C2, "create", "tag", None, D_SRC, C1),
+        ],
+        key=None,
+        source=D_SRC,
+    ),
+    Case(
+        "--rebuild does not rebuild a promotion: it has nothing to build",
+        ImageSpec("app", tags(C1), source=ref(A3)),
+        {C1: D_SRC},
+        [(C1, "noop", None, D_SRC, D_SRC, None)],
+        key=None,
+        source=D_SRC,
+        rebuild=True,
+    ),
+    Case(
         "promotion across registries: copy from the source, then tag",
         ImageSpec("app", tags(C1, C2), source=ref(A3)),
         {C1: None, C2: D_OLD},
@@ -325,7 +400,28 @@ def test_missing_promotion_source_is_a_plan_error() -> None:
         make_plan([image], Observed(tags={ref(B1): None}, sources={"app": None}))
 
 
-def test_planner_is_deterministic() -> None:
+def test_the_plan_follows_the_tags_order_not_the_observations() -> None:
+    # The same observations gathered in another order (concurrent HEADs finish in any order)
+    # give the same plan: tag order decides which holder is the source of the others.
     images = [ImageSpec("app", tags(A1, B1, C1, C2))]
-    observed = Observed(tags={ref(A1): D_OLD}, labels={D_OLD: KEY}, content_keys={"app": KEY})
-    assert make_plan(images, observed) == make_plan(images, observed)
+    found = {ref(A1): None, ref(B1): D_OLD, ref(C1): D_OLD, ref(C2): None}
+    others = ((ref("reg.example:5000/team/app:x"), D_OLD), (ref("far.example/team/app:y"), D_OLD))
+
+    def observed(reverse: bool) -> Observed:
+        order = reversed if reverse else list
+        return Observed(
+            tags=dict(order(list(found.items()))),
+            labels={D_OLD: KEY},
+            content_keys={"app": KEY},
+            others={"app": tuple(order(others))},
+        )
+
+    plan = make_plan(images, observed(reverse=False))
+    assert plan == make_plan(images, observed(reverse=True))
+    sources = [change.source for change in plan.images[0].changes]
+    assert sources == [
+        ref("reg.example:5000/team/app@" + D_OLD),
+        None,
+        None,
+        ref("far.example/team/app@" + D_OLD),
+    ]

@@ -30,11 +30,20 @@ def test_redirect_rewrites_the_registry_only() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["docker.io", "=localhost:5000", "docker.io=", "a=b=c d", "foo=localhost:5000"]
+    ("bad", "message"),
+    [
+        ("docker.io", "invalid --redirect 'docker.io' (write FROM=TO, e.g. "),
+        ("=localhost:5000", "invalid --redirect '=localhost:5000' (write FROM=TO, e.g. "),
+        ("docker.io=", "invalid --redirect 'docker.io=' (write FROM=TO, e.g. "),
+        ("a=b=c d", "invalid --redirect 'a=b=c d': 'b=c d' is not a registry host (write "),
+        ("foo=localhost:5000", "invalid --redirect 'foo=localhost:5000': 'foo' is not a registry"),
+    ],
 )
-def test_redirect_refuses_malformed(bad: str) -> None:
-    with pytest.raises(PlanError):
+def test_redirect_refuses_malformed(bad: str, message: str) -> None:
+    with pytest.raises(PlanError) as caught:
         Redirects.parse([bad])
+    assert str(caught.value).startswith(message)
+    assert str(caught.value).endswith("docker.io=localhost:5000)")
 
 
 def test_label_cache_round_trip(tmp_path: Path) -> None:

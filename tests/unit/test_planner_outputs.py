@@ -4,7 +4,9 @@ graph of apply and how a failure spreads through it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,9 +128,66 @@ def test_saved_plan_round_trips(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     with pytest.raises(PlanError, match="plan format 99"):
         load(path)
-    path.write_text("{not json")
-    with pytest.raises(PlanError, match="not a hubpub plan file"):
+
+
+def _first_change(data: dict[str, Any]) -> dict[str, Any]:
+    change: dict[str, Any] = data["images"][0]["changes"][0]
+    return change
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (
+            "{not json",
+            "is not a hubpub plan file (not JSON: Expecting property name enclosed in double "
+            "quotes at line 1 column 2)",
+        ),
+        (b"\xff\xfe", "is not a hubpub plan file (not text)"),
+        ("[]", "is not a hubpub plan file (no format_version)"),
+        (
+            lambda d: d.pop("observed"),
+            "is not a valid hubpub plan file: missing key 'observed'",
+        ),
+        (
+            lambda d: d["observed"].update(tags=[]),
+            "is not a valid hubpub plan file: 'list' object has no attribute 'items'",
+        ),
+        (
+            lambda d: _first_change(d).update(ref="Bad Ref"),
+            "is not a valid hubpub plan file: invalid image reference 'Bad Ref'",
+        ),
+        (
+            lambda d: _first_change(d).update(action="delete"),
+            "is not a valid hubpub plan file: unexpected value 'delete'",
+        ),
+        (
+            lambda d: d.update(images=None),
+            "is not a valid hubpub plan file: 'NoneType' object is not iterable",
+        ),
+    ],
+)
+def test_a_broken_plan_file_is_one_located_error(
+    tmp_path: Path, content: str | bytes | Callable[[dict[str, Any]], object], problem: str
+) -> None:
+    # Each used to be an internal error, a repr, or a message without the file's name.
+    plan, observed = sample_plan()
+    path = tmp_path / "plan.json"
+    save(SavedPlan(plan, observed, "sha256:" + "f" * 64, "0" * 40), path)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, str):
+        path.write_text(content)
+    else:
+        data = json.loads(path.read_text())
+        content(data)
+        path.write_text(json.dumps(data))
+    with pytest.raises(PlanError) as caught:
         load(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path} {problem}")
+    assert message.endswith(f"(make it again with 'hubpub plan --out {path}')")
+    assert "\n" not in message
 
 
 def test_task_graph_pushes_once_then_tags_and_copies() -> None:

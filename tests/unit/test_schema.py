@@ -12,10 +12,12 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from pydantic import ValidationError
 
 from hubpub.cli import main
 from hubpub.commands.schema import schema_text
 from hubpub.commands.validate import validate
+from hubpub.config.model import ConfigFile
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "schemas" / "hubpub.schema.json"
@@ -50,31 +52,49 @@ def test_example_declares_and_matches_the_schema() -> None:
 
 
 @pytest.mark.parametrize(
-    "document",
+    ("document", "path"),
     [
-        {
-            "version": 1,
-            "image": [
-                {
-                    "name": "a",
-                    "context": ".",
-                    "repositories": ["x/a"],
-                    "tags": [{"preset": "semver", "patern": "x"}],
-                }
-            ],
-        },
-        {
-            "version": 1,
-            "image": [
-                {"name": "a", "context": ".", "repositories": ["x/a"], "latest": "sometimes"}
-            ],
-        },
-        {"version": 2, "image": []},
-        {"version": 1, "image": [{"name": "a", "contxt": "."}]},
+        (
+            {
+                "version": 1,
+                "image": [
+                    {
+                        "name": "a",
+                        "context": ".",
+                        "repositories": ["x/a"],
+                        "tags": [{"preset": "semver", "patern": "x"}],
+                    }
+                ],
+            },
+            ["image", 0, "tags", 0],
+        ),
+        (
+            {
+                "version": 1,
+                "image": [
+                    {"name": "a", "context": ".", "repositories": ["x/a"], "latest": "sometimes"}
+                ],
+            },
+            ["image", 0, "latest"],
+        ),
+        (
+            {"version": 2, "image": [{"name": "a", "context": ".", "repositories": ["x"]}]},
+            ["version"],
+        ),
+        (
+            {"version": 1, "image": [{"name": "a", "contxt": ".", "repositories": ["x"]}]},
+            ["image", 0],
+        ),
     ],
 )
-def test_schema_refuses_what_the_model_refuses(document: dict[str, object]) -> None:
-    assert list(validator().iter_errors(document))
+def test_schema_refuses_what_the_model_refuses(
+    tmp_path: Path, document: dict[str, object], path: list[object]
+) -> None:
+    # Each document is wrong in one place: the schema (for editors) and the model (for
+    # hubpub) must both refuse it, the schema at that place.
+    assert [list(error.absolute_path) for error in validator().iter_errors(document)] == [path]
+    with pytest.raises(ValidationError):
+        ConfigFile.model_validate(document, context={"root": tmp_path})
 
 
 def test_hubpub_validate_passes_on_the_example(

@@ -351,9 +351,15 @@ def test_env_listed_only() -> None:
         (
             "{{ git.nope }}",
             "refs/heads/main",
-            r"^image 'figlet', tags\[0\]: 'git\.nope' is undefined$",
+            r"^image 'figlet', tags\[0\]: 'git\.nope' is undefined "
+            r"\(write one of: git\.branch, git\.commit_time, .*, git\.version_tags\)$",
         ),
         ("{{ nope }}", "refs/heads/main", r"tags\[0\]: 'nope' is undefined"),
+        (
+            "{{ git.brnch }}",
+            "refs/heads/main",
+            r"'git\.brnch' is undefined \(did you mean 'git\.branch'\?\)$",
+        ),
         ("v{{ version.major }}", "refs/heads/main", r"tags\[0\]: cannot read 'major' of a none"),
         (
             {"template": "x", "when": "git.nope"},
@@ -365,7 +371,11 @@ def test_env_listed_only() -> None:
             "refs/heads/a",
             r"'match\[2\]' is undefined \(the rule's regex has 1 group",
         ),
-        ("{{ ''.__class__ }}", "refs/heads/main", r"tags\[0\]: "),
+        (
+            "{{ ''.__class__ }}",
+            "refs/heads/main",
+            r"tags\[0\]: not allowed in a template: str has no attribute '__class__'$",
+        ),
         ("{{ 1 / 0 }}", "refs/heads/main", r"ZeroDivisionError"),
     ],
 )

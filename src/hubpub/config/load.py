@@ -33,6 +33,7 @@ from hubpub.config.model import (
     RegistryConfig,
     TemplateRule,
     rule_kind,
+    toml_repr,
 )
 from hubpub.errors import ConfigError, TemplateError
 
@@ -49,14 +50,23 @@ def load_config(path: Path) -> Config:
     path = Path(path).absolute()
     display = _display(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             f"{display}: no such file",
-            hint="create it (see examples/hubpub.toml) or pass -c FILE",
+            hint="create it, as in examples/hubpub.toml, or pass -c FILE",
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{display}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{display}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{display}:{line}: not UTF-8 text", hint="TOML files are UTF-8: save it so"
+        ) from None
+    # Universal newlines, as read_text would: multi-line templates never see a '\r'.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     return parse_config(text, path)
 
 
@@ -131,7 +141,8 @@ def _check_semantics(
             where = _where(display, ("image", index, "name"), lines, inherited)
             raise ConfigError(
                 f"{where}image[{index}].name: duplicate image name {image.name!r} "
-                f"(image[{seen[image.name]}] has it too)"
+                f"(image[{seen[image.name]}] has it too)",
+                hint="names are unique: rename one",
             )
         seen[image.name] = index
     for name in config.registries:
@@ -235,12 +246,20 @@ def _validation_message(
 
 def _relevant(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     """Drop an error whose location is a parent of another's: a tuple that is "too short"
-    only because its one item failed says nothing new."""
+    only because its one item failed says nothing new. Drop a missing key, too, when its
+    table has an unknown key: ``repositorys`` is the cause of "missing 'repositories'", and
+    "did you mean 'repositories'?" is the message that says what to do."""
     locs = [tuple(error["loc"]) for error in errors]
+    unknown_in = {
+        loc[:-1]
+        for error, loc in zip(errors, locs, strict=True)
+        if error["type"] == "extra_forbidden"
+    }
     kept = [
         error
         for error, loc in zip(errors, locs, strict=True)
         if not any(other != loc and other[: len(loc)] == loc for other in locs)
+        and not (error["type"] == "missing" and loc[:-1] in unknown_in)
     ]
     return kept or errors
 
@@ -344,19 +363,6 @@ def unknown_preset_message(value: Any) -> str:
         if close:
             return f"unknown preset '{value}', did you mean '{close[0]}'?"
     return f"unknown preset {toml_repr(value)} (expected one of: {', '.join(names)})"
-
-
-def toml_repr(value: Any) -> str:
-    """A value as the user wrote it in TOML (true, not True; "x", not 'x')."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return repr(value)
 
 
 def allowed_keys(parent: PathKey, data: Mapping[str, Any]) -> list[str]:

@@ -42,11 +42,23 @@ ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RefKind = Literal["branch", "tag", "pr", "any"]
 
 
+def toml_repr(value: Any) -> str:
+    """A value as the user wrote it in TOML (true, not True; "x", not 'x')."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
+
+
 def _latest_input(value: Any) -> Any:
     if value == "auto" or isinstance(value, bool):
         return value
-    shown = f'"{value}"' if isinstance(value, str) else repr(value)
-    raise ValueError(f'expected "auto", true or false, got {shown}')
+    raise ValueError(f'expected "auto", true or false, got {toml_repr(value)}')
 
 
 LatestMode = Annotated[Literal["auto", True, False], BeforeValidator(_latest_input)]
@@ -61,7 +73,8 @@ def _check_regex(value: str | None) -> str | None:
         try:
             re.compile(value)
         except re.error as exc:
-            raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+            # As written in the file: a repr would double every backslash.
+            raise ValueError(f"invalid regular expression '{value}': {exc}") from None
     return value
 
 
@@ -118,6 +131,16 @@ class _VersionPreset(_PresetRule):
         default=False,
         description="Also make the major-only tag ('0') for 0.x versions.",
     )
+
+    @field_validator("pattern", mode="before")
+    @classmethod
+    def _pattern_input(cls, value: Any) -> Any:
+        # One message for the union: pydantic's would name its members ("pattern.str").
+        items = value if isinstance(value, list | tuple) else [value]
+        wrong = [item for item in items if not isinstance(item, str)]
+        if value is None or not wrong:
+            return value
+        raise ValueError(f"expected a string or an array of strings, got {toml_repr(wrong[0])}")
 
 
 class SemverPreset(_VersionPreset):
@@ -334,8 +357,21 @@ class RegistryConfig(_Model):
     @classmethod
     def _check_env_name(cls, value: str | None) -> str | None:
         if value is not None and not ENV_NAME_RE.fullmatch(value):
-            raise ValueError(f"expected an environment variable name, got {value!r}")
+            # Not echoed: what sits here by mistake is often the secret itself.
+            raise ValueError(
+                "expected the name of an environment variable (letters, digits, '_'), not its value"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _env_pair(self) -> RegistryConfig:
+        # credentials.py reads the pair or nothing: one alone would be silently ignored.
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError(
+                "username_env and password_env go together: set both, or neither to use "
+                "the Docker config"
+            )
+        return self
 
 
 class ConfigFile(_Model):
