@@ -44,7 +44,9 @@ class Registry(Protocol):
 
     def put_manifest(self, ref: Reference, manifest: Manifest) -> str: ...
 
-    def copy_image(self, src: Reference, dst: Reference) -> str: ...
+    def copy_image(
+        self, src: Reference, dst: Reference, *, manifest: Manifest | None = None
+    ) -> str: ...
 
 
 class EngineLike(Protocol):
@@ -248,9 +250,11 @@ class Executor:
         digest = source.digest or (deps[0].digest if deps else None)
         if digest is None:
             raise PlanError(f"no digest known for {source}")
+        manifest = self._manifest(source.repository, digest)
         if task.kind == "tag":
-            return self._tag(task.ref, source.repository, digest)
-        return self.registry.copy_image(source.repository.with_digest(digest), task.ref)
+            return self.registry.put_manifest(task.ref, manifest)
+        src = source.repository.with_digest(digest)
+        return self.registry.copy_image(src, task.ref, manifest=manifest)
 
     def _build(self, task: Task) -> str:
         inputs = self.builds.get(task.image)
@@ -277,13 +281,13 @@ class Executor:
             on_line=lambda text: self.progress.line(task, text),
         )
 
-    def _tag(self, ref: Reference, repo: Repository, digest: str) -> str:
-        # One GET per digest, however many tags take it, even when they run at once: the
-        # bytes of a digest are the same in every repository that holds it.
+    def _manifest(self, repo: Repository, digest: str) -> Manifest:
+        # One GET per digest, however many tags and copies take it, even when they run at once:
+        # the bytes of a digest are the same in every repository that holds it (get_manifest
+        # checks them against the digest).
         with self._manifest_lock:
             once = self._manifests.setdefault(digest, _Once())
-        manifest = once.get(lambda: self.registry.get_manifest(repo.with_digest(digest)))
-        return self.registry.put_manifest(ref, manifest)
+        return once.get(lambda: self.registry.get_manifest(repo.with_digest(digest)))
 
 
 V = TypeVar("V")

@@ -8,6 +8,10 @@ manifest and one of the config, then never again for that digest (manifests are
 content-addressed, so the label of a digest never changes): it is cached on disk under
 ``$XDG_CACHE_HOME/hubpub/labels``. A later plan only HEADs.
 
+What is independent runs at the same time: the base images' HEADs with the tags' HEADs, and
+the label reads (and, for an image none of whose tags exists, the tag lists of its
+repositories) while the build contexts are hashed.
+
 ``--redirect docker.io=localhost:5000`` rewrites the registry of every desired reference, of
 promotion sources, and of base-image lookups, so a release can be rehearsed locally.
 """
@@ -19,6 +23,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -222,54 +227,87 @@ def observe(
     images = tuple(redirects.image(image) for image in images)
     cache = cache or LabelCache(None)
 
-    # 1. Every desired reference and every promotion source: one HEAD each, concurrently.
-    wanted: list[Reference] = []
-    for image in images:
-        wanted.extend(tag.ref for tag in image.tags)
-        if image.source is not None:
-            wanted.append(image.source)
-    found = registry.resolve(dict.fromkeys(wanted))
-    tags = {ref: (info.digest if info is not None else None) for ref, info in found.items()}
-    sources = {image.name: tags.get(image.source) for image in images if image.source is not None}
+    # What does not wait for the network first: the base images each Dockerfile names.
+    per_image = _base_names(images)
+    names = sorted({name for found in per_image.values() for name in found})
 
-    # 2. Content keys of the build contexts, base images resolved once across images.
-    keys, bases = _content_keys(images, registry, engine, redirects)
-
-    # 3. The content-key label of every image a tag of a build image points to.
-    labels: dict[str, str | None] = {}
-    others: dict[str, tuple[tuple[Reference, str], ...]] = {}
-    if not rebuild:
-        where = {
-            digest: tag.ref.repository
-            for image in images
-            if image.build is not None
-            for tag in reversed(image.tags)
-            if (digest := tags.get(tag.ref)) is not None
+    # Three side threads at most: the base lookups, the label reads, the early tag lists (each
+    # fans out on the registry client's own pool).
+    with ThreadPoolExecutor(3, "hubpub-observe") as side:
+        # 1. Every desired reference and every promotion source: one HEAD each, concurrently;
+        #    the base images' HEADs at the same time (they are independent).
+        wanted: list[Reference] = []
+        for image in images:
+            wanted.extend(tag.ref for tag in image.tags)
+            if image.source is not None:
+                wanted.append(image.source)
+        bases_future = (
+            side.submit(resolve_bases, names, registry, engine, redirects) if names else None
+        )
+        found = registry.resolve(dict.fromkeys(wanted))
+        tags = {ref: (info.digest if info is not None else None) for ref, info in found.items()}
+        sources = {
+            image.name: tags.get(image.source) for image in images if image.source is not None
         }
-        labels = _labels(where, registry, cache)
-        # 4. An image whose key no desired tag holds may still be in its repositories under
-        #    another tag (a release tag on a commit whose context did not change since the
-        #    branch build): list their tags and look, rather than build the same bytes again.
-        searching = [
-            image
-            for image in images
-            if image.build is not None
-            and image.name in keys
-            and not any(labels.get(tags.get(t.ref) or "") == keys[image.name] for t in image.tags)
-        ]
-        if searching:
-            others = _other_tags(searching, set(tags), registry, cache, labels)
+
+        # 3. (started before 2, which is local work) The content-key label of every image a
+        #    tag of a build image points to.
+        labels_future: Future[dict[str, str | None]] | None = None
+        listing: Future[dict[Repository, list[str]]] | None = None
+        if not rebuild:
+            where = {
+                digest: tag.ref.repository
+                for image in images
+                if image.build is not None
+                for tag in reversed(image.tags)
+                if (digest := tags.get(tag.ref)) is not None
+            }
+            if where:
+                labels_future = side.submit(_labels, where, registry, cache)
+            # An image none of whose tags exists will search its repositories for its key
+            # (step 4) whatever that key is: list their tags now, while the context hashes.
+            early = list(
+                dict.fromkeys(
+                    repo
+                    for image in images
+                    if image.build is not None and not any(tags.get(t.ref) for t in image.tags)
+                    for repo in image.repositories
+                )
+            )
+            if early:
+                listing = side.submit(_list_all, registry, early)
+
+        # 2. Content keys of the build contexts, base images resolved once across images.
+        digests = bases_future.result() if bases_future is not None else {}
+        keys, bases = _content_keys(images, per_image, digests)
+
+        labels: dict[str, str | None] = {}
+        others: dict[str, tuple[tuple[Reference, str], ...]] = {}
+        if not rebuild:
+            if labels_future is not None:
+                labels = labels_future.result()
+            # 4. An image whose key no desired tag holds may still be in its repositories under
+            #    another tag (a release tag on a commit whose context did not change since the
+            #    branch build): list their tags and look, rather than build the same bytes again.
+            searching = [
+                image
+                for image in images
+                if image.build is not None
+                and image.name in keys
+                and not any(
+                    labels.get(tags.get(t.ref) or "") == keys[image.name] for t in image.tags
+                )
+            ]
+            if searching:
+                listed = listing.result() if listing is not None else {}
+                others = _other_tags(searching, set(tags), registry, cache, labels, listed)
 
     observed = Observed(tags=tags, labels=labels, content_keys=keys, sources=sources, others=others)
     return Observation(images, tuple(image_spec(i) for i in images), observed, bases)
 
 
-def _content_keys(
-    images: Sequence[DesiredImage],
-    registry: Registry,
-    engine: Callable[[], LocalImages | None],
-    redirects: Redirects,
-) -> tuple[dict[str, str], dict[str, tuple[tuple[str, str], ...]]]:
+def _base_names(images: Sequence[DesiredImage]) -> dict[str, list[str]]:
+    """Image name -> the external images its Dockerfile builds from."""
     per_image: dict[str, list[str]] = {}
     for image in images:
         if image.build is None:
@@ -283,8 +321,14 @@ def _content_keys(
                 f"{exc.strerror}"
             ) from None
         per_image[image.name] = base_images(text, spec.build_args, spec.target)
-    names = sorted({name for found in per_image.values() for name in found})
-    digests = resolve_bases(names, registry, engine, redirects)
+    return per_image
+
+
+def _content_keys(
+    images: Sequence[DesiredImage],
+    per_image: Mapping[str, list[str]],
+    digests: Mapping[str, str],
+) -> tuple[dict[str, str], dict[str, tuple[tuple[str, str], ...]]]:
     keys: dict[str, str] = {}
     bases: dict[str, tuple[tuple[str, str], ...]] = {}
     for image in images:
@@ -360,26 +404,40 @@ def resolve_bases(
     return result
 
 
+def _tags_of(registry: Registry, repo: Repository) -> list[str]:
+    # A search for a shortcut: a registry that will not list tags only costs the build.
+    try:
+        return registry.list_tags(repo, missing_ok=True)
+    except RegistryError as exc:
+        log.debug("cannot list the tags of %s: %s", repo, exc)
+        return []
+
+
+def _list_all(registry: Registry, repos: Sequence[Repository]) -> dict[Repository, list[str]]:
+    """The tags of each repository, listed concurrently on the registry client's pool."""
+    listed = registry.map(lambda repo: _tags_of(registry, repo), repos)
+    return dict(zip(repos, listed, strict=True))
+
+
 def _other_tags(
     images: Sequence[DesiredImage],
     desired: set[Reference],
     registry: Registry,
     cache: LabelCache,
     labels: dict[str, str | None],
+    listed: Mapping[Repository, list[str]] | None = None,
 ) -> dict[str, tuple[tuple[Reference, str], ...]]:
+    """``listed``: the tags of repositories already listed (observe starts those early)."""
+    listed = listed or {}
     repos = list(dict.fromkeys(repo for image in images for repo in image.repositories))
-
-    def tags_of(repo: Repository) -> list[str]:
-        # A search for a shortcut: a registry that will not list tags only costs the build.
-        try:
-            return registry.list_tags(repo, missing_ok=True)
-        except RegistryError as exc:
-            log.debug("cannot list the tags of %s: %s", repo, exc)
-            return []
-
-    listed = registry.map(tags_of, repos)
+    todo = [repo for repo in repos if repo not in listed]
+    names_of = {**listed, **_list_all(registry, todo)}
+    if not any(names_of[repo] for repo in repos):
+        # Fresh repositories (404 or no tags): nothing to search, no request more.
+        return {image.name: () for image in images}
     candidates: dict[Repository, list[Reference]] = {}
-    for repo, names in zip(repos, listed, strict=True):
+    for repo in repos:
+        names = names_of[repo]
         refs = [repo.with_tag(name) for name in names if repo.with_tag(name) not in desired]
         candidates[repo] = refs[-MAX_OTHER_TAGS:]
     try:

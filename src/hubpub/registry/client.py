@@ -652,10 +652,17 @@ class RegistryClient:
 
     # -- copies ----------------------------------------------------------------------------
 
-    def copy_image(self, src: Reference, dst: Reference) -> str:
+    def copy_image(
+        self, src: Reference, dst: Reference, *, manifest: Manifest | None = None
+    ) -> str:
         """Copy ``src`` (an image or an index with its children) to ``dst`` registry-side;
-        returns the digest. Blobs first, child manifests next, the tag last."""
-        top = self.get_manifest(src)
+        returns the digest. Blobs first, child manifests next, the tag last.
+
+        ``manifest``: the bytes of ``src``, when the caller already holds them (``src`` must
+        then name them by digest); saves the GET."""
+        if manifest is not None and src.digest != manifest.digest:
+            raise ValueError(f"copy_image: the manifest given is {manifest.digest}, not {src}")
+        top = manifest if manifest is not None else self.get_manifest(src)
         same_registry = api_host(src.registry) == api_host(dst.registry)
         mount_from = src.repository if same_registry else None
         scopes = write_scopes(dst.repository, mount_from)
