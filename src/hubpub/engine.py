@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import os
 import re
 import tarfile
 import threading
@@ -89,13 +90,11 @@ class Engine:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Engine:
         errors = _errors()
+        env = dict(os.environ if environ is None else environ)
         try:
-            client = _sdk().from_env(environment=dict(environ) if environ else None, timeout=600)
-        except errors.DockerException as exc:
-            raise EngineError(
-                f"cannot reach the Docker engine: {_first_line(exc)}",
-                hint="start dockerd or set DOCKER_HOST",
-            ) from None
+            client = _sdk().from_env(environment=env, timeout=600)
+        except errors.DockerException:
+            raise _unreachable(env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST) from None
         return cls(client)
 
     def close(self) -> None:
@@ -110,11 +109,8 @@ class Engine:
     def ping(self) -> None:
         try:
             self._client.api.ping()
-        except (self._err.DockerException, requests.RequestException) as exc:
-            raise EngineError(
-                f"cannot reach the Docker engine: {_first_line(exc)}",
-                hint="start dockerd or set DOCKER_HOST",
-            ) from None
+        except (self._err.DockerException, requests.RequestException):
+            raise _unreachable(str(self._client.api.base_url)) from None
 
     def image_id(self, name: str) -> str | None:
         """The local image ID of ``name``, or None when the engine does not have it."""
@@ -284,6 +280,19 @@ class Engine:
 def _quote(text: str) -> str:
     """A Dockerfile double-quoted word: JSON's escaping, and ``$`` kept from substitution."""
     return json.dumps(text, ensure_ascii=False).replace("$", "\\$")
+
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+
+def _unreachable(where: str) -> EngineError:
+    # The SDK's text ("Error while fetching server API version: ('Connection aborted.', ...)")
+    # says nothing a user can act on; the address and the two ways out do.
+    where = where.replace("http+docker://localhost", DEFAULT_DOCKER_HOST)
+    return EngineError(
+        f"cannot reach the Docker engine at {where}",
+        hint="start dockerd, or set DOCKER_HOST to the engine's address",
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -180,7 +180,8 @@ def test_validate(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / "figlet" / "Dockerfile").unlink()
     assert run("validate", "-c", "hubpub.toml") == 1
     assert capsys.readouterr().err == (
-        "hubpub: error: hubpub.toml:3: image[figlet].dockerfile: no file figlet/Dockerfile\n"
+        "hubpub: error: hubpub.toml:3: image[figlet].dockerfile: no file figlet/Dockerfile "
+        "(dockerfile is relative to the context, as on Docker Hub)\n"
     )
 
 

@@ -58,10 +58,16 @@ def command(
         ]
         if given:
             raise PlanError(
-                f"{', '.join(given)} cannot be combined with a saved plan",
-                hint="the saved plan already records them",
+                f"{', '.join(given)}: not allowed with a saved plan",
+                hint="a saved plan keeps the options it was made with; run 'hubpub plan --out' "
+                "again to change them",
             )
         saved = load(planfile)
+        if not config_path.is_file():
+            raise PlanError(
+                f"{config_path}: no such file, and {planfile} needs the config it was made for",
+                hint="pass -c with that config's path",
+            )
         ref, sha, only = saved.options.ref, saved.options.sha, saved.options.only
         redirects, rebuild = saved.options.redirects, saved.options.rebuild
         allow_overwrite = allow_overwrite or saved.options.allow_overwrite

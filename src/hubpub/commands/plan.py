@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from hubpub.commands._options import selection_options
+from hubpub.commands.validate import check_files
 from hubpub.config.load import load_config
 from hubpub.config.model import Config
 from hubpub.desired import DesiredImage, compute_desired
@@ -156,6 +157,7 @@ def session(
     config = load_config(config_path)
     # compute_desired honours the config's default_branch and locates template errors.
     git, desired = compute_desired(config, environ, ref=ref, sha=sha, only=only)
+    check_files(config, desired)  # a missing context or Dockerfile, located in the file
     parsed = Redirects.parse(redirects)
     options = RegistryOptions.from_config(config.registries)
     registry = RegistryClient(options, environ=environ)

@@ -31,13 +31,15 @@ def check_files(config: Config, images: list[DesiredImage]) -> None:
             where = where_in(config.path, ("image", index, "context"))
             raise ConfigError(
                 f"{where}image[{image.name}].context: no folder "
-                f"{_shown(image.build.context, config.root)}"
+                f"{_shown(image.build.context, config.root)}",
+                hint="context is relative to the config file's folder",
             )
         if not image.build.dockerfile.is_file():
             where = where_in(config.path, ("image", index, "dockerfile"))
             raise ConfigError(
                 f"{where}image[{image.name}].dockerfile: no file "
-                f"{_shown(image.build.dockerfile, config.root)}"
+                f"{_shown(image.build.dockerfile, config.root)}",
+                hint="dockerfile is relative to the context, as on Docker Hub",
             )
 
 
