@@ -10,6 +10,7 @@ was done, what failed and what did not start, and exits 1; running apply again c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -144,19 +145,9 @@ def _remember_keys(current: Session, plan: Plan, result: ApplyResult) -> None:
 def _execute(
     current: Session, observation: Observation, plan: Plan, *, allow_overwrite: bool
 ) -> ApplyResult:
-    progress: Progress
-    if sys.stderr.isatty():
-        rich = RichProgress()
-        with rich:
-            executor = Executor(
-                current.registry,
-                current.engine,
-                current.build_inputs(observation, plan),
-                push_auth=current.push_auth,
-                progress=rich,
-            )
-            return executor.apply(plan, allow_overwrite=allow_overwrite)
-    progress = PlainProgress(sys.stderr)
+    # A progress display on a terminal, plain log lines in CI (issue 5, "Progress").
+    display = RichProgress() if sys.stderr.isatty() else None
+    progress: Progress = display or PlainProgress(sys.stderr)
     executor = Executor(
         current.registry,
         current.engine,
@@ -164,4 +155,5 @@ def _execute(
         push_auth=current.push_auth,
         progress=progress,
     )
-    return executor.apply(plan, allow_overwrite=allow_overwrite)
+    with display or contextlib.nullcontext():
+        return executor.apply(plan, allow_overwrite=allow_overwrite)
