@@ -6,13 +6,13 @@ every commit:
 - every file the build context sends after ``.dockerignore`` (the docker SDK's own
   ``exclude_paths``, so the key and the build agree on which files count), with its path
   relative to the context, its mode and the sha256 of its bytes (a symlink: its target);
-- the Dockerfile's bytes, the rendered build args, the target stage;
+- the Dockerfile's bytes, the rendered build args, the target stage, the user's labels;
 - the digest of every external image the build starts from (``FROM``, ``COPY --from``),
   resolved by a caller-supplied function (observe uses the registry client).
 
-The OCI labels (revision, version, created) stay out on purpose: a release then promotes the
-very bytes that were built and tested. Every image hubpub builds carries the key as the
-:data:`LABEL` label; observe reads it back from the config blob of each existing tag.
+The OCI labels hubpub adds (revision, version, created) stay out on purpose: a release then
+promotes the very bytes that were built and tested. Every image hubpub builds carries the key
+as the :data:`LABEL` label; observe reads it back from the config blob of each existing tag.
 """
 
 from __future__ import annotations
@@ -59,8 +59,11 @@ def base_images(text: str, build_args: Mapping[str, str], target: str | None = N
         name = cmd.cmd.upper()
         if name == "ARG" and not seen_from:
             for item in cmd.value:
-                key, _, default = item.partition("=")
-                global_args[key] = build_args.get(key, _unquote(default))
+                key, has_default, default = item.partition("=")
+                if key in build_args:
+                    global_args[key] = build_args[key]
+                elif has_default:  # "ARG V" alone leaves V unset: ${V-x} gives x
+                    global_args[key] = _unquote(default)
         elif name == "FROM":
             if stages and target is not None and stages[-1] == target.lower():
                 break
@@ -135,14 +138,22 @@ def _dockerfile_name(context: Path, dockerfile: Path) -> str:
         return _OUTSIDE_DOCKERFILE
 
 
+def user_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """The labels of the config an image carries: an empty value is a template that had
+    nothing to say (a source URL unknown here), and sets no label, as in metadata-action."""
+    return {key: value for key, value in labels.items() if value != ""}
+
+
 def content_key(
     context: Path,
     dockerfile: Path,
     build_args: Mapping[str, str],
     target: str | None,
     resolve: Callable[[str], str],
+    labels: Mapping[str, str] | None = None,
 ) -> str:
-    """The key of a build; ``resolve`` turns a base image name into a digest."""
+    """The key of a build; ``resolve`` turns a base image name into a digest; ``labels`` are
+    the user's (the image's config carries them, so a new value is a new image)."""
     try:
         text = dockerfile.read_bytes()
     except OSError as exc:
@@ -156,6 +167,7 @@ def content_key(
         build_args=build_args,
         target=target,
         bases=[(image, resolve(image)) for image in bases],
+        labels=user_labels(labels or {}),
     )
 
 
@@ -166,6 +178,7 @@ def key_of(
     build_args: Mapping[str, str],
     target: str | None,
     bases: Sequence[tuple[str, str]],
+    labels: Mapping[str, str] | None = None,
 ) -> str:
     """The key over already-gathered material (pure; tests use it directly)."""
     digest = hashlib.sha256()
@@ -175,6 +188,7 @@ def key_of(
         "build_args": sorted(build_args.items()),
         "target": target,
         "bases": [list(base) for base in bases],
+        "labels": sorted((labels or {}).items()),
     }
     digest.update(json.dumps(header, sort_keys=True).encode())
     digest.update(b"\n")

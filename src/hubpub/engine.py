@@ -19,7 +19,6 @@ import json
 import os
 import re
 import tarfile
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +57,6 @@ class BuildRequest:
     target: str | None = None
     build_args: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
-    tags: tuple[str, ...] = ()  # local names for the result ("repo:tag")
     # Pull the base images first: set when the content key named their registry digests, so
     # that the build uses those and not an older local image of the same name.
     pull: bool = False
@@ -84,7 +82,6 @@ class Engine:
 
     def __init__(self, client: docker.DockerClient) -> None:
         self._client = client
-        self._lock = threading.Lock()
         self._err = _errors()
 
     @classmethod
@@ -116,21 +113,11 @@ class Engine:
         """The local image ID of ``name``, or None when the engine does not have it."""
         try:
             data = self._client.api.inspect_image(name)
-        except self._err.ImageNotFound:
-            return None
-        except self._err.NotFound:
+        except self._err.NotFound:  # ImageNotFound is one
             return None
         except (self._err.DockerException, requests.RequestException) as exc:
             raise EngineError(f"cannot inspect image {name}: {_first_line(exc)}") from None
         return str(data["Id"])
-
-    def image_labels(self, name: str) -> dict[str, str]:
-        try:
-            data = self._client.api.inspect_image(name)
-        except (self._err.DockerException, requests.RequestException) as exc:
-            raise EngineError(f"cannot inspect image {name}: {_first_line(exc)}") from None
-        labels = (data.get("Config") or {}).get("Labels") or {}
-        return {str(k): str(v) for k, v in labels.items()}
 
     def build(self, request: BuildRequest, on_line: LineCallback | None = None) -> str:
         """Build and return the image ID; every line of the build stream is read.
@@ -164,8 +151,6 @@ class Engine:
             raise
         except (self._err.DockerException, requests.RequestException, OSError) as exc:
             raise EngineError(f"build of {context} failed: {_first_line(exc)}") from None
-        for name in request.tags:
-            self.tag(image_id, name)
         return image_id
 
     def _label(self, image_id: str, labels: Mapping[str, str], on_line: LineCallback | None) -> str:
@@ -185,10 +170,10 @@ class Engine:
     def _read_build(self, stream: Iterator[dict[str, Any]], on_line: LineCallback | None) -> str:
         image_id: str | None = None
         error: str | None = None
-        for line in stream:
-            if "error" in line or "errorDetail" in line:
-                detail = line.get("errorDetail") or {}
-                error = error or str(detail.get("message") or line.get("error") or line)
+        for line in stream:  # read to the end: an error may follow other lines
+            problem = _stream_error(line)
+            if problem is not None:
+                error = error or problem
                 continue
             aux = line.get("aux")
             if isinstance(aux, dict) and aux.get("ID"):
@@ -246,9 +231,9 @@ class Engine:
         digest: str | None = None
         error: str | None = None
         for line in stream:  # read to the end: the error may follow progress lines
-            if "error" in line or "errorDetail" in line:
-                detail = line.get("errorDetail") or {}
-                error = error or str(detail.get("message") or line.get("error") or line)
+            problem = _stream_error(line)
+            if problem is not None:
+                error = error or problem
                 continue
             aux = line.get("aux")
             if isinstance(aux, dict) and str(aux.get("Digest", "")).startswith("sha256:"):
@@ -267,14 +252,13 @@ class Engine:
             raise EngineError(f"push of {ref} finished without a digest")
         return digest
 
-    def remove_image(self, name: str) -> None:
-        """Drop a local tag (the push tag hubpub added); the image stays if others use it."""
-        try:
-            self._client.api.remove_image(name, noprune=True)
-        except self._err.NotFound:
-            return
-        except (self._err.DockerException, requests.RequestException) as exc:
-            raise EngineError(f"cannot remove {name}: {_first_line(exc)}") from None
+
+def _stream_error(line: Mapping[str, Any]) -> str | None:
+    """The error a line of a build or push stream reports, if it is one."""
+    if "error" not in line and "errorDetail" not in line:
+        return None
+    detail = line.get("errorDetail") or {}
+    return str(detail.get("message") or line.get("error") or line)
 
 
 def _quote(text: str) -> str:
@@ -295,6 +279,20 @@ def _unreachable(where: str) -> EngineError:
     )
 
 
+# A URL's query: the engine API takes the build args there, and they may carry secrets.
+_QUERY = re.compile(r"\?[^\s'\"]+")
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return mask(text.splitlines()[0])
+    response = getattr(exc, "response", None)
+    if isinstance(exc, requests.HTTPError) and response is not None:
+        # The SDK's APIError text is "500 Server Error for <URL with the build args>: ...".
+        text = f"{response.status_code} {response.reason} from the engine"
+        explanation = getattr(exc, "explanation", None)
+        if isinstance(explanation, bytes):
+            explanation = explanation.decode("utf-8", "replace")
+        if explanation:
+            text += f" ({str(explanation).strip()})"
+    else:
+        text = str(exc).strip() or type(exc).__name__
+    return mask(_QUERY.sub("?…", text.splitlines()[0]))

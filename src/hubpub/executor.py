@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Protocol, TypeVar
 
-from hubpub.contentkey import LABEL
+from hubpub.contentkey import LABEL, user_labels
 from hubpub.desired import DesiredImage
 from hubpub.engine import BuildRequest, PushAuth
 from hubpub.errors import HubpubError, PlanError, StalePlanError
@@ -368,12 +368,12 @@ def build_labels(
     created: str,
 ) -> dict[str, str]:
     """The labels a built image carries: the user's, the OCI ones metadata-action sets, and
-    the content key (which leaves the per-commit ones out: contentkey.py)."""
+    the content key (which counts the user's and leaves hubpub's per-commit ones out:
+    contentkey.py)."""
     labels: dict[str, str] = {}
     if image.build is not None:
-        # An empty value is a template that had nothing to say (a source URL unknown here):
-        # leave the label out, as metadata-action does, so the OCI default below can apply.
-        labels.update({k: v for k, v in image.build.labels.items() if v != ""})
+        # Without the empty ones, so that the OCI default below can apply.
+        labels.update(user_labels(image.build.labels))
     oci = {
         "org.opencontainers.image.title": image.name,
         "org.opencontainers.image.revision": revision,

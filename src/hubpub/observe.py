@@ -336,7 +336,12 @@ def _content_keys(
             continue
         spec = image.build
         keys[image.name] = content_key(
-            spec.context, spec.dockerfile, spec.build_args, spec.target, digests.__getitem__
+            spec.context,
+            spec.dockerfile,
+            spec.build_args,
+            spec.target,
+            digests.__getitem__,
+            labels=spec.labels,
         )
         bases[image.name] = tuple((name, digests[name]) for name in per_image[image.name])
     return keys, bases

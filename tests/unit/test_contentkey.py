@@ -41,6 +41,10 @@ def key(root: Path, **kwargs: object) -> str:
         ("ARG BASE=busybox:1.36\nFROM $BASE\n", {"BASE": "alpine:3"}, None, ["alpine:3"]),
         ('ARG V="1.36"\nFROM busybox:${V}\n', {}, None, ["busybox:1.36"]),
         ("ARG V\nFROM busybox:${V:-latest}\n", {}, None, ["busybox:latest"]),
+        # An ARG without a default is unset, not empty (Docker), unless a build arg sets it.
+        ("ARG V\nFROM busybox:${V-latest}\n", {}, None, ["busybox:latest"]),
+        ("ARG V\nFROM busybox:${V-latest}\n", {"V": "1.36"}, None, ["busybox:1.36"]),
+        ('ARG V=""\nFROM busybox${V+:1.36}\n', {}, None, ["busybox:1.36"]),
         (
             "FROM golang:1 AS build\nFROM busybox\nCOPY --from=build /a /a\n"
             "COPY --from=nginx:1 /etc/x /x\nCOPY --from=0 /b /b\n",
@@ -141,3 +145,16 @@ def test_missing_dockerfile_is_a_config_error(tmp_path: Path) -> None:
     root = make_context(tmp_path / "ctx")
     with pytest.raises(ConfigError, match="cannot read the Dockerfile"):
         content_key(root, root / "nope", {}, None, resolve)
+
+
+def test_user_labels_count_but_empty_ones_set_nothing(tmp_path: Path) -> None:
+    # The user's labels are part of the image's config, so of the key (contracts.md, "Notes
+    # from the lead"); an empty value sets no label (executor.build_labels), so it is no change.
+    root = make_context(tmp_path / "ctx")
+    dockerfile = root / "Dockerfile"
+    first = content_key(root, dockerfile, {}, None, resolve)
+    assert content_key(root, dockerfile, {}, None, resolve, labels={}) == first
+    labelled = content_key(root, dockerfile, {}, None, resolve, labels={"a": "1"})
+    assert labelled != first
+    assert content_key(root, dockerfile, {}, None, resolve, labels={"a": "2"}) != labelled
+    assert content_key(root, dockerfile, {}, None, resolve, labels={"a": "1", "b": ""}) == labelled

@@ -1,14 +1,21 @@
-"""The pure parts of observe: registry redirects and the on-disk label cache."""
+"""The parts of observe: registry redirects, the on-disk label cache, the content keys."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
+from hubpub.desired import BuildSpec, DesiredImage, DesiredTag
 from hubpub.errors import PlanError
-from hubpub.observe import LabelCache, Redirects
-from hubpub.reference import parse_reference
+from hubpub.observe import LabelCache, Redirects, observe
+from hubpub.reference import Reference, Repository, parse_reference, parse_repository
+from hubpub.registry.models import Manifest, ManifestInfo
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 DIGEST = "sha256:" + "a" * 64
 KEY = "sha256:" + "1" * 64
@@ -68,3 +75,43 @@ def test_label_cache_ignores_garbage_and_odd_digests(tmp_path: Path) -> None:
     cache.put("sha256:../../etc", KEY)  # never a path outside the cache
     assert cache.get("sha256:../../etc") == (False, None)
     assert LabelCache(None).get(DIGEST) == (False, None)
+
+
+class _EmptyRegistry:
+    """A registry that holds nothing: every HEAD misses, every repository is empty."""
+
+    def resolve(self, refs: Iterable[Reference]) -> dict[Reference, ManifestInfo | None]:
+        return dict.fromkeys(refs)
+
+    def head_manifest(self, ref: Reference) -> ManifestInfo | None:
+        return None
+
+    def get_manifest(self, ref: Reference) -> Manifest:
+        raise AssertionError("no manifest to read")
+
+    def get_blob(self, repo: Repository, digest: str) -> bytes:
+        raise AssertionError("no blob to read")
+
+    def list_tags(self, repo: Repository, *, missing_ok: bool = False) -> list[str]:
+        return []
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        return [fn(item) for item in items]
+
+
+def test_observe_keys_the_users_labels(tmp_path: Path) -> None:
+    # A label changed in the config changes the image: the plan must build it again.
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY x /x\n")
+    (tmp_path / "x").write_text("x")
+    repo = parse_repository("localhost:5000/o/app")
+
+    def image(labels: dict[str, str]) -> DesiredImage:
+        spec = BuildSpec(tmp_path, tmp_path / "Dockerfile", None, {}, labels)
+        tag = DesiredTag(repo.with_tag("main"), "tags[0]", False)
+        return DesiredImage("app", (repo,), (tag,), spec, None, None)
+
+    def key(labels: dict[str, str]) -> str:
+        return observe([image(labels)], _EmptyRegistry()).observed.content_keys["app"]
+
+    assert key({"org.example.a": "1"}) != key({"org.example.a": "2"})
+    assert key({}) != key({"org.example.a": "1"})

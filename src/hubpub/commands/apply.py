@@ -87,11 +87,10 @@ def command(
         write_github(current.environ, plan, result)
         if as_json:
             click.echo(json.dumps(result_json(result), indent=2))
-        elif result.results:
-            click.echo("")
-            click.echo(render_result(result))
         else:
-            click.echo("Apply: nothing to do.")
+            if result.results:
+                click.echo("")  # after the plan
+            click.echo(render_result(result))
     failed = result.by_status("failed")
     if failed:
         skipped = len(result.by_status("not-started"))
