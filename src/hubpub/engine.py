@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from hubpub.errors import EngineError
+from hubpub.errors import EngineError, HubpubError
 from hubpub.logs import mask
-from hubpub.reference import Reference
+from hubpub.reference import Reference, Repository, parse_reference
 
 if TYPE_CHECKING:
     import docker
@@ -57,9 +57,6 @@ class BuildRequest:
     target: str | None = None
     build_args: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
-    # Pull the base images first: set when the content key named their registry digests, so
-    # that the build uses those and not an older local image of the same name.
-    pull: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +116,65 @@ class Engine:
             raise EngineError(f"cannot inspect image {name}: {_first_line(exc)}") from None
         return str(data["Id"])
 
+    def ensure_base(
+        self,
+        name: str,
+        digest: str,
+        auth: PushAuth | None = None,
+        on_line: LineCallback | None = None,
+    ) -> None:
+        """Make the engine's ``name`` the image ``digest``, the one the content key names.
+
+        ``docker build`` uses whatever local image carries the name, however old, and pulls
+        only what is missing: a persistent CI runner would build from a stale base under a key
+        that names the registry's current one. So pull when the local copy is not that digest.
+        """
+        ref = parse_reference(name)
+        if self._holds(name, ref.repository, digest):
+            return
+        auth_config = auth.as_auth_config(ref.registry) if auth is not None else None
+        problem: str | None = None
+        try:
+            stream = self._client.api.pull(
+                str(ref.repository),
+                tag=ref.tag or "latest",
+                stream=True,
+                decode=True,
+                auth_config=auth_config,
+            )
+            for line in stream:  # read to the end: the error may follow progress lines
+                problem = problem or _stream_error(line)
+                status = line.get("status")
+                if on_line is not None and isinstance(status, str):
+                    on_line(status)
+        except (self._err.DockerException, requests.RequestException) as exc:
+            problem = _first_line(exc)
+        if problem is not None:
+            raise EngineError(f"cannot pull base image {name}: {problem}")
+        if not self._holds(name, ref.repository, digest):
+            raise EngineError(
+                f"base image {name} changed since the plan: the registry no longer serves "
+                f"{digest} under that name",
+                hint="run 'hubpub plan' again",
+            )
+
+    def _holds(self, name: str, repository: Repository, digest: str) -> bool:
+        """Whether the local ``name`` is the image ``digest`` of ``repository``."""
+        try:
+            data = self._client.api.inspect_image(name)
+        except self._err.NotFound:
+            return False
+        except (self._err.DockerException, requests.RequestException) as exc:
+            raise EngineError(f"cannot inspect image {name}: {_first_line(exc)}") from None
+        for text in data.get("RepoDigests") or ():
+            try:
+                known = parse_reference(text)
+            except HubpubError:
+                continue
+            if known.repository == repository and known.digest == digest:
+                return True
+        return False
+
     def build(self, request: BuildRequest, on_line: LineCallback | None = None) -> str:
         """Build and return the image ID; every line of the build stream is read.
 
@@ -141,7 +197,6 @@ class Engine:
                 target=request.target,
                 rm=True,
                 forcerm=True,
-                pull=request.pull,
                 decode=True,
             )
             image_id = self._read_build(stream, on_line)

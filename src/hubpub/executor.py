@@ -30,7 +30,7 @@ from hubpub.desired import DesiredImage
 from hubpub.engine import BuildRequest, PushAuth
 from hubpub.errors import HubpubError, PlanError, StalePlanError
 from hubpub.planner import Change, Plan
-from hubpub.reference import Reference, Repository
+from hubpub.reference import Reference, Repository, parse_reference
 from hubpub.registry.models import Manifest, ManifestInfo
 
 TaskKind = Literal["build", "push", "tag", "copy"]
@@ -50,6 +50,14 @@ class Registry(Protocol):
 
 
 class EngineLike(Protocol):
+    def ensure_base(
+        self,
+        name: str,
+        digest: str,
+        auth: PushAuth | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None: ...
+
     def build(self, request: BuildRequest, on_line: Callable[[str], None] | None = None) -> str: ...
 
     def push(
@@ -133,7 +141,9 @@ class BuildInputs:
 
     image: DesiredImage
     labels: Mapping[str, str] = field(default_factory=dict)
-    pull: bool = False
+    # (base image as the Dockerfile names it, registry digest the content key used): the
+    # engine's copy is checked, and pulled when stale, before the build.
+    bases: tuple[tuple[str, str], ...] = ()
 
 
 def tasks_for(plan: Plan, *, allow_overwrite: bool = False) -> list[Task]:
@@ -267,9 +277,16 @@ class Executor:
             target=spec.target,
             build_args=dict(spec.build_args),
             labels=dict(inputs.labels),
-            pull=inputs.pull,
         )
-        return self.engine().build(request, on_line=lambda text: self.progress.line(task, text))
+        engine = self.engine()
+        for name, digest in inputs.bases:
+            engine.ensure_base(
+                name,
+                digest,
+                self.push_auth(parse_reference(name).registry),
+                on_line=lambda text: self.progress.line(task, text),
+            )
+        return engine.build(request, on_line=lambda text: self.progress.line(task, text))
 
     def _push(self, task: Task, image_id: str | None) -> str:
         if task.ref is None or image_id is None:

@@ -24,7 +24,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -201,9 +201,6 @@ class Observation:
     observed: Observed
     # image name -> ((base image as written, digest or engine:ID), ...), for messages
     bases: Mapping[str, tuple[tuple[str, str], ...]]
-    # image name -> build with pull: every base was resolved through its own registry, so the
-    # engine is asked to use exactly those images (not an older local copy of the same name)
-    pull: Mapping[str, bool] = field(default_factory=dict)
 
 
 def image_spec(image: DesiredImage) -> ImageSpec:

@@ -579,3 +579,40 @@ def test_denied_repository_does_not_stop_the_others_and_apply_converges(
         assert skopeo.digest(hub, f"bob/{name}:{tag}") == digest
     final = project.ok("plan", *main, "--json", "--detailed-exitcode").json()
     assert {c["action"] for c in final["changes"]} == {"noop"}
+
+
+# --- the base image the key names is the one the build uses ----------------------------------
+
+
+def test_a_stale_local_base_is_replaced_by_the_registrys_before_the_build(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    tmp_path: Path,
+) -> None:
+    client = docker_engine.client
+    base = f"{registry_plain.host}/base{uid()}/bb"
+
+    def base_image(text: str, folder: Path) -> str:
+        folder.mkdir(parents=True)
+        (folder / "Dockerfile").write_text(
+            f"FROM {busybox_image}\nRUN mkdir -p /base && echo {text} > /base/v\n"
+        )
+        image, _ = client.images.build(path=str(folder), rm=True)
+        return str(image.id)
+
+    # The registry holds v1 of the base; this engine's copy of the same name is another image
+    # (a persistent CI runner's, from before the base was updated).
+    client.images.get(base_image("registry", tmp_path / "v1")).tag(base, "1")
+    for line in client.images.push(base, tag="1", stream=True, decode=True):
+        assert "errorDetail" not in line, line
+    client.images.get(base_image("local", tmp_path / "v2")).tag(base, "1")
+
+    repo = f"{registry_plain.host}/t{uid()}/app"
+    project = build_project(tmp_path, docker_engine, [repo], [registry_plain], base=f"{base}:1")
+    project.ok("apply", "--ref", "refs/heads/main")
+
+    ref = f"{repo}:main"
+    client.images.pull(repo, tag="main")
+    out = client.containers.run(ref, ["cat", "/base/v"], remove=True, network_mode="none")
+    assert out.decode() == "registry\n"  # the base the content key named, not the local one

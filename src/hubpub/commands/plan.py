@@ -27,9 +27,10 @@ from hubpub.engine import Engine, PushAuth
 from hubpub.errors import HubpubError
 from hubpub.executor import BuildInputs, build_labels
 from hubpub.gitstate import GitState
-from hubpub.observe import LabelCache, Observation, Redirects, observe
+from hubpub.observe import ENGINE_PREFIX, LabelCache, Observation, Redirects, observe
 from hubpub.planfile import PlanOptions, SavedPlan, config_hash, save
 from hubpub.planner import Plan, make_plan
+from hubpub.reference import parse_reference
 from hubpub.registry.client import RegistryClient
 from hubpub.registry.credentials import DockerConfig, docker_config_file, from_environment
 from hubpub.registry.models import RegistryOptions
@@ -134,8 +135,24 @@ class Session:
                 revision=self.git.sha,
                 created=created,
             )
-            inputs[image.name] = BuildInputs(image, labels, observation.pull.get(image.name, False))
+            inputs[image.name] = BuildInputs(image, labels, self._checked_bases(observation, image))
         return inputs
+
+    def _checked_bases(
+        self, observation: Observation, image: DesiredImage
+    ) -> tuple[tuple[str, str], ...]:
+        """The bases whose registry digest the content key names, as the Dockerfile names
+        them: the engine must build from exactly those. Left out: bases known only to the
+        engine (their key is the engine's own ID), bases pinned by digest (the engine fetches
+        exactly that), and redirected ones (the engine knows them under another name)."""
+        checked = []
+        for name, digest in observation.bases.get(image.name, ()):
+            if digest.startswith(ENGINE_PREFIX):
+                continue
+            ref = parse_reference(name)
+            if ref.digest is None and self.redirects.reference(ref) == ref:
+                checked.append((name, digest))
+        return tuple(checked)
 
     def close(self) -> None:
         if self._engine is not None:
