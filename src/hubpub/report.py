@@ -143,17 +143,20 @@ def result_json(result: ApplyResult) -> dict[str, Any]:
 
 
 def final_digests(result: ApplyResult) -> dict[str, dict[str, Any]]:
-    """image -> {"digest": what its tags point to now (None if unknown), "refs": [...]}."""
+    """image -> {"digest": what its tags point to now (None if unknown), "refs": [...]}.
+
+    Only references that do point there now: after a partial failure, a tag apply did not
+    reach is not reported as published."""
     written = {str(ref): digest for _image, ref, digest in result.written}
     images: dict[str, dict[str, Any]] = {}
     for image in result.plan.images:
-        refs = [str(c.ref) for c in image.changes]
-        digests = [
-            written.get(str(c.ref)) or (c.current if c.action == "noop" else c.desired)
+        now = {
+            str(c.ref): written.get(str(c.ref)) or (c.current if c.action == "noop" else None)
             for c in image.changes
-        ]
-        known = [d for d in digests if d]
-        images[image.name] = {"digest": known[0] if known else None, "refs": refs}
+        }
+        refs = [ref for ref, digest in now.items() if digest]
+        digest = now[refs[0]] if refs else None
+        images[image.name] = {"digest": digest, "refs": refs}
     return images
 
 

@@ -15,7 +15,14 @@ from hubpub.executor import ApplyResult, NoProgress, Task, TaskResult, run_graph
 from hubpub.planfile import PlanOptions, SavedPlan, load, save
 from hubpub.planner import ImageSpec, Observed, Plan, TargetTag, make_plan
 from hubpub.reference import parse_reference
-from hubpub.report import plan_json, render_plan, render_result, summary_line, write_github
+from hubpub.report import (
+    final_digests,
+    plan_json,
+    render_plan,
+    render_result,
+    summary_line,
+    write_github,
+)
 
 D_OLD = "sha256:" + "a" * 64
 D_SRC = "sha256:" + "c" * 64
@@ -278,3 +285,20 @@ def test_result_report_lists_done_failed_not_started() -> None:
     assert f"  failed      push {R}:1.2.3" in text
     assert "push refused" in text
     assert text.splitlines()[-1] == "Apply: 1 done, 1 failed, 3 not started."
+
+
+def test_outputs_after_a_partial_failure_name_only_the_tags_that_point_there() -> None:
+    plan, _ = sample_plan()
+    pushed = "sha256:" + "f" * 64
+    results = []
+    for task in tasks_for(plan):
+        if task.kind == "build":
+            results.append(TaskResult(task, "done", digest="sha256:" + "e" * 64))
+        elif task.kind == "push":
+            results.append(TaskResult(task, "done", digest=pushed))
+        else:
+            results.append(TaskResult(task, "failed", error="refused"))
+    push_ref = next(str(t.ref) for t in tasks_for(plan) if t.kind == "push")
+    images = final_digests(ApplyResult(plan, tuple(results)))
+    assert images["app"] == {"digest": pushed, "refs": [push_ref]}
+    assert images["web"] == {"digest": D_SRC, "refs": [f"{FAR}:web"]}
