@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import email.utils
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from hubpub.errors import RegistryError
 from hubpub.logs import mask
@@ -25,6 +27,7 @@ from hubpub.registry.client import _with_query, write_scopes
 from hubpub.registry.credentials import docker_config_file, server_key
 from hubpub.registry.models import Manifest, digest_of, verify_digest
 from hubpub.registry.transport import (
+    Transport,
     host_of,
     hub_pull_limit,
     is_loopback,
@@ -340,3 +343,27 @@ def test_basic_challenge_without_credentials_is_not_resent() -> None:
     next(flow)
     with pytest.raises(StopIteration):
         flow.send(_response(401, headers={"WWW-Authenticate": 'Basic realm="r"'}))
+
+
+def _connection_error(cause: BaseException) -> Exception:
+    """A requests ConnectionError caused by ``cause``, chained as urllib3 and requests do."""
+    try:
+        try:
+            raise cause
+        except BaseException as inner:
+            raise requests.ConnectionError("connection failed") from inner
+    except requests.ConnectionError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("cause", "retried"),
+    [
+        (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), False),
+        (socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"), True),
+        (ConnectionResetError(104, "Connection reset by peer"), True),
+        (ConnectionRefusedError(111, "Connection refused"), True),
+    ],
+)
+def test_a_host_dns_says_does_not_exist_is_not_retried(cause: BaseException, retried: bool) -> None:
+    assert bool(Transport._backoff(_connection_error(cause))) is retried

@@ -21,6 +21,7 @@ import email.utils
 import ipaddress
 import logging
 import re
+import socket
 import ssl
 import threading
 import time
@@ -163,6 +164,16 @@ def certs_d_files(netloc: str, environ: Mapping[str, str]) -> list[Path]:
     if environ.get("HOME"):
         folders.append(Path(environ["HOME"]) / ".docker" / "certs.d" / netloc)
     return folders
+
+
+def _unknown_host(exc: BaseException) -> bool:
+    """DNS answered that the host does not exist (EAI_NONAME): retrying only makes the user
+    wait (an offline machine waited 9 s for a base image lookup). EAI_AGAIN, a temporary
+    failure of the resolver, stays retryable."""
+    return any(
+        isinstance(item, socket.gaierror) and item.errno == socket.EAI_NONAME
+        for item in _cause_chain(exc)
+    )
 
 
 def _cause_chain(exc: BaseException) -> list[BaseException]:
@@ -467,6 +478,8 @@ class Transport:
             return exc.wait if exc.wait is not None else True
         if isinstance(exc, requests.exceptions.SSLError):
             return False  # a TLS failure does not heal by retrying (SSLError is a ConnectionError)
+        if _unknown_host(exc):
+            return False  # neither does a name DNS says does not exist (a temporary failure does)
         if isinstance(
             exc,
             requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError,
