@@ -19,7 +19,7 @@ import json
 import os
 import re
 import tarfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,11 +142,7 @@ class Engine:
                 decode=True,
                 auth_config=auth_config,
             )
-            for line in stream:  # read to the end: the error may follow progress lines
-                problem = problem or _stream_error(line)
-                status = line.get("status")
-                if on_line is not None and isinstance(status, str):
-                    on_line(status)
+            problem = _drain(stream, lambda line: _report(line, "status", on_line))
         except (self._err.DockerException, requests.RequestException) as exc:
             problem = _first_line(exc)
         if problem is not None:
@@ -224,22 +220,19 @@ class Engine:
 
     def _read_build(self, stream: Iterator[dict[str, Any]], on_line: LineCallback | None) -> str:
         image_id: str | None = None
-        error: str | None = None
-        for line in stream:  # read to the end: an error may follow other lines
-            problem = _stream_error(line)
-            if problem is not None:
-                error = error or problem
-                continue
+
+        def handle(line: Mapping[str, Any]) -> None:
+            nonlocal image_id
             aux = line.get("aux")
             if isinstance(aux, dict) and aux.get("ID"):
                 image_id = str(aux["ID"])
             text = line.get("stream")
-            if isinstance(text, str):
+            if isinstance(text, str) and image_id is None:
                 found = _BUILT_LINE.search(text)
-                if found and image_id is None:
-                    image_id = found.group(1)
-                if on_line is not None and text.strip():
-                    on_line(text.rstrip())
+                image_id = found.group(1) if found else None
+            _report(line, "stream", on_line)
+
+        error = _drain(stream, handle)
         if error is not None:
             raise EngineError(f"build failed: {mask(error.strip())}")
         if image_id is None:
@@ -284,28 +277,52 @@ class Engine:
         self, ref: Reference, stream: Iterator[dict[str, Any]], on_line: LineCallback | None
     ) -> str:
         digest: str | None = None
-        error: str | None = None
-        for line in stream:  # read to the end: the error may follow progress lines
-            problem = _stream_error(line)
-            if problem is not None:
-                error = error or problem
-                continue
+
+        def handle(line: Mapping[str, Any]) -> None:
+            nonlocal digest
             aux = line.get("aux")
             if isinstance(aux, dict) and str(aux.get("Digest", "")).startswith("sha256:"):
                 digest = str(aux["Digest"])
             status = line.get("status")
-            if isinstance(status, str):
+            if isinstance(status, str) and digest is None:
                 found = _DIGEST_LINE.search(status)
-                if found and digest is None:
-                    digest = found.group(1)
-                if on_line is not None:
-                    progress = line.get("id")
-                    on_line(f"{progress}: {status}" if progress else status)
+                digest = found.group(1) if found else None
+            _report(line, "status", on_line)
+
+        error = _drain(stream, handle)
         if error is not None:
             raise EngineError(f"push of {ref} failed: {mask(error.strip())}")
         if digest is None:
             raise EngineError(f"push of {ref} finished without a digest")
         return digest
+
+
+def _drain(
+    stream: Iterable[Mapping[str, Any]], handle: Callable[[Mapping[str, Any]], None]
+) -> str | None:
+    """Read an engine stream (build, push, pull) to the end and return its first error.
+
+    The docker SDK reports these errors inside the stream, not as exceptions, and one may
+    follow other lines (registry-protocol.md, "The docker SDK"): every line is read, and each
+    line that is not an error goes to ``handle``."""
+    error: str | None = None
+    for line in stream:
+        problem = _stream_error(line)
+        if problem is None:
+            handle(line)
+        elif error is None:
+            error = problem
+    return error
+
+
+def _report(line: Mapping[str, Any], key: str, on_line: LineCallback | None) -> None:
+    """Pass the text of a stream line (``stream`` of a build, ``status`` of a push or pull,
+    with its layer id) to ``on_line``."""
+    text = line.get(key)
+    if on_line is None or not isinstance(text, str) or not text.strip():
+        return
+    progress = line.get("id")
+    on_line(f"{progress}: {text.rstrip()}" if progress else text.rstrip())
 
 
 def _stream_error(line: Mapping[str, Any]) -> str | None:
