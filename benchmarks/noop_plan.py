@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import time
 
-from _common import Project, docker, row, services, startup_seconds
+from _common import Project, docker, network, row, services, startup_seconds
 
 IMAGES = 50
 TAGS = ["1.0.0", "1.0", "1", "latest"]
@@ -85,7 +85,7 @@ def main() -> None:
         base_requests = len(proxy.requests)
 
         budget = IMAGES * len(TAGS) + IMAGES + 2
-        print(f"no-change plan, {IMAGES} images x {len(TAGS)} tags (10 ms, 1 Gbit/s, tokens)")
+        print(f"no-change plan, {IMAGES} images x {len(TAGS)} tags ({network()}, tokens)")
         print(f"  (setup: hubpub apply of {IMAGES} images took {setup:.1f} s)")
         print(
             row(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 
-from _common import Project, docker, row, services, startup_seconds, uploads
+from _common import Project, docker, network, row, services, startup_seconds, uploads
 
 SIZE = 100 * 1000 * 1000
 TAGS = [f"1.0.{n}" for n in range(10)]
@@ -67,7 +67,7 @@ def main() -> None:
         base_uploads = uploads(proxy)
         base_requests = len(proxy.requests)
 
-        print("promote a 100 MB image to 10 tags in another repository (10 ms, 1 Gbit/s)")
+        print(f"promote a 100 MB image to 10 tags in another repository ({network()})")
         print(row("hubpub apply", hub, f"{hub_requests} requests, {hub_uploads} blob uploads"))
         print(
             row(

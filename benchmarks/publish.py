@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 
-from _common import Project, docker, row, services, startup_seconds, uploads
+from _common import Project, docker, network, row, services, startup_seconds, uploads
 
 SIZE = 20 * 1000 * 1000
 TAGS = ["1.4.2", "1.4", "latest"]
@@ -76,7 +76,7 @@ def main() -> None:
         base = time.perf_counter() - start
         base_uploads, base_requests = uploads(proxy), len(proxy.requests)
 
-        print("publish a fresh build to 6 tags in 2 repositories (10 ms, 1 Gbit/s)")
+        print(f"publish a fresh build to 6 tags in 2 repositories ({network()})")
         print(
             row(
                 "hubpub apply (build + publish)",

@@ -23,6 +23,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import dockerfile as _dockerfile
@@ -33,6 +34,19 @@ LABEL = "io.hubpub.content-key"
 _FORMAT = "hubpub-content-key/v1"
 # The name the docker SDK gives a Dockerfile that lives outside its context (process_dockerfile).
 _OUTSIDE_DOCKERFILE = ".dockerfile.outside"
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    """A Dockerfile read and parsed once: observe needs its bases (to look them up, concurrently
+    with the tags) before it can compute the key, which needs the bytes and the bases again."""
+
+    data: bytes  # exactly as read: the key hashes these bytes
+    bases: tuple[str, ...]  # base_images() of them, for the build args and target given
+
+    @classmethod
+    def parse(cls, data: bytes, build_args: Mapping[str, str], target: str | None) -> Dockerfile:
+        return cls(data, tuple(base_images(data.decode("utf-8", "replace"), build_args, target)))
 
 
 def base_images(text: str, build_args: Mapping[str, str], target: str | None = None) -> list[str]:
@@ -151,22 +165,29 @@ def content_key(
     target: str | None,
     resolve: Callable[[str], str],
     labels: Mapping[str, str] | None = None,
+    *,
+    parsed: Dockerfile | None = None,
 ) -> str:
     """The key of a build; ``resolve`` turns a base image name into a digest; ``labels`` are
-    the user's (the image's config carries them, so a new value is a new image)."""
-    try:
-        text = dockerfile.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the Dockerfile {dockerfile}: {exc.strerror}") from None
+    the user's (the image's config carries them, so a new value is a new image).
+
+    ``parsed``: the file at ``dockerfile`` already read and parsed with these ``build_args``
+    and ``target`` (observe's), so that the bases looked up and the bytes hashed are the same
+    read of the file; else it is read here."""
+    if parsed is None:
+        try:
+            data = dockerfile.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the Dockerfile {dockerfile}: {exc.strerror}") from None
+        parsed = Dockerfile.parse(data, build_args, target)
     if not context.is_dir():
         raise ConfigError(f"the build context {context} is not a directory")
-    bases = base_images(text.decode("utf-8", "replace"), build_args, target)
     return key_of(
         files=_file_entries(context, context_files(context, dockerfile)),
-        dockerfile=text,
+        dockerfile=parsed.data,
         build_args=build_args,
         target=target,
-        bases=[(image, resolve(image)) for image in bases],
+        bases=[(image, resolve(image)) for image in parsed.bases],
         labels=user_labels(labels or {}),
     )
 

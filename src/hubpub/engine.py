@@ -64,8 +64,9 @@ class PushAuth:
     """Credentials for the engine's push (the engine reads no Docker config of its own)."""
 
     username: str
-    password: str
-    identity_token: str | None = None
+    # Out of the repr: a --debug traceback or a log line may print the object.
+    password: str = field(repr=False)
+    identity_token: str | None = field(default=None, repr=False)
 
     def as_auth_config(self, server: str) -> dict[str, str]:
         if self.identity_token:

@@ -7,20 +7,24 @@ they need:
   always with an explicit tag (engine.py);
 - ``tag``: GET the manifest by digest in the repository that holds it, PUT the same bytes under
   the new tag (no blob moves);
-- ``copy``: the registry client's ``copy_image``: blobs first (skip, mount or stream), the tag
-  last, so a tag never points at an incomplete image.
+- ``copy``: the registry client's ``copy_content`` (blobs: skip, mount or stream; an index's
+  child manifests), then the tag's PUT, so a tag never points at an incomplete image.
 
 A tag/copy whose source is written by another task of the plan waits for it and then reads it
-by the digest that task produced (never by tag, which someone may move meanwhile). A failure
-stops only the tasks that depend on it; the result lists every task as done, failed or
+by the digest that task produced (never by tag, which someone may move meanwhile). One
+exception saves a round trip: a tag created from a copy into its own repository waits only for
+the copied content (shared with the copy task, moved once), not for the copy's own tag PUT.
+
+A failure stops only the tasks that depend on it; the result lists every task as done, failed or
 not-started, and a second apply, planned afresh, does only what is still missing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Protocol, TypeVar
@@ -44,9 +48,7 @@ class Registry(Protocol):
 
     def put_manifest(self, ref: Reference, manifest: Manifest) -> str: ...
 
-    def copy_image(
-        self, src: Reference, dst: Reference, *, manifest: Manifest | None = None
-    ) -> str: ...
+    def copy_content(self, src: Repository, dst: Repository, top: Manifest) -> tuple[str, ...]: ...
 
 
 class EngineLike(Protocol):
@@ -77,6 +79,9 @@ class Task:
     ref: Reference | None  # the reference written (push/tag/copy); None for a build
     deps: tuple[str, ...] = ()
     change: Change | None = None
+    # A tag whose source is a copy into the same repository: the id of that copy. The tag
+    # needs only the copy's content, so it waits for what the copy waits for, not the copy.
+    content_of: str | None = None
 
     @property
     def label(self) -> str:
@@ -158,6 +163,7 @@ def tasks_for(plan: Plan, *, allow_overwrite: bool = False) -> list[Task]:
             hint="bump the version, or pass --allow-overwrite to move it anyway",
         )
     tasks: list[Task] = []
+    by_id: dict[str, Task] = {}
     writer: dict[Reference, str] = {}  # reference -> id of the task that writes it
     for image in plan.images:
         build_id = None
@@ -169,6 +175,7 @@ def tasks_for(plan: Plan, *, allow_overwrite: bool = False) -> list[Task]:
                 continue
             task_id = f"{change.via} {change.ref}"
             deps: tuple[str, ...] = ()
+            content_of = None
             if change.via == "push":
                 if build_id is None:
                     raise PlanError(f"plan pushes {change.ref} but builds no image {image.name}")
@@ -176,9 +183,20 @@ def tasks_for(plan: Plan, *, allow_overwrite: bool = False) -> list[Task]:
             elif change.source is not None and change.source.digest is None:
                 if change.source not in writer:
                     raise PlanError(f"plan reads {change.source} before writing it")
-                deps = (writer[change.source],)
+                source_task = by_id[writer[change.source]]
+                if (
+                    change.via == "tag"
+                    and source_task.kind == "copy"
+                    and source_task.ref is not None
+                    and source_task.ref.repository == change.ref.repository
+                ):
+                    deps, content_of = source_task.deps, source_task.id
+                else:
+                    deps = (source_task.id,)
             writer[change.ref] = task_id
-            tasks.append(Task(task_id, change.via, image.name, change.ref, deps, change))
+            task = Task(task_id, change.via, image.name, change.ref, deps, change, content_of)
+            by_id[task_id] = task
+            tasks.append(task)
     return tasks
 
 
@@ -232,6 +250,8 @@ class Executor:
         self.progress = progress or NoProgress()
         self.max_workers = max_workers
         self._manifests: dict[str, _Once[Manifest]] = {}
+        self._contents: dict[str, _Content] = {}
+        self._tasks: dict[str, Task] = {}
         self._manifest_lock = threading.Lock()
 
     def engine(self) -> EngineLike:
@@ -242,6 +262,8 @@ class Executor:
 
     def apply(self, plan: Plan, *, allow_overwrite: bool = False) -> ApplyResult:
         tasks = tasks_for(plan, allow_overwrite=allow_overwrite)
+        self._tasks = {task.id: task for task in tasks}
+        self._contents = {task.id: _Content(task) for task in tasks if task.kind == "copy"}
         results = run_graph(tasks, self._run, self.progress, self.max_workers)
         return ApplyResult(plan, tuple(results[t.id] for t in tasks))
 
@@ -254,17 +276,29 @@ class Executor:
             raise PlanError(f"task {task.label} has no reference")
         if task.kind == "push":
             return self._push(task, deps[0].digest)
-        source = task.change.source
+        if task.content_of is not None:
+            # The copy owns the content; this tag only waits for it (and is "not started"
+            # when it failed, as if it had waited for the whole copy).
+            self._contents[task.content_of].wait()
+            manifest = self._source_manifest(self._tasks[task.content_of], deps)
+        elif task.kind == "copy":
+            with self._contents[task.id].owning():
+                manifest = self._source_manifest(task, deps)
+                self.registry.copy_content(manifest_home(task), task.ref.repository, manifest)
+        else:
+            manifest = self._source_manifest(task, deps)
+        return self.registry.put_manifest(task.ref, manifest)
+
+    def _source_manifest(self, reader: Task, deps: Sequence[TaskResult]) -> Manifest:
+        """The manifest ``reader`` (a tag or copy) takes, by digest: the plan's, or the one
+        the task it waited for produced."""
+        source = reader.change.source if reader.change is not None else None
         if source is None:
-            raise PlanError(f"task {task.label} has no source")
+            raise PlanError(f"task {reader.label} has no source")
         digest = source.digest or (deps[0].digest if deps else None)
         if digest is None:
             raise PlanError(f"no digest known for {source}")
-        manifest = self._manifest(source.repository, digest)
-        if task.kind == "tag":
-            return self.registry.put_manifest(task.ref, manifest)
-        src = source.repository.with_digest(digest)
-        return self.registry.copy_image(src, task.ref, manifest=manifest)
+        return self._manifest(source.repository, digest)
 
     def _build(self, task: Task) -> str:
         inputs = self.builds.get(task.image)
@@ -305,6 +339,41 @@ class Executor:
         with self._manifest_lock:
             once = self._manifests.setdefault(digest, _Once())
         return once.get(lambda: self.registry.get_manifest(repo.with_digest(digest)))
+
+
+def manifest_home(task: Task) -> Repository:
+    """The repository a tag or copy reads its manifest from."""
+    if task.change is None or task.change.source is None:
+        raise PlanError(f"task {task.label} has no source")
+    return task.change.source.repository
+
+
+class NotStarted(HubpubError):
+    """Raised by a task that found, once running, that the work it relies on failed."""
+
+
+class _Content:
+    """The content a copy task moves, which the tags that follow it into the same repository
+    wait for. The copy task always starts first (it is submitted before them, with the same
+    dependencies, to a FIFO pool), so a waiting tag never holds the worker the copy needs."""
+
+    def __init__(self, owner: Task) -> None:
+        self._owner = owner
+        self._done = threading.Event()
+        self._ok = False
+
+    @contextlib.contextmanager
+    def owning(self) -> Iterator[None]:
+        try:
+            yield
+            self._ok = True
+        finally:
+            self._done.set()
+
+    def wait(self) -> None:
+        self._done.wait()
+        if not self._ok:
+            raise NotStarted(f"not started: {self._owner.label} did not complete")
 
 
 V = TypeVar("V")
@@ -364,6 +433,8 @@ def run_graph(
                 elapsed = time.monotonic() - start
                 try:
                     digest = future.result()
+                except NotStarted as exc:
+                    result = TaskResult(task, "not-started", error=str(exc))
                 except HubpubError as exc:
                     result = TaskResult(task, "failed", error=str(exc), seconds=elapsed)
                 except Exception as exc:  # a bug: still report it as this task's failure

@@ -12,6 +12,9 @@ What is independent runs at the same time: the base images' HEADs with the tags'
 the label reads (and, for an image none of whose tags exists, the tag lists of its
 repositories) while the build contexts are hashed.
 
+Applying a saved plan needs less: :func:`observe_builds` computes the content keys of the
+images the plan builds and nothing else (``executor.check_stale`` re-checks the tags).
+
 ``--redirect docker.io=localhost:5000`` rewrites the registry of every desired reference, of
 promotion sources, and of base-image lookups, so a release can be rehearsed locally.
 """
@@ -22,13 +25,13 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from hubpub.contentkey import LABEL, base_images, content_key
+from hubpub.contentkey import LABEL, Dockerfile, content_key
 from hubpub.desired import DesiredImage
 from hubpub.errors import HubpubError, NotFoundError, PlanError, RegistryError
 from hubpub.planner import ImageSpec, Observed, TargetTag
@@ -225,8 +228,8 @@ def observe(
     cache = cache or LabelCache(None)
 
     # What does not wait for the network first: the base images each Dockerfile names.
-    per_image = _base_names(images)
-    names = sorted({name for found in per_image.values() for name in found})
+    dockerfiles = _dockerfiles(images)
+    names = sorted({name for parsed in dockerfiles.values() for name in parsed.bases})
 
     # Three side threads at most: the base lookups, the label reads, the early tag lists (each
     # fans out on the registry client's own pool).
@@ -276,7 +279,7 @@ def observe(
 
         # 2. Content keys of the build contexts, base images resolved once across images.
         digests = bases_future.result() if bases_future is not None else {}
-        keys, bases = _content_keys(images, per_image, digests)
+        keys, bases = _content_keys(images, dockerfiles, digests)
 
         labels: dict[str, str | None] = {}
         others: dict[str, tuple[tuple[Reference, str], ...]] = {}
@@ -303,27 +306,53 @@ def observe(
     return Observation(images, tuple(image_spec(i) for i in images), observed, bases)
 
 
-def _base_names(images: Sequence[DesiredImage]) -> dict[str, list[str]]:
-    """Image name -> the external images its Dockerfile builds from."""
-    per_image: dict[str, list[str]] = {}
+def observe_builds(
+    images: Sequence[DesiredImage],
+    registry: Registry,
+    *,
+    building: Collection[str],
+    engine: Callable[[], LocalImages | None] = lambda: None,
+    redirects: Redirects | None = None,
+) -> Observation:
+    """The content keys (and base digests) of the images named in ``building`` only: what
+    applying a saved plan must check again before it builds them.
+
+    The other images cost nothing here, no Dockerfile read, no base lookup, no context hashed:
+    the saved plan already says what to do with their tags, and ``executor.check_stale``
+    re-checks every tag (one HEAD each), so ``observed`` holds content keys only."""
+    redirects = redirects or Redirects({})
+    images = tuple(redirects.image(image) for image in images)
+    chosen = [image for image in images if image.name in building]
+    dockerfiles = _dockerfiles(chosen)
+    names = sorted({name for parsed in dockerfiles.values() for name in parsed.bases})
+    digests = resolve_bases(names, registry, engine, redirects) if names else {}
+    keys, bases = _content_keys(chosen, dockerfiles, digests)
+    observed = Observed(tags={}, content_keys=keys)
+    return Observation(images, tuple(image_spec(i) for i in images), observed, bases)
+
+
+def _dockerfiles(images: Sequence[DesiredImage]) -> dict[str, Dockerfile]:
+    """Image name -> its Dockerfile, read and parsed once: the bases it builds from are looked
+    up before the key is computed, and the key hashes the very bytes they were read from."""
+    parsed: dict[str, Dockerfile] = {}
     for image in images:
         if image.build is None:
             continue
         spec = image.build
         try:
-            text = spec.dockerfile.read_text(encoding="utf-8", errors="replace")
+            data = spec.dockerfile.read_bytes()
         except OSError as exc:
             raise PlanError(
                 f"image {image.name!r}: cannot read the Dockerfile {spec.dockerfile}: "
                 f"{exc.strerror}"
             ) from None
-        per_image[image.name] = base_images(text, spec.build_args, spec.target)
-    return per_image
+        parsed[image.name] = Dockerfile.parse(data, spec.build_args, spec.target)
+    return parsed
 
 
 def _content_keys(
     images: Sequence[DesiredImage],
-    per_image: Mapping[str, list[str]],
+    dockerfiles: Mapping[str, Dockerfile],
     digests: Mapping[str, str],
 ) -> tuple[dict[str, str], dict[str, tuple[tuple[str, str], ...]]]:
     keys: dict[str, str] = {}
@@ -332,6 +361,7 @@ def _content_keys(
         if image.build is None:
             continue
         spec = image.build
+        parsed = dockerfiles[image.name]
         keys[image.name] = content_key(
             spec.context,
             spec.dockerfile,
@@ -339,8 +369,9 @@ def _content_keys(
             spec.target,
             digests.__getitem__,
             labels=spec.labels,
+            parsed=parsed,
         )
-        bases[image.name] = tuple((name, digests[name]) for name in per_image[image.name])
+        bases[image.name] = tuple((name, digests[name]) for name in parsed.bases)
     return keys, bases
 
 

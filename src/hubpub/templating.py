@@ -10,6 +10,9 @@ the list of tag values (issue 3, "Rules").
   the highest stable version among the repository's tags; prefix/suffix on any preset;
   ``latest_suffix``.
 * Everything here is pure: no git, no files, no environment beyond what is passed in.
+* Jinja2 is imported only when a template or expression has Jinja syntax in it (0.04 to 0.05 s
+  at every start, plus its lexer on first use): a literal template (``"1.4.2"``, ``"edge"``),
+  which many configs only have, renders as itself, as Jinja would render it (:func:`is_literal`).
 """
 
 from __future__ import annotations
@@ -20,13 +23,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
-
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
-from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.exceptions import TemplateError as JinjaTemplateError
-from jinja2.sandbox import SandboxedEnvironment
-from jinja2.utils import missing
+from typing import TYPE_CHECKING, Any
 
 from hubpub.config.model import (
     EdgePreset,
@@ -41,6 +38,10 @@ from hubpub.config.model import (
 from hubpub.errors import TemplateError
 from hubpub.gitstate import GitState, ref_kind
 from hubpub.reference import is_valid_tag
+
+if TYPE_CHECKING:
+    from jinja2 import nodes
+    from jinja2.sandbox import SandboxedEnvironment
 
 log = logging.getLogger("hubpub.templating")
 
@@ -281,17 +282,11 @@ class _Groups(tuple[str | None, ...]):
     """``match``: ``match[0]`` the whole ref name, ``match[1]``… the regex's groups."""
 
 
-class _Undefined(StrictUndefined):
-    __slots__ = ()
-
-    @property
-    def _undefined_message(self) -> str:
-        return undefined_message(self._undefined_obj, self._undefined_name)
-
-
 def undefined_message(obj: Any, name: Any, known: Iterable[str] = ()) -> str:
     """Why ``obj.name`` (or the bare ``name`` when ``obj`` is jinja's ``missing``) is undefined,
     with the nearest of the ``known`` names as what to write instead."""
+    from jinja2.utils import missing  # only Jinja's paths get here: it is loaded
+
     if obj is missing:
         return f"'{name}' is undefined{_suggestion(str(name), known)}"
     if isinstance(obj, _Namespace):
@@ -328,15 +323,26 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _environment() -> SandboxedEnvironment:
+@functools.cache
+def environment() -> SandboxedEnvironment:
+    """The sandbox every template and expression runs in, made (and Jinja2 imported) on first
+    use: see the module's docstring."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    class _Undefined(StrictUndefined):
+        __slots__ = ()
+
+        @property
+        def _undefined_message(self) -> str:
+            return undefined_message(self._undefined_obj, self._undefined_name)
+
     env = SandboxedEnvironment(
         undefined=_Undefined, finalize=_finalize, autoescape=False, keep_trailing_newline=False
     )
     env.filters["slug"] = slug
     return env
 
-
-ENV = _environment()
 
 # Docker Hub build rules: {sourceref} is the whole ref name, {\1}…{\9} the regex's groups.
 _SOURCEREF = re.compile(r"(?<!\{)\{sourceref\}(?!\})")
@@ -349,14 +355,37 @@ def translate_dockerhub(text: str) -> str:
     return _GROUP.sub(r"{{ match[\1] }}", text)
 
 
+# What opens Jinja syntax (the default delimiters; line statements and comments are off).
+_JINJA_OPENERS = ("{{", "{%", "{#")
+_NEWLINE = re.compile(r"\r\n|\r|\n")  # Jinja's lexer's newline_re
+
+
+def is_literal(text: str) -> bool:
+    """Whether ``text`` (Docker Hub's ``{sourceref}`` and ``{\\1}`` translated) holds no Jinja
+    syntax: Jinja would then parse it as one piece of template data, with no names to check
+    and nothing that can fail, and render it as itself (tests/unit/test_templating_property.py
+    compares the two). Translation only ever adds ``{{``: a literal is ``text`` unchanged."""
+    translated = translate_dockerhub(text)
+    return not any(opener in translated for opener in _JINJA_OPENERS)
+
+
+def _render_literal(text: str) -> str:
+    """What Jinja renders for template data: newlines normalized to ``\\n`` and the one
+    trailing newline dropped (its lexer's tokeniter, keep_trailing_newline=False)."""
+    lines = _NEWLINE.split(text)
+    if lines[-1] == "":
+        del lines[-1]
+    return "\n".join(lines)
+
+
 @functools.lru_cache(maxsize=512)
 def _compile(text: str) -> Any:
-    return ENV.from_string(translate_dockerhub(text))
+    return environment().from_string(translate_dockerhub(text))
 
 
 @functools.lru_cache(maxsize=512)
 def _compile_expression(text: str) -> Any:
-    return ENV.compile_expression(text, undefined_to_none=False)
+    return environment().compile_expression(text, undefined_to_none=False)
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -374,6 +403,8 @@ class LocatedTemplateError(TemplateError):
 
 
 def _fail(where: str, exc: Exception) -> TemplateError:
+    from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
+
     if isinstance(exc, UndefinedError):
         return TemplateError(f"{where}: {exc.message}")
     if isinstance(exc, SecurityError):
@@ -385,6 +416,10 @@ def _fail(where: str, exc: Exception) -> TemplateError:
 
 def render(text: str, context: Mapping[str, Any], where: str) -> str:
     """``text`` rendered in the sandbox, stripped; errors name ``where`` (image and rule)."""
+    if is_literal(text):
+        return _render_literal(text).strip()
+    from jinja2.exceptions import TemplateError as JinjaTemplateError
+
     try:
         return str(_compile(text).render(context)).strip()
     except (JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
@@ -393,6 +428,8 @@ def render(text: str, context: Mapping[str, Any], where: str) -> str:
 
 def evaluate(expression: str, context: Mapping[str, Any], where: str) -> bool:
     """A ``when`` expression's truth."""
+    from jinja2.exceptions import TemplateError as JinjaTemplateError
+
     try:
         return bool(_compile_expression(expression)(**context))
     except (JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
@@ -433,16 +470,22 @@ def listed_env(names: Iterable[str], environ: Mapping[str, str]) -> dict[str, st
 def check_template(text: str, allowed: frozenset[str], env_names: Iterable[str]) -> str | None:
     """Why ``text`` cannot render, found without rendering: syntax, unknown names, unlisted
     environment variables. ``None`` when it looks fine."""
+    if is_literal(text):
+        return None
+    from jinja2 import TemplateSyntaxError
+
     try:
-        tree = ENV.parse(translate_dockerhub(text))
+        tree = environment().parse(translate_dockerhub(text))
     except TemplateSyntaxError as exc:
         return f"template syntax error: {exc.message}"
     return _check_tree(tree, allowed, env_names)
 
 
 def check_expression(text: str, allowed: frozenset[str], env_names: Iterable[str]) -> str | None:
+    from jinja2 import TemplateSyntaxError
+
     try:
-        tree = ENV.parse(f"{{{{ ({text}) }}}}")
+        tree = environment().parse(f"{{{{ ({text}) }}}}")
     except TemplateSyntaxError as exc:
         return f"expression syntax error: {exc.message}"
     return _check_tree(tree, allowed, env_names)
@@ -451,7 +494,10 @@ def check_expression(text: str, allowed: frozenset[str], env_names: Iterable[str
 def _check_tree(
     tree: nodes.Template, allowed: frozenset[str], env_names: Iterable[str]
 ) -> str | None:
-    unknown = sorted(meta.find_undeclared_variables(tree) - allowed - set(ENV.globals))
+    from jinja2 import meta, nodes
+    from jinja2.utils import missing
+
+    unknown = sorted(meta.find_undeclared_variables(tree) - allowed - set(environment().globals))
     if unknown:
         return undefined_message(missing, unknown[0], allowed)
     listed = set(env_names)
@@ -492,7 +538,9 @@ def check_image_templates(image: Image, env_names: Iterable[str]) -> None:
             problem = check_template(rule.template, RULE_NAMES, names)
             if problem:
                 fail(path, label, problem)
-        elif isinstance(rule, SemverPreset | Pep440Preset):
+        elif isinstance(rule, SemverPreset | Pep440Preset) and rule.pattern is not None:
+            # The default patterns need no check (test_default_patterns_pass_the_static_check):
+            # checking them would load Jinja for every config with a semver preset.
             for pattern in patterns_of(rule):
                 problem = check_template(pattern, PATTERN_NAMES, names)
                 if problem:
@@ -707,8 +755,10 @@ def slug_suggestion(template: str) -> str:
 @functools.lru_cache(maxsize=128)
 def _major_only(pattern: str) -> bool:
     """A pattern that names ``major`` and nothing finer (``{{major}}``, ``v{{ major }}``)."""
+    from jinja2 import TemplateSyntaxError, meta
+
     try:
-        used = meta.find_undeclared_variables(ENV.parse(pattern))
+        used = meta.find_undeclared_variables(environment().parse(pattern))
     except TemplateSyntaxError:
         return False
     return "major" in used and not used & {"minor", "patch", "version", "raw"}

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -20,7 +21,9 @@ from typing import Any
 
 import pytest
 
+from hubpub.commands.plan import session
 from hubpub.contentkey import LABEL
+from hubpub.engine import PushAuth
 from tests.fixtures.engine import DockerEngine
 from tests.fixtures.plugin import ProxyFactory, RegistryFactory
 from tests.fixtures.registry import Registry
@@ -616,3 +619,117 @@ def test_a_stale_local_base_is_replaced_by_the_registrys_before_the_build(
     client.images.pull(repo, tag="main")
     out = client.containers.run(ref, ["cat", "/base/v"], remove=True, network_mode="none")
     assert out.decode() == "registry\n"  # the base the content key named, not the local one
+
+
+def test_saved_plan_checks_each_tag_once_and_keys_only_what_it_builds(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    fault_proxy: ProxyFactory,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    # Applying a saved plan re-checks every tag it touches (one HEAD each) and the content key
+    # of every image it builds; an image it only tags costs no base lookup and no context hash.
+    proxy = fault_proxy(registry_plain)
+    target = proxy_target(proxy)
+    base_path = f"base{uid()}/busybox"
+    base = f"{proxy.host}/{base_path}"
+    docker_engine.client.images.get(busybox_image).tag(base, "1")
+    for line in docker_engine.client.images.push(base, tag="1", stream=True, decode=True):
+        assert "errorDetail" not in line, line
+    path = f"t{uid()}/app"
+    repo = f"{proxy.host}/{path}"
+    project = build_project(tmp_path, docker_engine, [repo], [target], base=f"{base}:1")
+    main = ["--ref", "refs/heads/main"]
+    planfile = tmp_path / "plan.json"
+    project.ok("apply", *main)
+    first = skopeo.digest(target, f"{path}:main")
+
+    def hubpub_requests(method: str | None, where: str) -> list[str]:
+        # The engine's pushes go through the proxy too: count hubpub's requests only.
+        return [
+            r.path
+            for r in proxy.requests_matching(method, where)
+            if not r.headers.get("user-agent", "").startswith("docker/")
+        ]
+
+    # 1. A commit outside the context: the saved plan builds nothing and tags one new sha.
+    project.write("README.md", "# docs\n")
+    project.commit("docs")
+    sha = short_sha(project)
+    project.ok("plan", *main, "--out", str(planfile))
+    proxy.clear()
+    applied = project.ok("apply", str(planfile))
+    assert "Plan: 0 builds, 1 to create, 0 to update, 1 unchanged." in applied.stdout
+    assert hubpub_requests(None, base_path) == []  # no base lookup, so no content key either
+    heads = hubpub_requests("HEAD", f"/v2/{path}/manifests/")
+    assert sorted(heads) == [f"/v2/{path}/manifests/main", f"/v2/{path}/manifests/sha-{sha}"]
+    assert len(hubpub_requests(None, "")) == 5  # /v2/, 2 HEADs, the GET and PUT of the tag
+    assert skopeo.digest(target, f"{path}:sha-{sha}") == first
+
+    # 2. A context change: the saved plan builds, so apply keys it again (its base: one HEAD)
+    #    and still HEADs each tag once.
+    project.write("app/msg", "hello v2\n")
+    project.commit("new message")
+    sha = short_sha(project)
+    project.ok("plan", *main, "--out", str(planfile))
+    proxy.clear()
+    applied = project.ok("apply", str(planfile))
+    assert "Plan: 1 build, 1 to create, 1 to update, 0 unchanged." in applied.stdout
+    assert hubpub_requests(None, base_path) == [f"/v2/{base_path}/manifests/1"]
+    heads = hubpub_requests("HEAD", f"/v2/{path}/manifests/")
+    assert sorted(heads) == [f"/v2/{path}/manifests/main", f"/v2/{path}/manifests/sha-{sha}"]
+    assert run_image(docker_engine, f"{repo}:main") == "hello v2\n"
+
+    # 3. The same check still refuses a context changed since the plan.
+    project.write("app/msg", "hello v3\n")
+    project.commit("v3")
+    project.ok("plan", *main, "--out", str(planfile))
+    project.write("app/msg", "edited after the plan\n")
+    stale = project.hubpub("apply", str(planfile))
+    assert stale.code == 1
+    assert "Saved plan is stale: the build context of 'app' changed" in stale.stderr
+
+
+# --- credentials for the engine's pushes -----------------------------------------------------
+
+
+def test_push_credentials_are_looked_up_once_per_registry(
+    docker_engine: DockerEngine, tmp_path: Path
+) -> None:
+    # The executor asks from its worker threads for every push; a credential helper (a
+    # subprocess, maybe a keychain prompt) runs once per registry for the whole apply.
+    project = build_project(tmp_path, docker_engine, ["127.0.0.1:5999/o/app"], [], base="x")
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-counting"
+    helper.write_text(
+        '#!/bin/sh\nread host\necho "$host" >> ' + str(calls) + "\nsleep 0.2\n"
+        'printf \'{"Username": "u-%s", "Secret": "helper-secret-pw"}\' "$host"\n'
+    )
+    helper.chmod(0o755)
+    (tmp_path / "dockercfg").mkdir()
+    (tmp_path / "dockercfg" / "config.json").write_text('{"credsStore": "counting"}')
+    environ = {
+        **project.env,
+        "PATH": f"{bin_dir}:{project.env['PATH']}",
+        "DOCKER_CONFIG": str(tmp_path / "dockercfg"),
+    }
+    registries = ["127.0.0.1:5999", "127.0.0.1:5998"] * 8
+    with session(
+        project.root / "hubpub.toml",
+        ref="refs/heads/main",
+        sha=None,
+        only=(),
+        redirects=(),
+        environ=environ,
+    ) as current:
+        with ThreadPoolExecutor(16) as pool:
+            auths = list(pool.map(current.push_auth, registries))
+        (tmp_path / "dockercfg" / "config.json").write_text("{not json")  # never read again
+        assert current.push_auth("127.0.0.1:5999") is auths[0]
+        assert "helper-secret-pw" not in repr(current)
+    assert auths[0] == PushAuth("u-127.0.0.1:5999", "helper-secret-pw")
+    assert auths[1] == PushAuth("u-127.0.0.1:5998", "helper-secret-pw")
+    assert sorted(calls.read_text().split()) == ["127.0.0.1:5998", "127.0.0.1:5999"]

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 
+from hubpub import __version__
 from hubpub.errors import AuthError, DeniedError, NotFoundError, RegistryError, TransportError
 from hubpub.reference import Repository
 from hubpub.registry import OCI_INDEX, OCI_MANIFEST, Manifest, RegistryClient, RegistryOptions
@@ -106,6 +107,35 @@ def test_read_and_copy_an_index_in_each_mode(
     for child_digest in layout.children:
         assert skopeo.digest(registry, f"{target}@{child_digest}") == child_digest
     assert skopeo.list_tags(registry, target) == ["2.0"]
+
+
+def test_a_copy_within_a_registry_mounts_each_blob_without_asking_first(
+    registry_plain: Registry, tmp_path: Path, docker_config: Path
+) -> None:
+    """A mount is answered 201 whether the blob was in the target already or only in the
+    source, so a copy on one registry sends one POST per blob and no blob HEAD (distribution-
+    spec "Mounting a blob from another repository"); a second copy into a repository that
+    holds part of the image still converges."""
+    repo, target = unique("alice"), unique("alice")
+    layout = write_layout(tmp_path / "layout", layer_size=50_000)
+    push_layout(layout, registry_plain, f"{repo}:1")
+    counter = Counter()
+    with client_for(registry_plain, docker_config=docker_config) as client:
+        client.add_response_hook(counter)
+        client.copy_image(ref(registry_plain, f"{repo}:1"), ref(registry_plain, f"{target}:1"))
+        assert counter.count("HEAD", "/blobs/") == 0
+        assert counter.count("POST", "mount=") == len(layout.blobs) == 2
+        assert counter.count("PATCH") + counter.count("PUT", "/blobs/") == 0
+    with client_for(registry_plain, docker_config=docker_config) as client:
+        # A fresh client (no memory of where blobs are): the blobs are mounted again, 201.
+        client.copy_image(ref(registry_plain, f"{repo}:1"), ref(registry_plain, f"{target}:2"))
+    for tag in ("1", "2"):
+        assert skopeo.digest(registry_plain, f"{target}:{tag}") == layout.digest
+    out = tmp_path / "out"
+    src_flags = [f.replace("--", "--src-", 1) for f in skopeo.flags(registry_plain)]
+    skopeo.run("copy", *src_flags, f"docker://{registry_plain.host}/{target}:2", f"oci:{out}:x")
+    for blob in layout.blobs:
+        assert (out / "blobs/sha256" / blob.split(":")[1]).is_file()
 
 
 def test_retag_within_a_repository_only_puts_the_manifest(
@@ -240,6 +270,8 @@ def test_an_empty_blob_goes_up_with_content_length_zero(
     [put] = proxy.requests_matching("PUT", "digest=")
     assert put.headers.get("content-length") == "0"
     assert "transfer-encoding" not in put.headers
+    # Every request says who sends it (the session's default headers never reached them).
+    assert {r.headers.get("user-agent") for r in proxy.requests} == {f"hubpub/{__version__}"}
 
 
 def test_a_mount_answered_202_is_an_upload_session(
@@ -266,8 +298,8 @@ def test_a_mount_answered_202_is_an_upload_session(
             repo, digest, len(data), lambda: (tmp_path / "blob").open("rb"), location=location
         )
         assert client.get_blob(repo, digest) == data
-    assert [m for m, _, _ in counter.seen if m in ("POST", "PUT")] == ["POST", "PUT"]
-    assert counter.seen[1][2] == 202
+    writes = [(m, status) for m, _, status in counter.seen if m in ("POST", "PUT")]
+    assert writes == [("POST", 202), ("PUT", 201)]
 
 
 def test_copy_between_registries_streams_each_blob_once_per_target(

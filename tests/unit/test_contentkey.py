@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hubpub.contentkey import base_images, content_key, context_files, substitute
+from hubpub.contentkey import Dockerfile, base_images, content_key, context_files, substitute
 from hubpub.errors import ConfigError
 
 BASE = "sha256:" + "e" * 64
@@ -158,3 +158,17 @@ def test_user_labels_count_but_empty_ones_set_nothing(tmp_path: Path) -> None:
     assert labelled != first
     assert content_key(root, dockerfile, {}, None, resolve, labels={"a": "2"}) != labelled
     assert content_key(root, dockerfile, {}, None, resolve, labels={"a": "1", "b": ""}) == labelled
+
+
+def test_a_parsed_dockerfile_keys_as_the_file_does(tmp_path: Path) -> None:
+    # observe reads and parses each Dockerfile once and hands it to content_key: the same key
+    # as content_key reading the file itself.
+    root = make_context(tmp_path / "ctx")
+    dockerfile = root / "Dockerfile"
+    args = {"V": "1.36"}
+    text = b"ARG V\nFROM busybox:${V}\nFROM golang:1 AS build\nCOPY app /app\n"
+    dockerfile.write_bytes(text)
+    parsed = Dockerfile.parse(text, args, None)
+    assert parsed.bases == ("busybox:1.36", "golang:1")
+    read = content_key(root, dockerfile, args, None, resolve)
+    assert content_key(root, dockerfile, args, None, resolve, parsed=parsed) == read

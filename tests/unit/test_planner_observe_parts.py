@@ -10,7 +10,7 @@ import pytest
 
 from hubpub.desired import BuildSpec, DesiredImage, DesiredTag
 from hubpub.errors import PlanError
-from hubpub.observe import LabelCache, Redirects, observe
+from hubpub.observe import LabelCache, Redirects, observe, observe_builds
 from hubpub.reference import Reference, Repository, parse_reference, parse_repository
 from hubpub.registry.models import Manifest, ManifestInfo
 
@@ -115,3 +115,27 @@ def test_observe_keys_the_users_labels(tmp_path: Path) -> None:
 
     assert key({"org.example.a": "1"}) != key({"org.example.a": "2"})
     assert key({}) != key({"org.example.a": "1"})
+
+
+def test_observe_builds_keys_only_the_images_named(tmp_path: Path) -> None:
+    # apply of a saved plan keys again only the images the plan builds: the others' Dockerfiles
+    # are not read, their bases not looked up, their contexts not hashed (here neither exists).
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY x /x\n")
+    (tmp_path / "x").write_text("x")
+    repo = parse_repository("localhost:5000/o/app")
+    gone = tmp_path / "gone"
+
+    def image(name: str, context: Path) -> DesiredImage:
+        spec = BuildSpec(context, context / "Dockerfile", None, {}, {})
+        tag = DesiredTag(repo.with_tag(name), "tags[0]", False)
+        return DesiredImage(name, (repo,), (tag,), spec, None, None)
+
+    images = [image("app", tmp_path), image("tagged", gone)]
+    done = observe_builds(images, _EmptyRegistry(), building={"app"})
+    full = observe(images[:1], _EmptyRegistry()).observed.content_keys
+    assert done.observed.content_keys == full  # the key observe computes, nothing else
+    assert done.bases == {"app": ()}
+    assert [i.name for i in done.images] == ["app", "tagged"]  # every image, for the builds
+    assert observe_builds(images, _EmptyRegistry(), building=()).observed.content_keys == {}
+    with pytest.raises(PlanError, match="cannot read the Dockerfile"):
+        observe_builds(images, _EmptyRegistry(), building={"tagged"})

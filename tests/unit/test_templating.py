@@ -7,6 +7,8 @@ comment says which hubpub improvement (tag-semantics.md) changes them.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +19,8 @@ from hubpub.errors import TemplateError
 from hubpub.gitstate import GitState, ref_kind, short_name
 from hubpub.reference import is_valid_tag
 from hubpub.templating import (
+    DEFAULT_PATTERNS,
+    PATTERN_NAMES,
     check_expression,
     check_template,
     image_tags,
@@ -516,3 +520,41 @@ def test_all_preset_tags_are_valid() -> None:
     for ref in ("refs/heads/" + "x/" * 100, "refs/tags/-bad", "refs/pull/7/merge"):
         for value in values(image, make_state(ref)):
             assert is_valid_tag(value), value
+
+
+def test_default_patterns_pass_the_static_check() -> None:
+    # check_image_templates skips them (a semver preset alone then never loads Jinja).
+    for pattern in DEFAULT_PATTERNS:
+        assert check_template(pattern, PATTERN_NAMES, []) is None
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("bad/tag", r"tags\[0\]: 'bad/tag' is not a valid tag"),
+        ("-x", r"tags\[0\]: '-x' is not a valid tag"),
+        ("a" * 129, r"is not a valid tag"),
+    ],
+)
+def test_a_literal_template_is_checked_as_any_other(rule: str, message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        values(make_image(rule), make_state("refs/heads/main"))
+
+
+def test_literal_templates_do_not_load_jinja() -> None:
+    """Only a template with Jinja syntax in it imports Jinja2 (templating.py's docstring)."""
+    code = """
+import sys
+from tests.unit.test_templating import make_image, make_state, values
+from hubpub.templating import check_image_templates
+image = make_image(" 1.4.2 ", "edge", {"preset": "semver"}, {"preset": "sha"}, latest=True)
+check_image_templates(image, [])
+print(values(image, make_state("refs/heads/main")), "jinja2" in sys.modules)
+image = make_image("v-{{ git.short_sha }}")
+print(values(image, make_state("refs/heads/main")), "jinja2" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == [
+        "['1.4.2', 'edge', 'sha-0123456', 'latest'] False",
+        "['v-0123456'] True",
+    ]

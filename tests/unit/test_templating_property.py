@@ -11,7 +11,17 @@ from hypothesis import strategies as st
 from hubpub.config.model import Image
 from hubpub.gitstate import GitState
 from hubpub.reference import is_valid_tag
-from hubpub.templating import image_tags, slug
+from hubpub.templating import (
+    RULE_NAMES,
+    _compile,
+    _render_literal,
+    check_template,
+    environment,
+    image_tags,
+    is_literal,
+    render,
+    slug,
+)
 
 PRESETS = [
     {"preset": "semver"},
@@ -73,3 +83,23 @@ def test_presets_make_valid_tags_or_nothing(kind: str, name: str, others: list[s
 def test_slug_is_valid_or_empty(text: str) -> None:
     value = slug(text)
     assert value == "" or is_valid_tag(value)
+
+
+# Text that looks like Jinja's delimiters without opening one, and Docker Hub's placeholders.
+_near_jinja = st.lists(
+    st.sampled_from(["{", "}", "%", "#", "\\", "1", "sourceref", "a", " ", "\r", "\n"])
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(), _near_jinja))
+def test_a_literal_renders_as_jinja_renders_it(text: str) -> None:
+    """templating.is_literal: a template without Jinja syntax is rendered without Jinja, and
+    needs no static check; Jinja agrees on both."""
+    if not is_literal(text):
+        return
+    assert _render_literal(text) == _compile(text).render({})
+    context = {"git": None, "match": ("main",)}
+    assert render(text, context, "x") == str(_compile(text).render(context)).strip()
+    environment().parse(text)  # no syntax error
+    assert check_template(text, RULE_NAMES, []) is None

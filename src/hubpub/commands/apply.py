@@ -2,10 +2,11 @@
 
 Without PLANFILE it plans and applies at once, without prompting (it runs in CI). With one it
 applies exactly that saved plan after checking that it was made for this config and commit,
-that every build context still has the content key the plan saw, and that every tag still
-points where the plan saw it (Terraform's "Saved plan is stale"). A plan with conflicts is
-refused before any change unless ``--allow-overwrite`` is given. A partial failure prints what
-was done, what failed and what did not start, and exits 1; running apply again converges.
+that the build context of every image it builds still has the content key the plan saw, and
+that every tag it touches still points where the plan saw it (Terraform's "Saved plan is
+stale"). A plan with conflicts is refused before any change unless ``--allow-overwrite`` is
+given. A partial failure prints what was done, what failed and what did not start, and exits
+1; running apply again converges.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -117,18 +119,24 @@ def _check_saved(
             f"{current.git.sha[:12]}",
             hint="run 'hubpub plan --out' again",
         )
-    observation = current.observe(rebuild=True)  # keys only; labels are not needed here
-    for image in saved.plan.images:
-        if image.build is None:
-            continue
-        now = observation.observed.content_keys.get(image.name)
-        if now != image.build.content_key:
-            raise StalePlanError(
-                f"Saved plan is stale: the build context of {image.name!r} changed "
-                f"(content key {now}, the plan expected {image.build.content_key})",
-                hint="run 'hubpub plan' again",
-            )
-    check_stale(saved.plan, current.registry, saved.observed.sources, observation.observed.tags)
+    # Only what the plan builds is keyed again: an image it only tags needs no context hashed
+    # and no base looked up (its tags are all the plan acts on). Every tag the plan touches is
+    # HEADed once, at the same time as the hashing.
+    building = {image.name for image in saved.plan.images if image.build is not None}
+    with ThreadPoolExecutor(1, "hubpub-stale") as side:
+        tags = side.submit(check_stale, saved.plan, current.registry, saved.observed.sources)
+        observation = current.observe_builds(building)
+        for image in saved.plan.images:
+            if image.build is None:
+                continue
+            now = observation.observed.content_keys.get(image.name)
+            if now != image.build.content_key:
+                raise StalePlanError(
+                    f"Saved plan is stale: the build context of {image.name!r} changed "
+                    f"(content key {now}, the plan expected {image.build.content_key})",
+                    hint="run 'hubpub plan' again",
+                )
+        tags.result()  # StalePlanError when a tag moved
     return observation, saved.plan
 
 

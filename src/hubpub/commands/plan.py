@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,14 @@ from hubpub.engine import Engine, PushAuth
 from hubpub.errors import HubpubError
 from hubpub.executor import BuildInputs, build_labels
 from hubpub.gitstate import GitState
-from hubpub.observe import ENGINE_PREFIX, LabelCache, Observation, Redirects, observe
+from hubpub.observe import (
+    ENGINE_PREFIX,
+    LabelCache,
+    Observation,
+    Redirects,
+    observe,
+    observe_builds,
+)
 from hubpub.planfile import PlanOptions, SavedPlan, config_hash, save
 from hubpub.planner import Plan, make_plan
 from hubpub.reference import parse_reference
@@ -83,6 +91,11 @@ class Session:
     registry: RegistryClient
     registry_options: dict[str, RegistryOptions]
     _engine: Engine | None = None
+    # registry -> the engine's credentials for it, looked up once: the executor pushes from
+    # several worker threads, and each lookup re-read the Docker config (and may run a
+    # credential helper). Out of the repr: they are secrets.
+    _push_auths: dict[str, PushAuth | None] = field(default_factory=dict, repr=False)
+    _push_auth_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -98,6 +111,13 @@ class Session:
             return None
 
     def push_auth(self, registry: str) -> PushAuth | None:
+        # One lookup at a time: two pushes to one registry must not both run its helper.
+        with self._push_auth_lock:
+            if registry not in self._push_auths:
+                self._push_auths[registry] = self._find_push_auth(registry)
+            return self._push_auths[registry]
+
+    def _find_push_auth(self, registry: str) -> PushAuth | None:
         options = self.registry_options.get(registry, RegistryOptions())
         creds = from_environment(registry, options, self.environ)
         if creds is None:
@@ -118,6 +138,16 @@ class Session:
             redirects=self.redirects,
             cache=LabelCache.default(self.environ),
             rebuild=rebuild,
+        )
+
+    def observe_builds(self, building: Collection[str]) -> Observation:
+        """The content keys of the images named only (a saved plan's builds: apply.py)."""
+        return observe_builds(
+            self.desired,
+            self.registry,
+            building=building,
+            engine=self.local_engine,
+            redirects=self.redirects,
         )
 
     def build_inputs(self, observation: Observation, plan: Plan) -> dict[str, BuildInputs]:

@@ -6,9 +6,10 @@ Requests per operation (OCI distribution-spec v1.1; registry-protocol.md):
 - a tag's digest: one ``HEAD /v2/<name>/manifests/<tag>`` (a HEAD is not a Docker Hub pull);
   a ``GET`` only when the registry omits ``Docker-Content-Digest`` or the body is needed
 - tokens: one per (realm, service, scope set), cached until it expires
-- copy: source manifest(s) ``GET``; per blob ``HEAD`` on the target, then a mount when both
-  repositories share a registry, else a streamed upload; manifests ``PUT`` children first and
-  the tag last, so a tag never points at something missing
+- copy: source manifest(s) ``GET``; per blob a mount when both repositories share a registry
+  (a ``HEAD`` on the target only when the mount is answered 202), else a ``HEAD`` on the
+  target and a streamed upload; manifests ``PUT`` children first and the tag last, so a tag
+  never points at something missing
 """
 
 from __future__ import annotations
@@ -257,10 +258,17 @@ class RegistryClient:
     def _probe(self, ep: Endpoint) -> None:
         """``GET /v2/``: which scheme answers, and the challenge (distribution-spec
         "Determining support"). HTTPS first; HTTP only where allowed and only when the TLS
-        handshake failed for a reason other than an untrusted certificate."""
+        handshake failed for a reason other than an untrusted certificate.
+
+        Where plain HTTP is allowed (loopback, or ``insecure``), the plain ``GET /v2/`` is sent
+        at the same time as the HTTPS attempt rather than after it fails: it carries no
+        credentials, and HTTPS still wins whenever it answers. One round trip instead of two
+        on every first contact with a local registry (docs/benchmarks.md)."""
         scheme = "https"
         response: requests.Response | None = None
         if ep.plain_http_allowed:
+            plain = requests.Request("GET", f"http://{ep.host}/v2/").prepare()
+            early = _Attempt(lambda: self._transport._exchange(ep, plain, stream=False))
             first = requests.Request("GET", f"https://{ep.host}/v2/").prepare()
             try:
                 response = self._transport._exchange(ep, first, stream=False)
@@ -270,6 +278,9 @@ class RegistryClient:
                 scheme = "http"
             except requests.RequestException:
                 scheme = "http"
+            if response is None:
+                response = early.result()  # None when it failed: sent again below
+            # else HTTPS answered: the plain answer is left to its thread (read, not used).
         if response is None:
             prepared = requests.Request("GET", f"{scheme}://{ep.host}/v2/").prepare()
             response = self._transport.send(ep, prepared)
@@ -663,33 +674,35 @@ class RegistryClient:
         if manifest is not None and src.digest != manifest.digest:
             raise ValueError(f"copy_image: the manifest given is {manifest.digest}, not {src}")
         top = manifest if manifest is not None else self.get_manifest(src)
-        same_registry = api_host(src.registry) == api_host(dst.registry)
-        mount_from = src.repository if same_registry else None
-        scopes = write_scopes(dst.repository, mount_from)
-        if src.repository != dst.repository:
-            images: list[tuple[Manifest, Descriptor | None]] = []
-            if not top.is_index:
-                images.append((top, None))
-            for entry in top.children:
-                child_ref = dst.repository.with_digest(entry.digest)
-                if self._manifest_exists(child_ref, scopes):
-                    continue  # a manifest in a repository implies its blobs there
-                manifest = self.get_manifest(src.repository.with_digest(entry.digest))
-                images.append((manifest, entry))
-            self._copy_blobs(
-                [b for m, _ in images for b in m.blobs], src.repository, dst.repository, scopes
-            )
-            for manifest, child in images:
-                if child is not None:
-                    self.put_manifest(
-                        dst.repository.with_digest(manifest.digest), manifest, scopes=scopes
-                    )
+        scopes = self.copy_content(src.repository, dst.repository, top)
         target = (
             Reference(dst.repository, tag=dst.tag)
             if dst.tag
             else dst.repository.with_digest(top.digest)
         )
         return self.put_manifest(target, top, scopes=scopes)
+
+    def copy_content(self, src: Repository, dst: Repository, top: Manifest) -> tuple[str, ...]:
+        """Everything ``top`` (held by ``src``) needs in ``dst`` before a tag can point to it:
+        its blobs and, for an index, its child manifests by digest. Returns the scopes that
+        write ``dst`` (and mount from ``src`` on the same registry), for the tag's PUT."""
+        same_registry = api_host(src.registry) == api_host(dst.registry)
+        scopes = write_scopes(dst, src if same_registry else None)
+        if src == dst:
+            return scopes
+        images: list[tuple[Manifest, Descriptor | None]] = []
+        if not top.is_index:
+            images.append((top, None))
+        for entry in top.children:
+            if self._manifest_exists(dst.with_digest(entry.digest), scopes):
+                continue  # a manifest in a repository implies its blobs there
+            child = self.get_manifest(src.with_digest(entry.digest))
+            images.append((child, entry))
+        self._copy_blobs([b for m, _ in images for b in m.blobs], src, dst, scopes)
+        for child, listed in images:
+            if listed is not None:
+                self.put_manifest(dst.with_digest(child.digest), child, scopes=scopes)
+        return scopes
 
     def _copy_blobs(
         self,
@@ -717,26 +730,42 @@ class RegistryClient:
                 return
             if api_host(src.registry) == key[0]:
                 homes.add(src.path)
-            if not self.blob_exists(dst, blob.digest, scopes=scopes):
-                source_home = src.path if src.path in homes else None
-                other = source_home or next(iter(sorted(homes)), None)
-                location: str | None = None
-                mounted = False
-                if other is not None:
-                    origin = Repository(dst.registry, other)
-                    mount_scopes = scopes if origin == src else write_scopes(dst, origin)
-                    location = self.mount_blob(dst, blob.digest, origin, scopes=mount_scopes)
-                    mounted = location is None
-                if not mounted:
-                    self.upload_blob(
-                        dst,
-                        blob.digest,
-                        blob.size,
-                        lambda: self.open_blob(src, blob.digest),
-                        scopes=scopes,
-                        location=location,
-                    )
+            source_home = src.path if src.path in homes else None
+            other = source_home or next(iter(sorted(homes)), None)
+            location: str | None = None
+            if other is not None:
+                # Mount first, without a HEAD: a mount is answered 201 whether the blob was
+                # already in ``dst`` or only in ``other`` (distribution-spec "Mounting a blob
+                # from another repository"), so the usual case costs one round trip, as in
+                # docker push. Only a 202 (``other`` lacks it) asks whether ``dst`` has it.
+                origin = Repository(dst.registry, other)
+                mount_scopes = scopes if origin == src else write_scopes(dst, origin)
+                location = self.mount_blob(dst, blob.digest, origin, scopes=mount_scopes)
+                if location is None:
+                    homes.add(dst.path)
+                    return
+            if self.blob_exists(dst, blob.digest, scopes=scopes):
+                if location is not None:
+                    self._cancel_upload(dst, location, scopes)
+            else:
+                self.upload_blob(
+                    dst,
+                    blob.digest,
+                    blob.size,
+                    lambda: self.open_blob(src, blob.digest),
+                    scopes=scopes,
+                    location=location,
+                )
             homes.add(dst.path)
+
+    def _cancel_upload(self, repo: Repository, location: str, scopes: tuple[str, ...]) -> None:
+        """Close an upload session that is not needed (distribution-spec "Canceling an
+        upload"). Best effort: a registry expires abandoned sessions anyway."""
+        try:
+            _, response = self._request(repo.registry, "DELETE", location, scopes, retry=False)
+            response.close()
+        except RegistryError as exc:
+            log.debug("cancelling an upload to %s: %s", repo, exc)
 
 
 def _media_type(response: requests.Response) -> str:
@@ -749,3 +778,23 @@ def _with_query(url: str, extra: Mapping[str, str]) -> str:
     parts = urlsplit(url)
     query = parts.query + ("&" if parts.query else "") + urlencode(extra)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+class _Attempt:
+    """One request run on a thread of its own (not a pool's: the caller may be a pool worker
+    holding up the others), for the HTTP half of the probe. ``result`` is its response, or
+    None when it failed in any way: the caller then sends it the usual way, with retries,
+    which reports the error."""
+
+    def __init__(self, send: Callable[[], requests.Response]) -> None:
+        self._response: requests.Response | None = None
+        self._thread = threading.Thread(target=self._run, args=(send,), daemon=True)
+        self._thread.start()
+
+    def _run(self, send: Callable[[], requests.Response]) -> None:
+        with contextlib.suppress(Exception):
+            self._response = send()
+
+    def result(self) -> requests.Response | None:
+        self._thread.join()
+        return self._response

@@ -35,6 +35,7 @@ import requests
 import stamina
 from requests.adapters import HTTPAdapter
 
+from hubpub import __version__
 from hubpub.errors import (
     DeniedError,
     NotFoundError,
@@ -266,8 +267,12 @@ def new_session(pool_size: int) -> requests.Session:
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    session.headers["User-Agent"] = "hubpub"
     return session
+
+
+# Registries log it, and Docker Hub asks clients to say who they are. Set on each request in
+# _exchange: hubpub sends prepared requests, which a session's default headers never reach.
+USER_AGENT = f"hubpub/{__version__}"
 
 
 def trust_for(netloc: str, options: RegistryOptions, environ: Mapping[str, str]) -> str | bool:
@@ -340,6 +345,7 @@ class Transport:
     ) -> requests.Response:
         """One request and its redirects, inside the registry's concurrency limit."""
         timeout = (self.policy.connect_timeout, self.policy.read_timeout)
+        prepared.headers.setdefault("User-Agent", USER_AGENT)
         for _ in range(_MAX_REDIRECTS + 1):
             url = prepared.url or ""
             started = time.monotonic()
