@@ -42,6 +42,8 @@ WATCH = [
     ("hubpub.registry.client", "RegistryClient.get_manifest"),
     ("hubpub.registry.client", "RegistryClient.put_manifest"),
     ("hubpub.registry.client", "RegistryClient.copy_image"),
+    ("hubpub.registry.client", "RegistryClient.copy_content"),
+    ("hubpub.registry.client", "RegistryClient.mount_blob"),
     ("hubpub.registry.client", "RegistryClient.get_blob"),
     ("hubpub.registry.client", "RegistryClient._probe"),
     ("hubpub.executor", "Executor.apply"),
