@@ -177,6 +177,10 @@ def test_docker_hub_pull_limit_is_reported_not_hammered(
         ("reset-mid-body", "GET", "/blobs/"),
         ("reset-after-forward", "PUT", "/manifests/"),
         ("502", "PUT", "/manifests/"),
+        # First contact: the plain GET /v2/ goes out beside the HTTPS attempt, and its failure
+        # is retried like any other request's.
+        ("503", "GET", "/v2/$"),
+        ("reset-before", "GET", "/v2/$"),
     ],
 )
 def test_server_errors_and_resets_are_retried(

@@ -280,6 +280,8 @@ class RegistryClient:
                 scheme = "http"
             if response is None:
                 response = early.result()  # None when it failed: sent again below
+                if response is not None and response.status_code in RETRY_STATUSES:
+                    response = None  # a 429 or 5xx: sent again below, with the retries
             # else HTTPS answered: the plain answer is left to its thread (read, not used).
         if response is None:
             prepared = requests.Request("GET", f"{scheme}://{ep.host}/v2/").prepare()
