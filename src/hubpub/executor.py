@@ -46,7 +46,9 @@ class Registry(Protocol):
 
     def get_manifest(self, ref: Reference) -> Manifest: ...
 
-    def put_manifest(self, ref: Reference, manifest: Manifest) -> str: ...
+    def put_manifest(
+        self, ref: Reference, manifest: Manifest, *, scopes: tuple[str, ...] | None = None
+    ) -> str: ...
 
     def copy_content(self, src: Repository, dst: Repository, top: Manifest) -> tuple[str, ...]: ...
 
@@ -276,18 +278,24 @@ class Executor:
             raise PlanError(f"task {task.label} has no reference")
         if task.kind == "push":
             return self._push(task, deps[0].digest)
+        scopes = None
         if task.content_of is not None:
             # The copy owns the content; this tag only waits for it (and is "not started"
             # when it failed, as if it had waited for the whole copy).
-            self._contents[task.content_of].wait()
+            scopes = self._contents[task.content_of].wait()
             manifest = self._source_manifest(self._tasks[task.content_of], deps)
         elif task.kind == "copy":
-            with self._contents[task.id].owning():
+            with self._contents[task.id].owning() as content:
                 manifest = self._source_manifest(task, deps)
-                self.registry.copy_content(manifest_home(task), task.ref.repository, manifest)
+                content.scopes = self.registry.copy_content(
+                    manifest_home(task), task.ref.repository, manifest
+                )
+            scopes = content.scopes
         else:
             manifest = self._source_manifest(task, deps)
-        return self.registry.put_manifest(task.ref, manifest)
+        # A copy's PUTs (its own and those of the tags that follow it) reuse the scopes, so the
+        # token, its content used: one token request per copy, not two (registry-protocol.md).
+        return self.registry.put_manifest(task.ref, manifest, scopes=scopes)
 
     def _source_manifest(self, reader: Task, deps: Sequence[TaskResult]) -> Manifest:
         """The manifest ``reader`` (a tag or copy) takes, by digest: the plan's, or the one
@@ -361,19 +369,22 @@ class _Content:
         self._owner = owner
         self._done = threading.Event()
         self._ok = False
+        self.scopes: tuple[str, ...] | None = None  # the token scopes the content was written with
 
     @contextlib.contextmanager
-    def owning(self) -> Iterator[None]:
+    def owning(self) -> Iterator[_Content]:
         try:
-            yield
+            yield self
             self._ok = True
         finally:
             self._done.set()
 
-    def wait(self) -> None:
+    def wait(self) -> tuple[str, ...] | None:
+        """The scopes the content was written with, once it is; NotStarted if it failed."""
         self._done.wait()
         if not self._ok:
             raise NotStarted(f"not started: {self._owner.label} did not complete")
+        return self.scopes
 
 
 V = TypeVar("V")

@@ -21,6 +21,8 @@ import requests
 
 from hubpub import __version__
 from hubpub.errors import AuthError, DeniedError, NotFoundError, RegistryError, TransportError
+from hubpub.executor import Executor
+from hubpub.planner import ImageSpec, Observed, TargetTag, make_plan
 from hubpub.reference import Repository
 from hubpub.registry import OCI_INDEX, OCI_MANIFEST, Manifest, RegistryClient, RegistryOptions
 from tests.fixtures import skopeo
@@ -126,9 +128,14 @@ def test_a_copy_within_a_registry_mounts_each_blob_without_asking_first(
         assert counter.count("HEAD", "/blobs/") == 0
         assert counter.count("POST", "mount=") == len(layout.blobs) == 2
         assert counter.count("PATCH") + counter.count("PUT", "/blobs/") == 0
+    again = Counter()
     with client_for(registry_plain, docker_config=docker_config) as client:
         # A fresh client (no memory of where blobs are): the blobs are mounted again, 201.
+        client.add_response_hook(again)
         client.copy_image(ref(registry_plain, f"{repo}:1"), ref(registry_plain, f"{target}:2"))
+    mounts = [status for m, url, status in again.seen if m == "POST" and "mount=" in url]
+    assert mounts == [201] * len(layout.blobs)
+    assert again.count("HEAD", "/blobs/") + again.count("PATCH") == 0
     for tag in ("1", "2"):
         assert skopeo.digest(registry_plain, f"{target}:{tag}") == layout.digest
     out = tmp_path / "out"
@@ -136,6 +143,28 @@ def test_a_copy_within_a_registry_mounts_each_blob_without_asking_first(
     skopeo.run("copy", *src_flags, f"docker://{registry_plain.host}/{target}:2", f"oci:{out}:x")
     for blob in layout.blobs:
         assert (out / "blobs/sha256" / blob.split(":")[1]).is_file()
+
+
+def test_a_registry_that_refuses_mounts_is_asked_once_then_uploaded_to(
+    registry_plain: Registry, fault_proxy: Any, tmp_path: Path, docker_config: Path
+) -> None:
+    """ECR without the feature refuses a mount outright (registry-protocol.md): hubpub uploads
+    instead, and stops trying to mount on that registry (the blobs already in flight try once;
+    a later copy does not try at all)."""
+    proxy = fault_proxy(registry_plain)
+    repo, first, second = unique("alice"), unique("alice"), unique("alice")
+    layout = write_layout(tmp_path / "layout", layer_size=30_000)
+    push_layout(layout, registry_plain, f"{repo}:1")
+    proxy.respond(405, method="POST", path="mount=", times=None)
+    with client_for(docker_config=docker_config, options={}) as client:
+        client.copy_image(ref(proxy.host, f"{repo}:1"), ref(proxy.host, f"{first}:1"))
+        refused = len(proxy.requests_matching("POST", "mount="))
+        assert 1 <= refused <= len(layout.blobs)
+        client.copy_image(ref(proxy.host, f"{repo}:1"), ref(proxy.host, f"{second}:1"))
+        assert len(proxy.requests_matching("POST", "mount=")) == refused
+    assert len(proxy.requests_matching("PUT", "digest=")) == 2 * len(layout.blobs)
+    for target in (first, second):
+        assert skopeo.digest(registry_plain, f"{target}:1") == layout.digest
 
 
 def test_retag_within_a_repository_only_puts_the_manifest(
@@ -874,3 +903,45 @@ def test_docker_hub_names_share_one_credential_entry(tmp_path: Path) -> None:
         assert (inline.username, inline.password) == ("me", "pw-1")
     assert log.read_text() == "get https://index.docker.io/v1/\n" * 3
     assert DockerConfig(inline_cfg, env).lookup("ghcr.io") is None
+
+
+def test_a_promotion_copies_once_then_tags_with_the_copys_token(
+    registry_token: Registry, tmp_path: Path, docker_config: Path
+) -> None:
+    """apply's registry-side half on a bearer-token registry: one copy (blobs mounted, no blob
+    HEAD), the other tags PUT as soon as the content is there, and every write to the target
+    with one token (the copy's scopes are reused for the PUTs, issue 5 "fewest operations")."""
+    source, target = unique("alice"), unique("alice")
+    layout = write_layout(tmp_path / "layout", layer_size=20_000)
+    push_layout(layout, registry_token, f"{source}:rc")
+    tags = [TargetTag(ref(registry_token, f"{target}:{n}")) for n in ("1", "1.0", "latest")]
+    images = [ImageSpec("app", tuple(tags), source=ref(registry_token, f"{source}:rc"))]
+    observed = Observed(tags={t.ref: None for t in tags}, sources={"app": layout.digest})
+    plan = make_plan(images, observed)
+    assert [c.via for c in plan.images[0].changes] == ["copy", "tag", "tag"]
+
+    def no_engine() -> Any:
+        raise AssertionError("a promotion needs no engine")
+
+    assert registry_token.issuer is not None
+    registry_token.issuer.clear_requests()
+    counter = Counter()
+    env, options = creds_env(registry_token), env_options(registry_token)
+    with client_for(
+        registry_token, docker_config=docker_config, environ=env, options=options
+    ) as client:
+        client.add_response_hook(counter)
+        result = Executor(client, no_engine, {}).apply(plan)
+    assert [r.status for r in result.results] == ["done"] * 3
+    # One token reads the source's manifest (in a real apply, observe's HEAD fetched it
+    # already); one, and only one, writes: the copy's, reused by all three PUTs.
+    asked = [frozenset(r.scopes) for r in registry_token.issuer.requests]
+    assert sorted(asked, key=len) == [
+        {f"repository:{source}:pull"},
+        {f"repository:{source}:pull", f"repository:{target}:pull,push"},
+    ]
+    assert counter.count("HEAD", "/blobs/") == 0
+    assert counter.count("POST", "mount=") == len(layout.blobs)
+    assert counter.count("PUT", "/manifests/") == 3
+    for tag in tags:
+        assert skopeo.digest(registry_token, f"{tag.ref.path}:{tag.ref.tag}") == layout.digest

@@ -123,7 +123,8 @@ def _check_saved(
     # and no base looked up (its tags are all the plan acts on). Every tag the plan touches is
     # HEADed once, at the same time as the hashing.
     building = {image.name for image in saved.plan.images if image.build is not None}
-    with ThreadPoolExecutor(1, "hubpub-stale") as side:
+    side = ThreadPoolExecutor(1, "hubpub-stale")
+    try:
         tags = side.submit(check_stale, saved.plan, current.registry, saved.observed.sources)
         observation = current.observe_builds(building)
         for image in saved.plan.images:
@@ -137,6 +138,10 @@ def _check_saved(
                     hint="run 'hubpub plan' again",
                 )
         tags.result()  # StalePlanError when a tag moved
+    finally:
+        # An error found here is reported at once, without waiting for the tag checks (which
+        # may be retrying a failing registry); they change nothing, and the process ends.
+        side.shutdown(wait=False, cancel_futures=True)
     return observation, saved.plan
 
 

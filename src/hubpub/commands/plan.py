@@ -96,6 +96,7 @@ class Session:
     # credential helper). Out of the repr: they are secrets.
     _push_auths: dict[str, PushAuth | None] = field(default_factory=dict, repr=False)
     _push_auth_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _push_auth_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -111,8 +112,11 @@ class Session:
             return None
 
     def push_auth(self, registry: str) -> PushAuth | None:
-        # One lookup at a time: two pushes to one registry must not both run its helper.
+        # One lookup at a time per registry: two pushes to one registry must not both run its
+        # helper, and a slow helper for one registry must not hold up pushes to another.
         with self._push_auth_lock:
+            lock = self._push_auth_locks.setdefault(registry, threading.Lock())
+        with lock:
             if registry not in self._push_auths:
                 self._push_auths[registry] = self._find_push_auth(registry)
             return self._push_auths[registry]

@@ -167,6 +167,9 @@ class RegistryClient:
         # (API host, digest) → repositories of that registry known to hold the blob, so each
         # blob crosses the network at most once per target registry (then it is mounted).
         self._blob_homes: dict[tuple[str, str], set[str]] = {}
+        # Registries (API hosts) that refused a mount outright: their copies ask HEAD first
+        # and upload, without trying to mount every blob again.
+        self._no_mounts: set[str] = set()
         self._blob_locks: dict[tuple[str, str], threading.Lock] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -268,7 +271,9 @@ class RegistryClient:
         response: requests.Response | None = None
         if ep.plain_http_allowed:
             plain = requests.Request("GET", f"http://{ep.host}/v2/").prepare()
-            early = _Attempt(lambda: self._transport._exchange(ep, plain, stream=False))
+            early = _Attempt(
+                lambda: self._transport._exchange(ep, plain, stream=False, limited=False)
+            )
             first = requests.Request("GET", f"https://{ep.host}/v2/").prepare()
             try:
                 response = self._transport._exchange(ep, first, stream=False)
@@ -518,6 +523,8 @@ class RegistryClient:
             raise self._fail(ep, response, scopes, f"blob upload to {repo}")
         # ECR and others refuse mounts they do not support: upload instead (protocol notes).
         log.info("mount of %s into %s refused (%s); uploading", digest, repo, response.status_code)
+        with self._lock:
+            self._no_mounts.add(api_host(repo.registry))
         return self._start_upload(repo, scopes)
 
     def _start_upload(self, repo: Repository, scopes: tuple[str, ...]) -> str:
@@ -735,7 +742,9 @@ class RegistryClient:
             source_home = src.path if src.path in homes else None
             other = source_home or next(iter(sorted(homes)), None)
             location: str | None = None
-            if other is not None:
+            with self._lock:
+                mounts = key[0] not in self._no_mounts
+            if other is not None and mounts:
                 # Mount first, without a HEAD: a mount is answered 201 whether the blob was
                 # already in ``dst`` or only in ``other`` (distribution-spec "Mounting a blob
                 # from another repository"), so the usual case costs one round trip, as in

@@ -341,16 +341,23 @@ class Transport:
             return session
 
     def _exchange(
-        self, ep: Endpoint, prepared: requests.PreparedRequest, stream: bool
+        self,
+        ep: Endpoint,
+        prepared: requests.PreparedRequest,
+        stream: bool,
+        *,
+        limited: bool = True,
     ) -> requests.Response:
-        """One request and its redirects, inside the registry's concurrency limit."""
+        """One request and its redirects, inside the registry's concurrency limit (unless not
+        ``limited``: the probe's plain attempt, whose answer may never be waited for, must not
+        hold a slot the real requests need)."""
         timeout = (self.policy.connect_timeout, self.policy.read_timeout)
         prepared.headers.setdefault("User-Agent", USER_AGENT)
         for _ in range(_MAX_REDIRECTS + 1):
             url = prepared.url or ""
             started = time.monotonic()
             own_host = urlsplit(url).netloc.lower() == ep.host.lower()
-            if own_host:
+            if own_host and limited:
                 with ep.slots:
                     # The 429 gate is checked holding a slot, so that no request that was
                     # queued for one when the 429 came slips through without waiting.
@@ -358,6 +365,10 @@ class Transport:
                     response = ep.session.send(
                         prepared, stream=stream, timeout=timeout, allow_redirects=False
                     )
+            elif own_host:
+                response = ep.session.send(
+                    prepared, stream=stream, timeout=timeout, allow_redirects=False
+                )
             else:
                 response = self.session_for(url, ep).send(
                     prepared, stream=stream, timeout=timeout, allow_redirects=False
