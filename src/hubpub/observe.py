@@ -36,7 +36,7 @@ from hubpub.desired import DesiredImage
 from hubpub.errors import HubpubError, NotFoundError, PlanError, RegistryError
 from hubpub.planner import ImageSpec, Observed, TargetTag
 from hubpub.reference import Reference, Repository, api_host, parse_reference
-from hubpub.registry.models import Manifest, ManifestInfo
+from hubpub.registry.models import INDEX_MEDIA_TYPES, Manifest, ManifestInfo
 
 log = logging.getLogger("hubpub.observe")
 
@@ -246,6 +246,11 @@ def observe(
         )
         found = registry.resolve(dict.fromkeys(wanted))
         tags = {ref: (info.digest if info is not None else None) for ref, info in found.items()}
+        indexes = frozenset(
+            info.digest
+            for info in found.values()
+            if info is not None and info.media_type in INDEX_MEDIA_TYPES
+        )
         sources = {
             image.name: tags.get(image.source) for image in images if image.source is not None
         }
@@ -302,7 +307,14 @@ def observe(
                 listed = listing.result() if listing is not None else {}
                 others = _other_tags(searching, set(tags), registry, cache, labels, listed)
 
-    observed = Observed(tags=tags, labels=labels, content_keys=keys, sources=sources, others=others)
+    observed = Observed(
+        tags=tags,
+        labels=labels,
+        content_keys=keys,
+        sources=sources,
+        others=others,
+        indexes=indexes,
+    )
     return Observation(images, tuple(image_spec(i) for i in images), observed, bases)
 
 

@@ -76,6 +76,7 @@ def to_json(saved: SavedPlan) -> dict[str, Any]:
                 name: [[str(ref), digest] for ref, digest in pairs]
                 for name, pairs in sorted(obs.others.items())
             },
+            "indexes": sorted(obs.indexes),
         },
         "images": [_image_json(image) for image in saved.plan.images],
     }
@@ -104,6 +105,7 @@ def _image_json(image: ImagePlan) -> dict[str, Any]:
                 "source": _ref(c.source),
                 "immutable": c.immutable,
                 "rule": c.rule,
+                "warning": c.warning,
             }
             for c in image.changes
         ],
@@ -174,6 +176,7 @@ def _from_json(data: Mapping[str, Any]) -> SavedPlan:
             name: tuple((parse_reference(ref), str(digest)) for ref, digest in pairs)
             for name, pairs in obs.get("others", {}).items()
         },
+        indexes=frozenset(str(digest) for digest in obs.get("indexes", [])),
     )
     images = []
     for item in data["images"]:
@@ -189,6 +192,7 @@ def _from_json(data: Mapping[str, Any]) -> SavedPlan:
                 source=_opt_ref(c["source"]),
                 immutable=bool(c["immutable"]),
                 rule=str(c["rule"]),
+                warning=str(c["warning"]) if c.get("warning") else None,
             )
             for c in item["changes"]
         )

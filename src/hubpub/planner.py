@@ -11,6 +11,11 @@ to do and how, following issue 5 and Terraform's plan/apply model (tag-semantics
   - ``copy``: another repository or registry holds it: mount or stream its blobs, tag last;
 - ``conflict`` when an immutable tag already points at another image.
 
+A change that would move a tag from a multi-platform index to a single image (hubpub builds for
+the engine's platform; a tag that buildx made multi-platform would stop serving the others)
+carries a warning, shown by the plan and in its JSON: the issue is silent on it, and a user
+migrating from build-push-action would not expect arm64 pulls to break without a word.
+
 An image built from a context needs no build when some target already holds an image whose
 content-key label equals the context's key: every other tag is then created registry-side from
 that digest, and the plan is exact. Otherwise the image is built once and every stale or missing
@@ -65,6 +70,8 @@ class Observed:
     # with the current content key may sit when no desired tag points to it yet (a version tag
     # on a commit whose context did not change since the branch build)
     others: Mapping[str, tuple[tuple[Reference, str], ...]] = field(default_factory=dict)
+    # the digests above that are indexes (multi-platform), not single images
+    indexes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,8 @@ class Change:
     source: Reference | None = None
     immutable: bool = False
     rule: str = ""
+    # Something the user should know before applying (a tag that loses platforms).
+    warning: str | None = None
 
     @property
     def is_change(self) -> bool:
@@ -165,7 +174,7 @@ def _plan_image(image: ImageSpec, observed: Observed, *, rebuild: bool) -> Image
                 hint="push it first, or fix 'source' in the config",
             )
         holders = {image.source.repository: image.source.repository.with_digest(digest)}
-        changes = _changes(image, current, digest, holders, build=False)
+        changes = _changes(image, current, digest, holders, observed.indexes, build=False)
         return ImagePlan(image.name, None, changes, source=image.source)
 
     key = observed.content_keys.get(image.name)
@@ -178,10 +187,10 @@ def _plan_image(image: ImageSpec, observed: Observed, *, rebuild: bool) -> Image
             holders = {
                 ref.repository: ref.repository.with_digest(d) for ref, d in others if d == digest
             }
-            changes = _changes(image, current, digest, holders, build=False)
+            changes = _changes(image, current, digest, holders, observed.indexes, build=False)
             return ImagePlan(image.name, None, changes, content_key=key)
 
-    changes = _changes(image, current, None, {}, build=True)
+    changes = _changes(image, current, None, {}, observed.indexes, build=True)
     push = next((c.ref for c in changes if c.via == "push"), None)
     if push is None:  # no tag at all: nothing to build for
         return ImagePlan(image.name, None, changes, content_key=key)
@@ -208,6 +217,7 @@ def _changes(
     current: Mapping[Reference, str | None],
     desired: str | None,
     holders: dict[Repository, Reference],
+    indexes: frozenset[str],
     *,
     build: bool,
 ) -> tuple[Change, ...]:
@@ -257,6 +267,12 @@ def _changes(
         else:  # pragma: no cover - a digest to converge on always has a holder
             raise PlanError(f"image {image.name!r}: no source for {tag.ref}")
         holders.setdefault(tag.ref.repository, tag.ref)
+        warning = None
+        if now in indexes and desired not in indexes:  # desired None: a single-platform build
+            warning = (
+                "it points to a multi-platform index now; after this change it serves one "
+                "platform only"
+            )
         changes.append(
             Change(
                 image.name,
@@ -268,6 +284,7 @@ def _changes(
                 source,
                 immutable=tag.immutable,
                 rule=tag.rule,
+                warning=warning,
             )
         )
     return tuple(changes)

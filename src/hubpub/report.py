@@ -54,6 +54,8 @@ def render_plan(plan: Plan) -> str:
         width = max((len(str(c.ref)) for c in image.changes), default=0)
         for change in image.changes:
             lines.append("  " + _change_line(change, width))
+            if change.warning:
+                lines.append(f"      warning: {change.warning}")
         lines.append("")
     conflicts = plan.conflicts
     if conflicts:
@@ -83,7 +85,7 @@ def _change_line(change: Change, width: int) -> str:
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "format_version": 1,
         "builds": [{"image": b.image, "reason": b.reason} for b in plan.builds],
         "changes": [
@@ -98,6 +100,11 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             for c in plan.changes
         ],
     }
+    warnings = [{"ref": str(c.ref), "warning": c.warning} for c in plan.changes if c.warning]
+    if warnings:
+        # Only when there is one, so a plan without keeps exactly the format.
+        data["warnings"] = warnings
+    return data
 
 
 # --- apply results ------------------------------------------------------------------------
@@ -305,5 +312,8 @@ def markdown(plan: Plan, result: ApplyResult | None = None) -> str:
             row += f" {status.get(ref, 'unchanged' if change.action == 'noop' else '')} |"
         lines.append(row)
     lines.append("")
+    for change in plan.changes:
+        if change.warning:
+            lines.append(f"> [!WARNING]\n> `{change.ref}`: {change.warning}\n")
     lines.append(summary_line(plan.summary))
     return "\n".join(lines) + "\n\n"

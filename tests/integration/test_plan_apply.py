@@ -27,6 +27,7 @@ from hubpub.engine import PushAuth
 from tests.fixtures.engine import DockerEngine
 from tests.fixtures.plugin import ProxyFactory, RegistryFactory
 from tests.fixtures.registry import Registry
+from tests.integration.test_registry_support import push_layout, write_layout
 
 DOCKERFILE = "FROM {base}\nCOPY msg /app/msg\n"
 TAGS_TOML = 'tags = [{ preset = "semver" }, { preset = "ref", on = "branch" }, { preset = "sha" }]'
@@ -733,3 +734,41 @@ def test_push_credentials_are_looked_up_once_per_registry(
     assert auths[0] == PushAuth("u-127.0.0.1:5999", "helper-secret-pw")
     assert auths[1] == PushAuth("u-127.0.0.1:5998", "helper-secret-pw")
     assert sorted(calls.read_text().split()) == ["127.0.0.1:5998", "127.0.0.1:5999"]
+
+
+def test_a_multi_platform_tag_is_warned_about_before_a_build_replaces_it(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    """A tag that buildx published for two platforms, taken over by hubpub (which builds for
+    the engine's platform): the plan says that the tag will serve one platform only."""
+    path = f"t{uid()}/app"
+    layout = write_layout(tmp_path / "layout", platforms=("linux/amd64", "linux/arm64"), index=True)
+    push_layout(layout, registry_plain, f"{path}:main")
+    project = build_project(
+        tmp_path / "proj",
+        docker_engine,
+        [f"{registry_plain.host}/{path}"],
+        [registry_plain],
+        base=busybox_image,
+        tags='tags = [{ preset = "ref", on = "branch" }]',
+    )
+    main = ["--ref", "refs/heads/main", f"--redirect=docker.io={registry_plain.host}"]
+    text = project.ok("plan", *main).stdout.splitlines()
+    at = next(i for i, line in enumerate(text) if line.strip().startswith("~ update"))
+    assert text[at + 1].strip() == (
+        "warning: it points to a multi-platform index now; after this change it serves one "
+        "platform only"
+    )
+    plan = project.ok("plan", *main, "--json").json()
+    assert [w["ref"] for w in plan["warnings"]] == [f"{registry_plain.host}/{path}:main"]
+
+    project.ok("apply", *main)
+    raw = skopeo.raw(registry_plain, f"{path}:main")
+    assert "manifests" not in raw
+    assert raw["config"]["digest"].startswith("sha256:")
+    # Now the tag holds hubpub's own single image: no warning any more.
+    assert "warnings" not in project.ok("plan", *main, "--json").json()

@@ -425,3 +425,45 @@ def test_the_plan_follows_the_tags_order_not_the_observations() -> None:
         None,
         ref("far.example/team/app@" + D_OLD),
     ]
+
+
+@pytest.mark.parametrize(
+    ("case", "current", "source", "key_holder", "indexes", "warned"),
+    [
+        ("a build replaces an index", D_OLD, None, None, {D_OLD}, True),
+        ("a build replaces an image", D_OLD, None, None, set(), False),
+        ("a build creates a tag", None, None, None, {D_OLD}, False),
+        ("an unchanged image reused over an index", D_OLD, None, D_NEW, {D_OLD}, True),
+        ("an index promoted over an index", D_OLD, D_SRC, None, {D_OLD, D_SRC}, False),
+        ("an image promoted over an index", D_OLD, D_SRC, None, {D_OLD}, True),
+        ("an index promoted over an image", D_OLD, D_SRC, None, {D_SRC}, False),
+        ("an index that stays", D_SRC, D_SRC, None, {D_SRC}, False),
+    ],
+)
+def test_a_tag_that_would_lose_platforms_is_warned_about(
+    case: str,
+    current: str | None,
+    source: str | None,
+    key_holder: str | None,
+    indexes: set[str],
+    warned: bool,
+) -> None:
+    """hubpub builds for one platform: moving a multi-platform tag to its build (or to any
+    single image) drops the others, which the plan says rather than leaves to arm64 users."""
+    other = "reg.example:5000/team/app:sha-x"  # holds the image with the current key
+    image = ImageSpec(
+        "app",
+        tags(A2) + (tags(other) if key_holder else ()),
+        source=ref("src.example/app:rc") if source else None,
+    )
+    observed = Observed(
+        tags={ref(A2): current, ref(other): key_holder},
+        labels={key_holder: KEY} if key_holder else {},
+        content_keys={} if source else {"app": KEY},
+        sources={"app": source} if source else {},
+        indexes=frozenset(indexes),
+    )
+    [change, *_] = make_plan([image], observed).images[0].changes
+    assert (change.warning is not None) is warned, case
+    if warned:
+        assert "multi-platform index" in change.warning

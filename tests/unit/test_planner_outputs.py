@@ -330,3 +330,41 @@ def test_outputs_after_a_partial_failure_name_only_the_tags_that_point_there() -
     images = final_digests(ApplyResult(plan, tuple(results)))
     assert images["app"] == {"digest": pushed, "refs": [push_ref]}
     assert images["web"] == {"digest": D_SRC, "refs": [f"{FAR}:web"]}
+
+
+def test_a_platform_warning_shows_in_text_json_summary_and_saved_plans(tmp_path: Path) -> None:
+    plan, observed = sample_plan()
+    observed = Observed(
+        tags=observed.tags,
+        labels=observed.labels,
+        content_keys=observed.content_keys,
+        sources=observed.sources,
+        indexes=frozenset({D_OLD}),  # R:latest is multi-platform today
+    )
+    images = [
+        ImageSpec(
+            "app",
+            (TargetTag(ref(f"{R}:latest")), TargetTag(ref(f"{R}:sha-abc1234"))),
+        )
+    ]
+    plan = make_plan(images, observed)
+    lines = render_plan(plan).splitlines()
+    at = lines.index(next(line for line in lines if f"{R}:latest" in line))
+    assert lines[at + 1] == (
+        "      warning: it points to a multi-platform index now; after this change it serves "
+        "one platform only"
+    )
+    assert sum("warning:" in line for line in lines) == 1
+    assert plan_json(plan)["warnings"] == [
+        {"ref": f"{R}:latest", "warning": plan.changes[0].warning}
+    ]
+    summary = tmp_path / "summary.md"
+    write_github({"GITHUB_STEP_SUMMARY": str(summary)}, plan)
+    assert f"> [!WARNING]\n> `{R}:latest`: it points to a multi-platform index" in (
+        summary.read_text()
+    )
+    path = tmp_path / "plan.json"
+    save(SavedPlan(plan, observed, "sha256:" + "f" * 64, "0" * 40), path)
+    again = load(path)
+    assert again.plan == plan
+    assert again.observed.indexes == frozenset({D_OLD})
