@@ -167,29 +167,38 @@ def content_key(
     labels: Mapping[str, str] | None = None,
     *,
     parsed: Dockerfile | None = None,
+    files: Sequence[tuple[str, int, str]] | None = None,
 ) -> str:
     """The key of a build; ``resolve`` turns a base image name into a digest; ``labels`` are
     the user's (the image's config carries them, so a new value is a new image).
 
     ``parsed``: the file at ``dockerfile`` already read and parsed with these ``build_args``
     and ``target`` (observe's), so that the bases looked up and the bytes hashed are the same
-    read of the file; else it is read here."""
+    read of the file; else it is read here. ``files``: :func:`context_entries` of the context,
+    when the caller hashed it already (observe does, while the registries answer)."""
     if parsed is None:
         try:
             data = dockerfile.read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read the Dockerfile {dockerfile}: {exc.strerror}") from None
         parsed = Dockerfile.parse(data, build_args, target)
-    if not context.is_dir():
-        raise ConfigError(f"the build context {context} is not a directory")
     return key_of(
-        files=_file_entries(context, context_files(context, dockerfile)),
+        files=files if files is not None else context_entries(context, dockerfile),
         dockerfile=parsed.data,
         build_args=build_args,
         target=target,
         bases=[(image, resolve(image)) for image in parsed.bases],
         labels=user_labels(labels or {}),
     )
+
+
+def context_entries(context: Path, dockerfile: Path) -> list[tuple[str, int, str]]:
+    """What the key takes of a build context: (path, mode, content) of every entry the docker
+    SDK would send, sorted. The slow part of a key (every file is read), and independent of
+    the base images, so it can run while their digests are being asked for."""
+    if not context.is_dir():
+        raise ConfigError(f"the build context {context} is not a directory")
+    return _file_entries(context, context_files(context, dockerfile))
 
 
 def key_of(

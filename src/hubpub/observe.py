@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from hubpub.contentkey import LABEL, Dockerfile, content_key
+from hubpub.contentkey import LABEL, Dockerfile, content_key, context_entries
 from hubpub.desired import DesiredImage
 from hubpub.errors import HubpubError, NotFoundError, PlanError, RegistryError
 from hubpub.planner import ImageSpec, Observed, TargetTag
@@ -233,7 +233,11 @@ def observe(
 
     # Three side threads at most: the base lookups, the label reads, the early tag lists (each
     # fans out on the registry client's own pool).
-    with ThreadPoolExecutor(3, "hubpub-observe") as side:
+    with ThreadPoolExecutor(4, "hubpub-observe") as side:
+        # 0. The build contexts are read and hashed while the registries answer (the HEADs,
+        #    base lookups and label reads below wait on the network, not on this thread).
+        hashing = side.submit(_hash_contexts, images) if dockerfiles else None
+
         # 1. Every desired reference and every promotion source: one HEAD each, concurrently;
         #    the base images' HEADs at the same time (they are independent).
         wanted: list[Reference] = []
@@ -284,7 +288,8 @@ def observe(
 
         # 2. Content keys of the build contexts, base images resolved once across images.
         digests = bases_future.result() if bases_future is not None else {}
-        keys, bases = _content_keys(images, dockerfiles, digests)
+        files = hashing.result() if hashing is not None else {}
+        keys, bases = _content_keys(images, dockerfiles, digests, files)
 
         labels: dict[str, str | None] = {}
         others: dict[str, tuple[tuple[Reference, str], ...]] = {}
@@ -337,8 +342,10 @@ def observe_builds(
     chosen = [image for image in images if image.name in building]
     dockerfiles = _dockerfiles(chosen)
     names = sorted({name for parsed in dockerfiles.values() for name in parsed.bases})
-    digests = resolve_bases(names, registry, engine, redirects) if names else {}
-    keys, bases = _content_keys(chosen, dockerfiles, digests)
+    with ThreadPoolExecutor(1, "hubpub-observe") as side:
+        hashing = side.submit(_hash_contexts, chosen)
+        digests = resolve_bases(names, registry, engine, redirects) if names else {}
+        keys, bases = _content_keys(chosen, dockerfiles, digests, hashing.result())
     observed = Observed(tags={}, content_keys=keys)
     return Observation(images, tuple(image_spec(i) for i in images), observed, bases)
 
@@ -362,10 +369,20 @@ def _dockerfiles(images: Sequence[DesiredImage]) -> dict[str, Dockerfile]:
     return parsed
 
 
+def _hash_contexts(images: Sequence[DesiredImage]) -> dict[str, list[tuple[str, int, str]]]:
+    """Image name -> :func:`contentkey.context_entries` of its build context."""
+    return {
+        image.name: context_entries(image.build.context, image.build.dockerfile)
+        for image in images
+        if image.build is not None
+    }
+
+
 def _content_keys(
     images: Sequence[DesiredImage],
     dockerfiles: Mapping[str, Dockerfile],
     digests: Mapping[str, str],
+    files: Mapping[str, Sequence[tuple[str, int, str]]],
 ) -> tuple[dict[str, str], dict[str, tuple[tuple[str, str], ...]]]:
     keys: dict[str, str] = {}
     bases: dict[str, tuple[tuple[str, str], ...]] = {}
@@ -382,6 +399,7 @@ def _content_keys(
             digests.__getitem__,
             labels=spec.labels,
             parsed=parsed,
+            files=files.get(image.name),
         )
         bases[image.name] = tuple((name, digests[name]) for name in parsed.bases)
     return keys, bases
