@@ -22,6 +22,7 @@ import json
 import os
 import re
 import stat
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,11 +139,14 @@ def dockerignore_patterns(context: Path) -> list[str]:
 
 def context_files(context: Path, dockerfile: Path) -> list[str]:
     """The paths (relative, sorted) the docker SDK sends as the build context."""
-    # Imported here: the docker SDK is slow to import and most runs never hash a context.
-    from docker.utils.build import exclude_paths
+    # Imported here: the docker SDK is slow to import and most runs never hash a context; and
+    # through the engine module's lock, as another thread may be importing it (engine.py).
+    from hubpub.engine import sdk_module
 
+    exclude_paths = sdk_module("docker.utils.build").exclude_paths
     rel = _dockerfile_name(context, dockerfile)
-    return sorted(exclude_paths(str(context), dockerignore_patterns(context), dockerfile=rel))
+    found: list[str] = exclude_paths(str(context), dockerignore_patterns(context), dockerfile=rel)
+    return sorted(found)
 
 
 def _dockerfile_name(context: Path, dockerfile: Path) -> str:
@@ -192,13 +196,20 @@ def content_key(
     )
 
 
-def context_entries(context: Path, dockerfile: Path) -> list[tuple[str, int, str]]:
+def context_entries(
+    context: Path, dockerfile: Path, stop: threading.Event | None = None
+) -> list[tuple[str, int, str]]:
     """What the key takes of a build context: (path, mode, content) of every entry the docker
     SDK would send, sorted. The slow part of a key (every file is read), and independent of
-    the base images, so it can run while their digests are being asked for."""
+    the base images, so it can run while their digests are being asked for; ``stop`` ends it
+    early (raising :class:`Stopped`) when the caller failed meanwhile and wants no result."""
     if not context.is_dir():
         raise ConfigError(f"the build context {context} is not a directory")
-    return _file_entries(context, context_files(context, dockerfile))
+    return _file_entries(context, context_files(context, dockerfile), stop)
+
+
+class Stopped(Exception):
+    """Hashing a context was stopped by its caller (``context_entries``'s ``stop``)."""
 
 
 def key_of(
@@ -228,9 +239,13 @@ def key_of(
     return "sha256:" + digest.hexdigest()
 
 
-def _file_entries(context: Path, paths: Sequence[str]) -> list[tuple[str, int, str]]:
+def _file_entries(
+    context: Path, paths: Sequence[str], stop: threading.Event | None = None
+) -> list[tuple[str, int, str]]:
     entries = []
     for rel in paths:
+        if stop is not None and stop.is_set():
+            raise Stopped(str(context))
         full = os.path.join(context, rel)
         info = os.lstat(full)
         if stat.S_ISLNK(info.st_mode):

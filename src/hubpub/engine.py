@@ -19,6 +19,7 @@ import json
 import os
 import re
 import tarfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,14 +36,24 @@ if TYPE_CHECKING:
 
 # The docker SDK is imported when an engine is first used, not when hubpub starts: it costs
 # a quarter of a second, and a plan or a promotion that builds nothing never needs it.
+# One thread at a time: observe hashes contexts (docker.utils.build) while another thread may
+# connect to the engine, and two threads importing the package at once can each see the
+# other's half-initialised modules (ImportError, KeyError: 'docker').
+_SDK_IMPORT = threading.Lock()
+
+
+def sdk_module(name: str) -> Any:
+    """``docker`` or one of its modules, imported under the lock above."""
+    with _SDK_IMPORT:
+        return importlib.import_module(name)
 
 
 def _sdk() -> Any:
-    return importlib.import_module("docker")
+    return sdk_module("docker")
 
 
 def _errors() -> Any:
-    return importlib.import_module("docker.errors")
+    return sdk_module("docker.errors")
 
 
 LineCallback = Callable[[str], None]

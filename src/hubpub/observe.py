@@ -21,11 +21,13 @@ promotion sources, and of base-image lookups, so a release can be rehearsed loca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -231,12 +233,14 @@ def observe(
     dockerfiles = _dockerfiles(images)
     names = sorted({name for parsed in dockerfiles.values() for name in parsed.bases})
 
-    # Three side threads at most: the base lookups, the label reads, the early tag lists (each
-    # fans out on the registry client's own pool).
-    with ThreadPoolExecutor(4, "hubpub-observe") as side:
+    # Four side threads at most: the context hashing, the base lookups, the label reads, the
+    # early tag lists (the last three fan out on the registry client's own pool). An error
+    # stops the hashing first, so that it is reported without waiting for a large context.
+    stop = threading.Event()
+    with ThreadPoolExecutor(4, "hubpub-observe") as side, _stop_on_error(stop):
         # 0. The build contexts are read and hashed while the registries answer (the HEADs,
         #    base lookups and label reads below wait on the network, not on this thread).
-        hashing = side.submit(_hash_contexts, images) if dockerfiles else None
+        hashing = side.submit(_hash_contexts, images, stop) if dockerfiles else None
 
         # 1. Every desired reference and every promotion source: one HEAD each, concurrently;
         #    the base images' HEADs at the same time (they are independent).
@@ -342,8 +346,9 @@ def observe_builds(
     chosen = [image for image in images if image.name in building]
     dockerfiles = _dockerfiles(chosen)
     names = sorted({name for parsed in dockerfiles.values() for name in parsed.bases})
-    with ThreadPoolExecutor(1, "hubpub-observe") as side:
-        hashing = side.submit(_hash_contexts, chosen)
+    stop = threading.Event()
+    with ThreadPoolExecutor(1, "hubpub-observe") as side, _stop_on_error(stop):
+        hashing = side.submit(_hash_contexts, chosen, stop)
         digests = resolve_bases(names, registry, engine, redirects) if names else {}
         keys, bases = _content_keys(chosen, dockerfiles, digests, hashing.result())
     observed = Observed(tags={}, content_keys=keys)
@@ -369,13 +374,26 @@ def _dockerfiles(images: Sequence[DesiredImage]) -> dict[str, Dockerfile]:
     return parsed
 
 
-def _hash_contexts(images: Sequence[DesiredImage]) -> dict[str, list[tuple[str, int, str]]]:
+def _hash_contexts(
+    images: Sequence[DesiredImage], stop: threading.Event
+) -> dict[str, list[tuple[str, int, str]]]:
     """Image name -> :func:`contentkey.context_entries` of its build context."""
     return {
-        image.name: context_entries(image.build.context, image.build.dockerfile)
+        image.name: context_entries(image.build.context, image.build.dockerfile, stop)
         for image in images
         if image.build is not None
     }
+
+
+@contextlib.contextmanager
+def _stop_on_error(stop: threading.Event) -> Iterator[None]:
+    """Set ``stop`` when the block raises (entered inside the pool's ``with``, so that it is
+    set before the pool waits for its threads)."""
+    try:
+        yield
+    except BaseException:
+        stop.set()
+        raise
 
 
 def _content_keys(

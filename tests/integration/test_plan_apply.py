@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -772,3 +773,31 @@ def test_a_multi_platform_tag_is_warned_about_before_a_build_replaces_it(
     assert raw["config"]["digest"].startswith("sha256:")
     # Now the tag holds hubpub's own single image: no warning any more.
     assert "warnings" not in project.ok("plan", *main, "--json").json()
+
+
+def test_a_stale_saved_plan_is_reported_without_waiting_for_slow_tag_checks(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    registry_base: str,
+    fault_proxy: ProxyFactory,
+    tmp_path: Path,
+) -> None:
+    """apply PLANFILE checks the tags (HEADs) while it re-keys the contexts: a changed context
+    is reported as soon as it is known, not after HEADs that a slow registry holds up (a
+    liveness check with a wide margin, not a speed measurement)."""
+    proxy = fault_proxy(registry_plain)
+    path = f"t{uid()}/app"
+    project = build_project(
+        tmp_path, docker_engine, [f"{proxy.host}/{path}"], [proxy_target(proxy)], base=registry_base
+    )
+    planfile = tmp_path / "plan.json"
+    project.ok("plan", "--ref", "refs/heads/main", "--out", str(planfile))
+    project.write("app/msg", "edited after the plan\n")
+    proxy.delay(20, method="HEAD", path="/manifests/", times=None)
+    started = time.monotonic()
+    stale = project.hubpub("apply", str(planfile))
+    elapsed = time.monotonic() - started
+    assert stale.code == 1
+    assert "Saved plan is stale: the build context of 'app' changed" in stale.stderr
+    assert proxy.requests_matching("HEAD", "/manifests/") != []  # the checks had started
+    assert elapsed < 10, f"the error waited {elapsed:.1f} s for the held-up tag checks"

@@ -172,3 +172,22 @@ def test_a_parsed_dockerfile_keys_as_the_file_does(tmp_path: Path) -> None:
     assert parsed.bases == ("busybox:1.36", "golang:1")
     read = content_key(root, dockerfile, args, None, resolve)
     assert content_key(root, dockerfile, args, None, resolve, parsed=parsed) == read
+
+
+def test_hashing_a_context_stops_when_asked(tmp_path: Path) -> None:
+    # observe stops the hashing when it fails meanwhile, so the error is not held up by a
+    # large context (observe._stop_on_error sets the event before the pool waits).
+    import threading
+
+    from hubpub.contentkey import Stopped, context_entries
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "a").write_text("a")
+    stop = threading.Event()
+    assert [e[0] for e in context_entries(tmp_path, tmp_path / "Dockerfile", stop)] == [
+        "Dockerfile",
+        "a",
+    ]
+    stop.set()
+    with pytest.raises(Stopped):
+        context_entries(tmp_path, tmp_path / "Dockerfile", stop)

@@ -188,10 +188,10 @@ class Session:
                 checked.append((name, digest))
         return tuple(checked)
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
         if self._engine is not None:
             self._engine.close()
-        self.registry.close()
+        self.registry.close(wait=wait)
 
 
 @contextmanager
@@ -215,7 +215,12 @@ def session(
     current = Session(environ, config, git, desired, parsed, registry, options)
     try:
         yield current
-    finally:
+    except BaseException:
+        # The error is reported now, not once the requests still in flight (a failing
+        # registry's retries, a saved plan's tag checks) end: nothing they find matters any more.
+        current.close(wait=False)
+        raise
+    else:
         current.close()
 
 

@@ -185,9 +185,11 @@ class RegistryClient:
     ) -> None:
         self.close()
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._transfers.shutdown(wait=True, cancel_futures=True)
+    def close(self, *, wait: bool = True) -> None:
+        """Release the pools and connections. ``wait=False``: do not wait for requests in
+        flight (the caller is reporting an error and will not read their answers)."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+        self._transfers.shutdown(wait=wait, cancel_futures=True)
         with self._lock:
             for ep in self._endpoints.values():
                 ep.session.close()
@@ -523,8 +525,10 @@ class RegistryClient:
             raise self._fail(ep, response, scopes, f"blob upload to {repo}")
         # ECR and others refuse mounts they do not support: upload instead (protocol notes).
         log.info("mount of %s into %s refused (%s); uploading", digest, repo, response.status_code)
-        with self._lock:
-            self._no_mounts.add(api_host(repo.registry))
+        if 400 <= response.status_code < 500 and response.status_code != 429:
+            # A refusal of the feature (ECR answers 4xx); a 429 or a 5xx is the moment's.
+            with self._lock:
+                self._no_mounts.add(api_host(repo.registry))
         return self._start_upload(repo, scopes)
 
     def _start_upload(self, repo: Repository, scopes: tuple[str, ...]) -> str:
