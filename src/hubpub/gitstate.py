@@ -24,7 +24,7 @@ import re
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -58,6 +58,12 @@ class GitState:
     pr_number: int | None
     version_tags: tuple[str, ...]  # every tag of the repository (for latest = "auto")
     source_url: str | None  # https URL of the repository, never with credentials
+    # Not template variables (metadata): what hubpub checks before it builds or picks latest.
+    # The commit checked out in the working tree, the files a build sends (None: no git).
+    checkout: str | None = field(default=None, metadata={"template": False})
+    # False when ``version_tags`` may miss some: a shallow clone (actions/checkout's default
+    # fetch-depth: 1), or no repository at all.
+    tags_complete: bool = field(default=True, metadata={"template": False})
 
 
 def ref_kind(ref: str | None) -> str | None:
@@ -87,9 +93,12 @@ class _NoGit(Exception):
     pass
 
 
-def run_git(args: Sequence[str], cwd: Path, environ: Mapping[str, str]) -> str:
-    """``git ARGS`` in ``cwd`` with ``environ``; its stdout, stripped. :class:`GitError` on
-    failure, with git's own message."""
+def run_git(
+    args: Sequence[str], cwd: Path, environ: Mapping[str, str], *, strip: bool = True
+) -> str:
+    """``git ARGS`` in ``cwd`` with ``environ``; its stdout, stripped (``strip=False``: as
+    printed, for formats where leading spaces count). :class:`GitError` on failure, with git's
+    own message."""
     env = {"PATH": os.environ.get("PATH", os.defpath), **environ}
     # Stable, non-interactive output whatever the user's setup.
     env.update({"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"})
@@ -110,7 +119,7 @@ def run_git(args: Sequence[str], cwd: Path, environ: Mapping[str, str]) -> str:
     if done.returncode != 0:
         message = (done.stderr.strip().splitlines() or ["failed"])[-1]
         raise GitError(f"git {' '.join(args)}: {message.removeprefix('fatal: ')}")
-    return done.stdout.strip()
+    return done.stdout.strip() if strip else done.stdout
 
 
 # --- CI ----------------------------------------------------------------------------------------
@@ -279,6 +288,8 @@ def read_git_state(
 
         dirty = early(True, _Git.dirty)
         version_tags = early(True, _Git.tags)
+        shallow = early(True, _Git.is_shallow)
+        checkout = early(True, _Git.checkout)
         origin_head = early(default is None, _Git.origin_head)
         origin_url = early(ci.source_url is None, _Git.origin_url)
 
@@ -325,6 +336,8 @@ def read_git_state(
             pr_number=pr_number,
             version_tags=version_tags.result() if version_tags is not None else (),
             source_url=source_url,
+            checkout=checkout.result() if checkout is not None else None,
+            tags_complete=not shallow.result() if shallow is not None else False,
         )
 
 
@@ -366,6 +379,23 @@ def _time_without_git(environ: Mapping[str, str]) -> datetime:
     if epoch.isdigit():
         return datetime.fromtimestamp(int(epoch), tz=UTC)
     return datetime.now(tz=UTC)
+
+
+def changed_paths(repo_dir: Path, paths: Sequence[Path], environ: Mapping[str, str]) -> list[str]:
+    """Files under ``paths`` that differ from HEAD: modified, added, deleted, or untracked and
+    not ignored (a build sends those too). Relative to the repository's top; empty outside a
+    repository."""
+    try:
+        out = run_git(
+            ["status", "--porcelain", "--untracked-files=all", "--", *map(str, paths)],
+            repo_dir,
+            environ,
+            strip=False,  # " M path": the status columns start with a space
+        )
+    except (GitError, _NoGit):
+        return []
+    # "XY path" or "XY old -> new": the path a build would read is the last one.
+    return [line[3:].rpartition(" -> ")[2] for line in out.splitlines() if len(line) > 3]
 
 
 class _Git:
@@ -424,6 +454,13 @@ class _Git:
 
     def tags(self) -> tuple[str, ...]:
         return tuple(t for t in self.run("tag", "--list").splitlines() if t)
+
+    def is_shallow(self) -> bool:
+        return self.try_run("rev-parse", "--is-shallow-repository") == "true"
+
+    def checkout(self) -> str | None:
+        """HEAD's commit, None when there is none yet (``--sha`` may still name one)."""
+        return self.try_run("rev-parse", "--verify", "--quiet", "HEAD^{commit}") or None
 
     def origin_head(self) -> str | None:
         ref = self.try_run("symbolic-ref", "-q", "refs/remotes/origin/HEAD")

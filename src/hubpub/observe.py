@@ -436,6 +436,10 @@ def resolve_bases(
     built or imported locally, like the tests' busybox: nothing can be pulled there): the build
     uses it all the same (docker build does not pull by default), so its image ID stands for
     its content in the key rather than failing the plan.
+
+    ``engine`` is called only when a base is in no registry: it returns None when there is no
+    engine to ask, and raises :class:`HubpubError` when one cannot be reached, which the error
+    then names next to the registry's answer.
     """
     result: dict[str, str] = {}
     lookups: dict[str, Reference] = {}
@@ -469,14 +473,26 @@ def resolve_bases(
         if info is not None:
             result[name] = info.digest
             continue
-        local = local or engine()
-        image_id = local.image_id(name) if local is not None else None
+        why = failures.get(lookup) if lookup is not None else None
+        where = str(lookup) if lookup is not None else name
+        elsewhere = "push it to a registry, or pin it by digest"
+        try:
+            local = local or engine()
+            image_id = local.image_id(name) if local is not None else None
+        except HubpubError as exc:
+            # An engine that cannot be asked is not an engine without the image: "nor in the
+            # local engine" sent users looking for an image when dockerd was down.
+            log.debug("base image %s: the engine could not be asked: %s", name, exc)
+            raise PlanError(
+                f"base image {name}: not found at {where}"
+                + (f" ({why})" if why else "")
+                + f", and the local engine could not be asked: {exc.message}",
+                hint=f"{exc.hint}; or {elsewhere}" if exc.hint else elsewhere,
+            ) from None
         if image_id is not None:
             log.debug("base image %s: not in a registry, using the engine's %s", name, image_id)
             result[name] = ENGINE_PREFIX + image_id
             continue
-        why = failures.get(lookup) if lookup is not None else None
-        where = str(lookup) if lookup is not None else name
         raise PlanError(
             f"base image {name}: not found at {where} nor in the local engine"
             + (f" ({why})" if why else ""),

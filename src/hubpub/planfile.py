@@ -10,9 +10,11 @@ config and checks that the content key still matches).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -116,21 +118,88 @@ def _ref(ref: Reference | None) -> str | None:
     return None if ref is None else str(ref)
 
 
+# The top-level keys hubpub writes in a plan: a saved plan's (to_json) and the ``plan --json``
+# report's. A JSON object with format_version and one of them is hubpub's own output, which
+# ``plan --out`` may replace; anything else at that path is someone's file.
+_PLAN_KEYS = frozenset(
+    {"hubpub_version", "config_sha256", "commit", "options", "observed", "images"}
+    | {"builds", "changes"}
+)
+
+
+def _is_plan(data: object) -> bool:
+    return isinstance(data, dict) and "format_version" in data and not _PLAN_KEYS.isdisjoint(data)
+
+
+def _not_a_plan_hint(path: Path) -> str:
+    return (
+        "a PLANFILE is what 'hubpub plan --out FILE' writes; "
+        f"if {path.name} is the config, give it with -c: 'hubpub apply -c {path}'"
+    )
+
+
 def save(saved: SavedPlan, path: Path) -> None:
+    """Write the plan to ``path`` atomically; :class:`PlanError` if ``path`` holds another file.
+
+    ``apply hubpub.toml`` once answered "make it again with 'hubpub plan --out hubpub.toml'",
+    and that replaced the user's config: only a plan may be replaced by a plan."""
     text = json.dumps(to_json(saved), indent=2) + "\n"
     path = path.resolve()
+    _check_replaceable(path)
+    tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(tmp, path)
     except OSError as exc:
+        if tmp is not None:
+            # A failed write or rename must not leave a hidden temp file next to the plan.
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise PlanError(f"cannot write the plan file {path}: {exc.strerror}") from None
 
 
+def _check_replaceable(path: Path) -> None:
+    refuse = PlanError(
+        f"{path} exists and is not a hubpub plan file: not replacing it with the plan",
+        hint="choose another path for --out, or delete that file first",
+    )
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise PlanError(f"cannot write the plan file {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise PlanError(f"cannot write the plan file {path}: it is a directory")
+    if not stat.S_ISREG(mode):
+        # A device or FIFO: opening it could block, and the rename would replace it.
+        raise refuse
+    try:
+        with path.open("rb") as handle:
+            # A plan starts with "{": anything else (the TOML config, an archive) is refused
+            # without reading a file of any size whole.
+            head = handle.read(4096)
+            if not head.lstrip().startswith(b"{"):
+                raise refuse
+            data = json.loads(head + handle.read())
+    except OSError as exc:
+        raise PlanError(f"cannot write the plan file {path}: {exc.strerror}") from None
+    except ValueError:  # JSONDecodeError, and UnicodeDecodeError for a binary file
+        raise refuse from None
+    if not _is_plan(data):
+        raise refuse
+
+
 def load(path: Path) -> SavedPlan:
-    """The plan saved at ``path``; :class:`PlanError` naming the file when it cannot be used."""
+    """The plan saved at ``path``; :class:`PlanError` naming the file when it cannot be used.
+
+    The hint to make the plan again at the same path is given only for a file that
+    :func:`save` would replace (an old or damaged plan); another file, typically the config
+    given as PLANFILE, gets what PLANFILE is instead."""
     again = f"make it again with 'hubpub plan --out {path}'"
+    not_a_plan = _not_a_plan_hint(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -139,12 +208,16 @@ def load(path: Path) -> SavedPlan:
         raise PlanError(
             f"{path} is not a hubpub plan file (not JSON: {exc.msg} at line "
             f"{exc.lineno} column {exc.colno})",
-            hint=again,
+            hint=not_a_plan,
         ) from None
     except UnicodeDecodeError:
-        raise PlanError(f"{path} is not a hubpub plan file (not text)", hint=again) from None
+        raise PlanError(f"{path} is not a hubpub plan file (not text)", hint=not_a_plan) from None
     if not isinstance(data, dict) or "format_version" not in data:
-        raise PlanError(f"{path} is not a hubpub plan file (no format_version)", hint=again)
+        raise PlanError(f"{path} is not a hubpub plan file (no format_version)", hint=not_a_plan)
+    if not _is_plan(data):
+        raise PlanError(
+            f"{path} is not a hubpub plan file (none of a plan's keys)", hint=not_a_plan
+        )
     if data["format_version"] != FORMAT_VERSION:
         raise PlanError(
             f"{path} has plan format {data['format_version']!r}; this hubpub reads "

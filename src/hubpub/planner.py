@@ -80,6 +80,10 @@ class Build:
     reason: str
     content_key: str | None
     push_ref: Reference  # the one reference the engine pushes to
+    # Set after planning (commands/plan.py, checkout_warnings): the files this build would
+    # send are not the commit it is published as. apply refuses it unless --allow-dirty.
+    # Not saved in plan files: apply looks again.
+    warning: str | None = None
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,8 @@ def render_plan(plan: Plan) -> str:
         lines.append(header)
         if image.build is not None:
             lines.append(f"  * build: {image.build.reason}")
+            if image.build.warning:
+                lines.append(f"      warning: {image.build.warning}")
         width = max((len(str(c.ref)) for c in image.changes), default=0)
         for change in image.changes:
             lines.append("  " + _change_line(change, width))
@@ -100,7 +102,10 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             for c in plan.changes
         ],
     }
-    warnings = [{"ref": str(c.ref), "warning": c.warning} for c in plan.changes if c.warning]
+    warnings: list[dict[str, str]] = [
+        {"image": b.image, "warning": b.warning} for b in plan.builds if b.warning
+    ]
+    warnings += [{"ref": str(c.ref), "warning": c.warning} for c in plan.changes if c.warning]
     if warnings:
         # Only when there is one, so a plan without keeps exactly the format.
         data["warnings"] = warnings
@@ -312,6 +317,9 @@ def markdown(plan: Plan, result: ApplyResult | None = None) -> str:
             row += f" {status.get(ref, 'unchanged' if change.action == 'noop' else '')} |"
         lines.append(row)
     lines.append("")
+    for build in plan.builds:
+        if build.warning:
+            lines.append(f"> [!WARNING]\n> build **{build.image}**: {build.warning}\n")
     for change in plan.changes:
         if change.warning:
             lines.append(f"> [!WARNING]\n> `{change.ref}`: {change.warning}\n")

@@ -438,7 +438,7 @@ def evaluate(expression: str, context: Mapping[str, Any], where: str) -> bool:
 
 # --- what templates see ------------------------------------------------------------------------
 
-GIT_NAMES = frozenset(f.name for f in fields(GitState))
+GIT_NAMES = frozenset(f.name for f in fields(GitState) if f.metadata.get("template", True))
 VERSION_NAMES = frozenset(f.name for f in fields(VersionInfo) if not f.name.startswith("_")) | {
     "is_stable"
 }
@@ -635,9 +635,21 @@ def _wants_latest(image: Image, git: GitState, vote: bool | None) -> bool:
     if image.latest is False:
         return False
     # "auto": metadata-action's vote, and (hubpub) only the highest stable version tag.
-    return (
-        bool(vote) and ref_kind(git.ref) == "tag" and is_highest_stable(git.tag, git.version_tags)
-    )
+    if not (bool(vote) and ref_kind(git.ref) == "tag"):
+        return False
+    version = parse_version(git.tag) if git.tag is not None else None
+    if version is not None and not version.is_prerelease and not git.tags_complete:
+        # A shallow clone (actions/checkout's default) lists only the tags it fetched: a
+        # backport would look like the highest version and take latest, the very surprise
+        # latest = "auto" exists to prevent (issue 3). Refuse rather than guess.
+        raise LocatedTemplateError(
+            f"image '{image.name}': latest = \"auto\" compares {git.tag} with every version "
+            "tag, but this clone is shallow (or not a git repository) and may not have them all",
+            ("latest",),
+            hint="fetch them (actions/checkout with fetch-depth: 0, or git fetch --unshallow "
+            "--tags), or set latest = true or false for this image",
+        )
+    return is_highest_stable(git.tag, git.version_tags)
 
 
 Produced = tuple[list[tuple[str, bool]], bool]

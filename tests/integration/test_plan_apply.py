@@ -801,3 +801,79 @@ def test_a_stale_saved_plan_is_reported_without_waiting_for_slow_tag_checks(
     assert "Saved plan is stale: the build context of 'app' changed" in stale.stderr
     assert proxy.requests_matching("HEAD", "/manifests/") != []  # the checks had started
     assert elapsed < 10, f"the error waited {elapsed:.1f} s for the held-up tag checks"
+
+
+# --- the config given as PLANFILE; a base image with no engine to ask -----------------------
+
+
+def test_the_config_given_as_planfile_is_not_replaced_by_following_the_advice(
+    docker_engine: DockerEngine, registry_plain: Registry, registry_base: str, tmp_path: Path
+) -> None:
+    """'hubpub apply hubpub.toml' once advised 'hubpub plan --out hubpub.toml', which
+    replaced the config with a plan: the error now says what PLANFILE is, and a plan never
+    replaces a file that is not one."""
+    path = f"t{uid()}/app"
+    project = build_project(
+        tmp_path,
+        docker_engine,
+        [f"{registry_plain.host}/{path}"],
+        [registry_plain],
+        base=registry_base,
+    )
+    config = (project.root / "hubpub.toml").read_text()
+    mistaken = project.hubpub("apply", "hubpub.toml")
+    assert mistaken.code == 1
+    assert "hubpub.toml is not a hubpub plan file (not JSON" in mistaken.stderr
+    assert "'hubpub plan --out FILE' writes" in mistaken.stderr
+    assert "'hubpub apply -c hubpub.toml'" in mistaken.stderr
+    assert "--out hubpub.toml" not in mistaken.stderr
+
+    refused = project.hubpub("plan", "--ref", "refs/heads/main", "--out", "hubpub.toml")
+    assert refused.code == 1
+    assert "exists and is not a hubpub plan file: not replacing it" in refused.stderr
+    assert "Saved the plan" not in refused.stdout
+    assert (project.root / "hubpub.toml").read_text() == config
+    assert sorted(p.name for p in project.root.iterdir()) == [
+        ".git",
+        "README.md",
+        "app",
+        "hubpub.toml",
+    ]
+
+    # A plan file is still replaced by the next plan.
+    project.ok("plan", "--ref", "refs/heads/main", "--out", "plan.json")
+    again = project.ok("plan", "--ref", "refs/heads/main", "--out", "plan.json")
+    assert "Saved the plan to plan.json" in again.stdout
+
+
+@pytest.mark.parametrize("engine", ["dead", "without the image"])
+def test_a_base_in_no_registry_names_why_the_engine_did_not_help(
+    docker_engine: DockerEngine, registry_plain: Registry, tmp_path: Path, engine: str
+) -> None:
+    """A base image in no registry is looked for in the engine: when the engine cannot be
+    reached the error says so (it used to say only "nor in the local engine", --debug too)."""
+    base = f"local{uid()}/busybox:latest"
+    path = f"t{uid()}/app"
+    project = build_project(
+        tmp_path, docker_engine, [f"{registry_plain.host}/{path}"], [registry_plain], base=base
+    )
+    dead = f"unix://{tmp_path}/no-engine.sock"
+    if engine == "dead":
+        project.env["DOCKER_HOST"] = dead
+    redirect = f"--redirect=docker.io={registry_plain.host}"
+    result = project.hubpub("--debug", "plan", "--ref", "refs/heads/main", redirect)
+    assert result.code == 1, result.stderr
+    lookup = f"{registry_plain.host}/{base}"
+    if engine == "dead":
+        assert (
+            f"error: base image {base}: not found at {lookup}, and the local engine could not "
+            f"be asked: cannot reach the Docker engine at {dead} (start dockerd, or set "
+            "DOCKER_HOST to the engine's address; or push it to a registry, or pin it by digest)"
+        ) in result.stderr
+        assert "nor in the local engine" not in result.stderr
+    else:
+        assert (
+            f"error: base image {base}: not found at {lookup} nor in the local engine "
+            "(push or pull it first, or pin it by digest)"
+        ) in result.stderr
+        assert "could not be asked" not in result.stderr

@@ -4,6 +4,7 @@ graph of apply and how a failure spreads through it."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -146,13 +147,6 @@ def _first_change(data: dict[str, Any]) -> dict[str, Any]:
     ("content", "problem"),
     [
         (
-            "{not json",
-            "is not a hubpub plan file (not JSON: Expecting property name enclosed in double "
-            "quotes at line 1 column 2)",
-        ),
-        (b"\xff\xfe", "is not a hubpub plan file (not text)"),
-        ("[]", "is not a hubpub plan file (no format_version)"),
-        (
             lambda d: d.pop("observed"),
             "is not a valid hubpub plan file: missing key 'observed'",
         ),
@@ -195,6 +189,98 @@ def test_a_broken_plan_file_is_one_located_error(
     assert message.startswith(f"{path} {problem}")
     assert message.endswith(f"(make it again with 'hubpub plan --out {path}')")
     assert "\n" not in message
+
+
+CONFIG_TOML = 'version = 1\n\n[[image]]\nname = "app"\ncontext = "."\n'
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (CONFIG_TOML, "is not a hubpub plan file (not JSON: Expecting value at line 1 column 1)"),
+        (
+            "{not json",
+            "is not a hubpub plan file (not JSON: Expecting property name enclosed in double "
+            "quotes at line 1 column 2)",
+        ),
+        (b"\xff\xfe", "is not a hubpub plan file (not text)"),
+        ("[]", "is not a hubpub plan file (no format_version)"),
+        ('{"format_version": 1}', "is not a hubpub plan file (none of a plan's keys)"),
+    ],
+)
+def test_a_file_that_is_no_plan_is_not_to_be_made_again(
+    tmp_path: Path, content: str | bytes, problem: str
+) -> None:
+    # 'hubpub apply hubpub.toml' used to advise 'hubpub plan --out hubpub.toml', which replaced
+    # the config with a plan: a file that is no plan is told apart, and what PLANFILE is said.
+    path = tmp_path / "hubpub.toml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(PlanError) as caught:
+        load(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path} {problem}")
+    assert "plan --out " + str(path) not in message
+    assert message.endswith(
+        "(a PLANFILE is what 'hubpub plan --out FILE' writes; if hubpub.toml is the config, "
+        f"give it with -c: 'hubpub apply -c {path}')"
+    )
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "content",
+    [CONFIG_TOML, "{not json", b"\xff\xfe", "", "[]", '{"format_version": 1, "name": "x"}'],
+)
+def test_saving_a_plan_never_replaces_another_file(tmp_path: Path, content: str | bytes) -> None:
+    plan, observed = sample_plan()
+    path = tmp_path / "hubpub.toml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    before = path.read_bytes()
+    with pytest.raises(PlanError) as caught:
+        save(SavedPlan(plan, observed, "sha256:" + "f" * 64, "0" * 40), path)
+    assert str(caught.value) == (
+        f"{path} exists and is not a hubpub plan file: not replacing it with the plan "
+        "(choose another path for --out, or delete that file first)"
+    )
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["hubpub.toml"]  # no temp file left
+
+
+def test_saving_a_plan_never_replaces_a_fifo(tmp_path: Path) -> None:
+    # Opening a FIFO to look at it would block until a writer came.
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    plan, observed = sample_plan()
+    with pytest.raises(PlanError, match="exists and is not a hubpub plan file"):
+        save(SavedPlan(plan, observed, "sha256:" + "f" * 64, "0" * 40), path)
+
+
+@pytest.mark.parametrize(
+    "older",
+    [
+        lambda d: d,
+        lambda d: {**d, "format_version": 99},  # another hubpub's
+        lambda d: {k: v for k, v in d.items() if k != "observed"},  # damaged: load says so
+        lambda d: {"format_version": 1, "builds": [], "changes": []},  # 'plan --json' output
+    ],
+)
+def test_saving_a_plan_replaces_a_plan(
+    tmp_path: Path, older: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
+    plan, observed = sample_plan()
+    path = tmp_path / "plan.json"
+    save(SavedPlan(plan, observed, "sha256:" + "e" * 64, "1" * 40), path)
+    path.write_text(json.dumps(older(json.loads(path.read_text()))))
+    saved = SavedPlan(plan, observed, "sha256:" + "f" * 64, "0" * 40)
+    save(saved, path)
+    assert load(path) == saved
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
 
 
 def test_task_graph_pushes_once_then_tags_and_copies() -> None:

@@ -236,3 +236,43 @@ def test_validate_checks_ca_file(project: Path, capsys: pytest.CaptureFixture[st
     (project / "certs").mkdir()
     (project / "certs" / "ca.pem").write_text("x")
     assert run("validate") == 0
+
+
+def test_latest_auto_refuses_to_guess_in_a_shallow_clone(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A backport v1.2.3 released after v2.0.0, built from a shallow clone of its tag (what
+    actions/checkout does by default): the clone knows no v2.0.0, so latest = "auto" would
+    move latest to the backport. hubpub refuses, and says how to fetch the tags; a full clone
+    decides as usual."""
+    env = {**os.environ, "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    env |= {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com"}
+
+    def git(*args: str, cwd: Path = project) -> None:
+        subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+    git("commit", "-q", "--allow-empty", "-m", "two")
+    git("tag", "v2.0.0")
+    (project / "hubpub.toml").write_text(CONFIG.replace(', { preset = "ref" }', ""))
+    git("add", ".")
+    git("commit", "-q", "-m", "config")
+    git("tag", "-f", "v1.2.3")  # the backport's tag, on the newest commit
+    shallow = tmp_path / "shallow"
+    git("clone", "-q", "--depth", "1", "--branch", "v1.2.3", f"file://{project}", str(shallow))
+    os.chdir(shallow)
+    capsys.readouterr()
+    assert run("tags", "--ref", "refs/tags/v1.2.3", "--only", "figlet") == 1
+    err = capsys.readouterr().err.strip()
+    assert re.fullmatch(
+        r"hubpub: error: .*hubpub\.toml:\d+: image 'figlet': latest = \"auto\" compares v1\.2\.3 "
+        r"with every version tag, but this clone is shallow .*fetch-depth: 0.*",
+        err,
+    ), err
+    assert "\n" not in err
+
+    full = tmp_path / "full"
+    git("clone", "-q", f"file://{project}", str(full))
+    os.chdir(full)
+    assert run("tags", "--json", "--ref", "refs/tags/v1.2.3", "--only", "figlet") == 0
+    refs = json.loads(capsys.readouterr().out)["images"][0]["refs"]
+    assert not any(ref.endswith(":latest") for ref in refs)  # 2.0.0 is higher

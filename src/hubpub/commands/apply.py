@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from hubpub.commands.plan import Session, plan_options, print_plan, session
+from hubpub.commands.plan import Session, checkout_warnings, plan_options, print_plan, session
 from hubpub.errors import HubpubError, PlanError, StalePlanError
 from hubpub.executor import ApplyResult, Executor, Progress, check_stale, tasks_for
 from hubpub.observe import LabelCache, Observation
@@ -30,6 +30,12 @@ from hubpub.report import PlainProgress, RichProgress, render_result, result_jso
 
 @click.command("apply")
 @plan_options
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Build even when the files differ from the commit published (uncommitted changes, "
+    "or --sha/--ref naming another commit than the checkout).",
+)
 @click.argument(
     "planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True)
 )
@@ -43,6 +49,7 @@ def command(
     redirects: tuple[str, ...],
     rebuild: bool,
     allow_overwrite: bool,
+    allow_dirty: bool,
     planfile: Path | None,
 ) -> int:
     """Apply a fresh plan, or exactly the saved PLANFILE."""
@@ -81,9 +88,11 @@ def command(
         else:
             observation = current.observe(rebuild=rebuild)
             plan = make_plan(observation.specs, observation.observed, rebuild=rebuild)
+        plan = checkout_warnings(current, plan)
         if not as_json:
             print_plan(plan, as_json=False)
         tasks_for(plan, allow_overwrite=allow_overwrite)  # refuses conflicts before any change
+        _refuse_dirty(plan, allow_dirty=allow_dirty)
         result = _execute(current, observation, plan, allow_overwrite=allow_overwrite)
         _remember_keys(current, plan, result)
         write_github(current.environ, plan, result)
@@ -102,6 +111,19 @@ def command(
             hint="fix the cause and run 'hubpub apply' again: it does only what is missing",
         )
     return 2 if detailed_exitcode and plan.has_changes else 0
+
+
+def _refuse_dirty(plan: Plan, *, allow_dirty: bool) -> None:
+    """Before any change: a build whose files are not the commit it is published as (the
+    plan's warning, commands/plan.py checkout_warnings) needs --allow-dirty."""
+    dirty = [build for build in plan.builds if build.warning]
+    if dirty and not allow_dirty:
+        build = dirty[0]
+        more = f" (and {len(dirty) - 1} more image)" if len(dirty) > 1 else ""
+        raise PlanError(
+            f"image {build.image!r}: {build.warning}{more}; nothing was changed",
+            hint="commit the changes, or pass --allow-dirty to publish the files as they are",
+        )
 
 
 def _check_saved(

@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,8 @@ from hubpub.config.load import load_config
 from hubpub.config.model import Config
 from hubpub.desired import DesiredImage, compute_desired
 from hubpub.engine import Engine, PushAuth
-from hubpub.errors import HubpubError
 from hubpub.executor import BuildInputs, build_labels
-from hubpub.gitstate import GitState
+from hubpub.gitstate import GitState, changed_paths
 from hubpub.observe import (
     ENGINE_PREFIX,
     LabelCache,
@@ -100,16 +99,20 @@ class Session:
 
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = Engine.from_env(self.environ)
-            self._engine.ping()
+            engine = Engine.from_env(self.environ)
+            try:
+                engine.ping()
+            except BaseException:
+                engine.close()
+                raise
+            # Kept only once it answered: a second caller must not get an unchecked engine.
+            self._engine = engine
         return self._engine
 
     def local_engine(self) -> Engine | None:
-        """The engine for base images that are in no registry; None when there is none."""
-        try:
-            return self.engine()
-        except HubpubError:
-            return None
+        """The engine for base images that are in no registry. An engine that cannot be
+        reached raises: observe names that cause instead of "not in the local engine"."""
+        return self.engine()
 
     def push_auth(self, registry: str) -> PushAuth | None:
         # One lookup at a time per registry: two pushes to one registry must not both run its
@@ -224,6 +227,42 @@ def session(
         current.close()
 
 
+def checkout_warnings(current: Session, plan: Plan) -> Plan:
+    """``plan`` with a warning on each build whose files are not the commit it is published as:
+    ``--sha``/``--ref`` name another commit than the checkout, or the context (or Dockerfile)
+    has uncommitted changes. hubpub builds the files on disk and labels and tags them as
+    ``git.sha``: either way a sha or version tag would name content that commit does not have
+    (goreleaser refuses a dirty tree for the same reason)."""
+    git = current.git
+    if git.checkout is None or not plan.builds:
+        return plan  # no repository (--ref and --sha given outside one): nothing to compare
+    by_name = {image.name: image for image in current.desired}
+    images = []
+    for image_plan in plan.images:
+        build, image = image_plan.build, by_name.get(image_plan.name)
+        if build is None or image is None or image.build is None:
+            images.append(image_plan)
+            continue
+        warning = None
+        if git.checkout != git.sha:
+            warning = (
+                f"it builds the checked-out files (commit {git.checkout[:12]}) but publishes "
+                f"them as commit {git.sha[:12]}: check out {git.sha[:12]} first"
+            )
+        else:
+            paths = [image.build.context, image.build.dockerfile]
+            changed = changed_paths(current.config.path.parent, paths, current.environ)
+            if changed:
+                more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+                shown = ", ".join(changed[:3]) + more
+                warning = (
+                    f"its build context has uncommitted changes ({shown}): the image would not "
+                    f"be commit {git.sha[:12]}"
+                )
+        images.append(replace(image_plan, build=replace(build, warning=warning)))
+    return replace(plan, images=tuple(images))
+
+
 def print_plan(plan: Plan, *, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(plan_json(plan), indent=2))
@@ -256,6 +295,7 @@ def command(
     with session(config_path, ref=ref, sha=sha, only=only, redirects=redirects) as current:
         observation = current.observe(rebuild=rebuild)
         plan = make_plan(observation.specs, observation.observed, rebuild=rebuild)
+        plan = checkout_warnings(current, plan)
         if out is not None:
             saved = SavedPlan(
                 plan=plan,
