@@ -14,6 +14,7 @@ they exit 1 here so that 2 keeps one meaning for scripts that read it.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import logging
 import os
@@ -58,6 +59,18 @@ class LazyGroup(click.Group):
         self.commands[cmd_name] = command
         return command
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        known = self.list_commands(ctx)
+        if name and not name.startswith("-") and name not in known:
+            # click suggests among the commands already loaded, which here is none of them.
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise click.UsageError(f"No such command {name!r}.{hint}", ctx)
+        return super().resolve_command(ctx, args)
+
 
 @click.group(
     cls=LazyGroup,
@@ -81,6 +94,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     configure_logging(debug)
+
+
+# click >= 8.2 raises this for a bare `hubpub`; older versions print the help themselves.
+_NO_ARGS_IS_HELP: type[click.UsageError] | tuple[()] = getattr(
+    click.exceptions, "NoArgsIsHelpError", ()
+)
 
 
 def _debug_requested(argv: list[str]) -> bool:
@@ -131,6 +150,9 @@ def _run(args: list[str]) -> NoReturn:
         if debug:
             _print_traceback()
         _fail(mask(str(exc)), exc.exit_code)
+    except _NO_ARGS_IS_HELP as exc:
+        click.echo(exc.format_message())  # bare `hubpub`: the help, as asked, not an error
+        sys.exit(EXIT_OK)
     except click.exceptions.Abort:
         _fail("interrupted", EXIT_INTERRUPTED)
     except KeyboardInterrupt:

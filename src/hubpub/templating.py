@@ -705,8 +705,7 @@ def _run_template(
         raise TemplateError(
             f"{where}: {value!r} is not a valid tag (letters, digits, '_', '.', '-'; "
             f"128 at most; not starting with '.' or '-')",
-            hint=f"pipe it through slug: {slug_suggestion(rule.template)}, "
-            f"which gives {slug(value)!r}",
+            hint=_invalid_tag_hint(rule.template, context, where),
         )
     # A template with `match` is metadata-action's `match` type, which votes for latest.
     return [(value, False)], rule.match is not None
@@ -753,6 +752,35 @@ def _run_version(
 
 
 _EXPRESSION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
+
+
+def _invalid_tag_hint(template: str, context: Mapping[str, Any], where: str) -> str:
+    """What would make ``template``'s value a tag: slug, when that is what fixes it (the fixed
+    template is rendered to show its value); else what is wrong, that slug cannot fix (a
+    value that is empty here, or characters written outside ``{{ }}``)."""
+    found = list(_EXPRESSION.finditer(template))
+    if len(found) == 1:
+        alone = render("{{ " + found[0][1] + " }}", context, where)
+        if not alone:
+            return (
+                f'{{{{ {found[0][1]} }}}} is empty here: add when = "{found[0][1]}" to skip '
+                "this rule then"
+            )
+    suggestion = slug_suggestion(template)
+    try:
+        fixed = render(suggestion, context, where)
+    except TemplateError:
+        fixed = ""
+    if fixed and is_valid_tag(fixed):
+        return f"pipe it through slug: {suggestion}, which gives {fixed!r}"
+    outside = _EXPRESSION.sub("", template)
+    bad = sorted({ch for ch in outside if not (ch.isascii() and (ch.isalnum() or ch in "_.-"))})
+    if bad:
+        return (
+            f"the text outside {{{{ }}}} must be valid in a tag too, and {''.join(bad)!r} is "
+            f"not; slugging the whole value would give {slug(render(template, context, where))!r}"
+        )
+    return f"slug of the whole value would give {slug(render(template, context, where))!r}"
 
 
 def slug_suggestion(template: str) -> str:

@@ -77,3 +77,19 @@ def test_debug_from_the_environment(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "Traceback (most recent call last):" in result.stderr
+
+
+def test_bare_hubpub_prints_the_help_not_an_error(tmp_path: Path) -> None:
+    result = hubpub_cli(cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith("Usage: hubpub")
+    assert result.stderr == ""
+
+
+def test_a_mistyped_command_gets_a_suggestion(tmp_path: Path) -> None:
+    # The subcommands load lazily: click alone would suggest among none of them.
+    result = hubpub_cli("plna", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "hubpub: error: No such command 'plna'. Did you mean 'plan'? (see 'hubpub --help')"
+    )

@@ -413,7 +413,7 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "nope.toml")
     assert str(caught.value) == (
-        "nope.toml: no such file (create it, as in examples/hubpub.toml, or pass -c FILE)"
+        "nope.toml: no such file (create one, or pass -c FILE; 'hubpub schema' prints its format)"
     )
 
 

@@ -400,6 +400,37 @@ def test_invalid_tag_suggests_slug() -> None:
 
 
 @pytest.mark.parametrize(
+    ("template", "ref", "hint"),
+    [
+        (  # slug fixes it: the fixed template is rendered to show its value
+            "v-{{ git.ref_name }}-x",
+            "refs/heads/my/branch",
+            "pipe it through slug: v-{{ git.ref_name | slug }}-x, which gives 'v-my-branch-x'",
+        ),
+        (  # the '/' is the user's own text: slug of the expression cannot fix it
+            "feature/{{ git.short_sha }}",
+            "refs/heads/main",
+            "the text outside {{ }} must be valid in a tag too, and '/' is not; slugging the "
+            "whole value would give 'feature-0123456'",
+        ),
+        (  # a detached HEAD has no branch: the value is empty, and slug is not the answer
+            "{{ git.branch }}-x",
+            None,
+            '{{ git.branch }} is empty here: add when = "git.branch" to skip this rule then',
+        ),
+    ],
+)
+def test_an_invalid_tag_gets_the_hint_that_fixes_it(
+    template: str, ref: str | None, hint: str
+) -> None:
+    """A user's report: the hint offered slug where slug could not help, and named a value
+    the suggested template would not give."""
+    with pytest.raises(TemplateError) as caught:
+        values(make_image(template), make_state(ref))
+    assert str(caught.value).endswith(f"({hint})")
+
+
+@pytest.mark.parametrize(
     ("value", "expected"),
     [
         ("my/branch", "my-branch"),

@@ -54,7 +54,7 @@ def load_config(path: Path) -> Config:
     except FileNotFoundError:
         raise ConfigError(
             f"{display}: no such file",
-            hint="create it, as in examples/hubpub.toml, or pass -c FILE",
+            hint="create one, or pass -c FILE; 'hubpub schema' prints its format",
         ) from None
     except OSError as exc:
         raise ConfigError(f"{display}: cannot read: {exc.strerror or exc}") from None

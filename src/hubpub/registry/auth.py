@@ -389,10 +389,10 @@ class RegistryAuth:
                 hint=self.login_hint,
             )
         what = "refused the credentials" if refused else "did not accept the credentials"
-        return AuthError(
-            f"registry {self.registry} {what} from {creds.source or 'the Docker config'}",
-            hint=self.login_hint,
-        )
+        source = creds.source or "the Docker config"
+        # Credentials that came from the environment are what to check, not what to set.
+        hint = f"check {source}" if source.startswith("$") else self.login_hint
+        return AuthError(f"registry {self.registry} {what} from {source}", hint=hint)
 
     def denied_error(self, repositories: Iterable[str]) -> DeniedError:
         names = ", ".join(f"{self.registry}/{r}" for r in sorted(set(repositories)))

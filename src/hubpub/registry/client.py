@@ -257,7 +257,13 @@ class RegistryClient:
         if ep.base_url is None:
             with ep.ready:
                 if ep.base_url is None:
-                    self._probe(ep)
+                    if ep.unreachable is not None:
+                        raise ep.unreachable
+                    try:
+                        self._probe(ep)
+                    except TransportError as exc:
+                        ep.unreachable = exc
+                        raise
         return ep
 
     def _probe(self, ep: Endpoint) -> None:

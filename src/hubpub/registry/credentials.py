@@ -75,6 +75,18 @@ def from_environment(
         return None
     username = environ.get(options.username_env)
     password = environ.get(options.password_env)
+    if bool(username) != bool(password):
+        # One of the pair alone is a mistake (a secret not passed to this CI step): saying so
+        # beats "no credentials were found" and beats falling back to the Docker config.
+        have, lack = (
+            (options.username_env, options.password_env)
+            if username
+            else (options.password_env, options.username_env)
+        )
+        raise AuthError(
+            f"registry {registry}: ${have} is set but ${lack} is not",
+            hint="set both, or neither to use the Docker config",
+        )
     if not username or not password:
         return None
     return Credentials(

@@ -233,6 +233,9 @@ class Endpoint:
         self.options = options
         self.auth = auth
         self.base_url: str | None = None
+        # The first contact's failure, once its retries are spent: the next request to this
+        # registry in the same run fails with it at once instead of retrying all over again.
+        self.unreachable: TransportError | None = None
         self.slots = threading.BoundedSemaphore(per_registry)
         self.ready = threading.Lock()
         self._gate = threading.Lock()
