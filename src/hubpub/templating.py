@@ -482,12 +482,23 @@ def check_template(text: str, allowed: frozenset[str], env_names: Iterable[str])
 
 
 def check_expression(text: str, allowed: frozenset[str], env_names: Iterable[str]) -> str | None:
-    from jinja2 import TemplateSyntaxError
+    from jinja2 import TemplateSyntaxError, nodes
+    from jinja2.parser import Parser
 
+    # Parsed as an expression, as compile_expression does, not wrapped in "{{ (...) }}": an
+    # error then speaks of what the user wrote ("unexpected ')'" named a parenthesis of ours).
     try:
-        tree = environment().parse(f"{{{{ ({text}) }}}}")
+        parser = Parser(environment(), text, state="variable")
+        expression = parser.parse_expression()
+        if not parser.stream.eos:
+            extra = parser.stream.current.value
+            return f"expression syntax error: unexpected {extra!r} in {text.strip()!r}"
     except TemplateSyntaxError as exc:
-        return f"expression syntax error: {exc.message}"
+        message = (exc.message or "").replace("'end of template'", "end of template")
+        message = message.replace("end of template", "end of the expression")
+        return f"expression syntax error: {message}"
+    tree = nodes.Template([nodes.Output([expression])])
+    tree.set_environment(environment())  # what the parser would have done for a template
     return _check_tree(tree, allowed, env_names)
 
 

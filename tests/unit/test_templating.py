@@ -537,6 +537,20 @@ def test_check_template(text: str, problem: str | None) -> None:
         assert problem in found
 
 
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        # A user's report: the message named a ')' that hubpub had added around the text.
+        ("git.is_default_branch and", "expression syntax error: unexpected end of the expression"),
+        ("(git.dirty", "expression syntax error: unexpected end of the expression, expected ')'."),
+        ("git.dirty git.sha", "expression syntax error: unexpected 'git' in 'git.dirty git.sha'"),
+        ("git.dirty)", "expression syntax error: unexpected ')'"),
+    ],
+)
+def test_a_when_syntax_error_speaks_of_what_was_written(expression: str, problem: str) -> None:
+    assert check_expression(expression, PATTERN_NAMES, []) == problem
+
+
 def test_check_expression() -> None:
     allowed = frozenset({"git", "version", "match", "env"})
     assert check_expression("git.is_default_branch and not git.dirty", allowed, []) is None
