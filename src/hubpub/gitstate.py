@@ -297,6 +297,11 @@ def read_git_state(
         if ref is None and full_ref is None and git is not None:
             full_ref = git.head_ref()
         commit = _resolve_sha(sha, git) if sha is not None else ci.sha
+        if commit is None and git is not None and ref_kind(full_ref) == "tag" and full_ref:
+            # --ref refs/tags/v1.2.3 publishes v1.2.3, which is the tag's commit, not whatever
+            # is checked out (a user's report: main was published as 1.2.3). The checkout
+            # check before a build then says to check the tag out.
+            commit = git.resolve_commit(full_ref)
         if commit is None:
             commit = git.head_sha() if git is not None else None
         if commit is None:  # pragma: no cover - guarded above

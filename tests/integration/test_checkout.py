@@ -74,3 +74,32 @@ def test_a_sha_other_than_the_checkout_is_refused_for_a_build(
         f"it builds the checked-out files (commit {second[:12]}) but publishes them as commit "
         f"{first[:12]}: check out {first[:12]} first; nothing was changed" in refused.stderr
     )
+
+
+def test_a_version_tag_publishes_its_own_commit_not_the_checkout(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    registry_base: str,
+    tmp_path: Path,
+) -> None:
+    """`--ref refs/tags/v1.0.0` run on a later checkout: the version is the tag's commit, so
+    the sha tag names it, and a build (of other files) is refused (a user's report: main was
+    published as 1.0.0)."""
+    path = f"t{uid()}/app"
+    repo = f"{registry_plain.host}/{path}"
+    project = build_project(tmp_path, docker_engine, [repo], [registry_plain], base=registry_base)
+    tagged = project.git("rev-parse", "HEAD")
+    project.git("tag", "v1.0.0")
+    project.write("app/msg", "after the release\n")
+    later = project.commit("later")
+    release = ["--ref", "refs/tags/v1.0.0"]
+    refs = project.ok("tags", *release, "--json").json()["images"][0]["refs"]
+    assert f"{repo}:sha-{tagged[:7]}" in refs
+    refused = project.hubpub("apply", *release)
+    assert refused.code == 1
+    assert (
+        f"it builds the checked-out files (commit {later[:12]}) but publishes them as commit "
+        f"{tagged[:12]}" in refused.stderr
+    )
+    project.git("checkout", "-q", "v1.0.0")
+    project.ok("apply", *release)
