@@ -57,7 +57,12 @@ def validate(config_path: Path) -> str:
     check_files(config, images)
     refs = sum(len(image.tags) for image in images)
     where = git.ref_name or git.short_sha
-    return f"{config_path}: ok ({len(images)} image(s), {refs} reference(s) for {where})"
+    summary = f"{config_path}: ok ({len(images)} image(s), {refs} reference(s) for {where})"
+    # Valid, but a plan here would publish nothing for these: say so rather than "ok" alone.
+    idle = [image.name for image in images if not image.tags]
+    if idle:
+        summary += f"; no tag rule applies to {', '.join(idle)} on {where}"
+    return summary
 
 
 @click.command("validate")
