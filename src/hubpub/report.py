@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import IO, Any
 
 from hubpub.executor import ApplyResult, Task, TaskResult
+from hubpub.github import write_outputs, write_summary
 from hubpub.planner import Change, Plan, Summary
 
 KNOWN_AFTER_BUILD = "(known after build)"
@@ -263,30 +262,16 @@ class RichProgress:
 
 def write_github(environ: Mapping[str, str], plan: Plan, result: ApplyResult | None = None) -> None:
     """A markdown summary to ``$GITHUB_STEP_SUMMARY``; refs and digests to ``$GITHUB_OUTPUT``."""
-    summary_path = environ.get("GITHUB_STEP_SUMMARY")
-    if summary_path:
-        _append(Path(summary_path), markdown(plan, result))
-    output_path = environ.get("GITHUB_OUTPUT")
-    if output_path and result is not None:
+    write_summary(environ, markdown(plan, result))
+    if result is not None:
         written = result.written
-        refs = "\n".join(str(ref) for _image, ref, _digest in written)
         digests = {str(ref): digest for _image, ref, digest in written}
-        text = _output("refs", refs)
-        text += _output("digests", json.dumps(digests, sort_keys=True))
-        text += _output("images", json.dumps(final_digests(result), sort_keys=True))
-        _append(Path(output_path), text)
-
-
-def _output(name: str, value: str) -> str:
-    if "\n" not in value:
-        return f"{name}={value}\n"
-    marker = f"HUBPUB_{uuid.uuid4().hex}"  # a delimiter that cannot occur in the value
-    return f"{name}<<{marker}\n{value}\n{marker}\n"
-
-
-def _append(path: Path, text: str) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(text)
+        outputs = {
+            "refs": "\n".join(str(ref) for _image, ref, _digest in written),
+            "digests": json.dumps(digests, sort_keys=True),
+            "images": json.dumps(final_digests(result), sort_keys=True),
+        }
+        write_outputs(environ, outputs)
 
 
 def markdown(plan: Plan, result: ApplyResult | None = None) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import click
 from hubpub.commands._options import selection_options
 from hubpub.config import load_config
 from hubpub.desired import DesiredImage, compute_desired
+from hubpub.github import write_outputs
 
 
 def tags_document(images: Sequence[DesiredImage]) -> dict[str, Any]:
@@ -38,19 +38,16 @@ def tags_text(images: Sequence[DesiredImage]) -> str:
     return "\n".join(lines)
 
 
-def write_github_output(path: Path, images: Sequence[DesiredImage]) -> None:
-    """Append metadata-action's outputs to ``$GITHUB_OUTPUT`` (multi-line syntax with a
-    random delimiter, as @actions/core's setOutput writes them)."""
+def github_outputs(images: Sequence[DesiredImage]) -> dict[str, str]:
+    """metadata-action's outputs: ``tags`` (one reference a line), ``json``, and ``version``
+    when one image is selected."""
     outputs: dict[str, str] = {
         "tags": "\n".join(str(ref) for image in images for ref in image.refs),
         "json": json.dumps(tags_document(images)),
     }
     if len(images) == 1 and images[0].version:
         outputs["version"] = images[0].version
-    with path.open("a", encoding="utf-8") as out:
-        for name, value in outputs.items():
-            delimiter = f"ghadelimiter_{uuid.uuid4()}"
-            out.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+    return outputs
 
 
 def run_tags(
@@ -63,9 +60,8 @@ def run_tags(
 ) -> list[DesiredImage]:
     config = load_config(config_path)
     _git, images = compute_desired(config, environ, ref=ref, sha=sha, only=only)
-    output = environ.get("GITHUB_OUTPUT")
-    if output:
-        write_github_output(Path(output), images)
+    # Every value in the multi-line syntax, as metadata-action's (@actions/core) are written.
+    write_outputs(environ, github_outputs(images), multiline=True)
     return images
 
 
