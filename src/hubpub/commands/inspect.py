@@ -23,6 +23,7 @@ from hubpub.commands._options import config_option
 from hubpub.errors import NotFoundError
 from hubpub.reference import Reference, parse_reference
 from hubpub.registry import Manifest, RegistryClient, RegistryOptions
+from hubpub.registry.models import platform_text
 
 
 def registry_options(config_path: Path, explicit: bool) -> dict[str, RegistryOptions]:
@@ -63,10 +64,7 @@ def describe(client: RegistryClient, ref: Reference, manifest: Manifest) -> dict
         except ValueError:
             data = None  # not an image config (an artifact): its platform is unknown
         if isinstance(data, dict) and data.get("os"):
-            parts = [str(data.get("os")), str(data.get("architecture", "?"))]
-            if data.get("variant"):
-                parts.append(str(data["variant"]))
-            platform = "/".join(parts)
+            platform = platform_text(data)
         doc["config"] = {"digest": config.digest, "mediaType": config.media_type}
     doc["platforms"] = [{"platform": platform or "unknown", "digest": manifest.digest}]
     doc["layers"] = [{"digest": layer.digest, "size": layer.size} for layer in manifest.layers]

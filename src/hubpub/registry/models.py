@@ -105,12 +105,18 @@ class Descriptor:
     @property
     def platform_text(self) -> str:
         """``linux/arm64/v8`` as docker writes platforms; ``unknown`` for attestations."""
-        if not self.platform:
-            return "unknown"
-        parts = [str(self.platform.get("os", "?")), str(self.platform.get("architecture", "?"))]
-        if self.platform.get("variant"):
-            parts.append(str(self.platform["variant"]))
-        return "/".join(parts)
+        return platform_text(self.platform)
+
+
+def platform_text(platform: Mapping[str, Any] | None) -> str:
+    """``os/architecture[/variant]`` of an index entry's platform or an image config (both
+    name them so); ``unknown`` when there is none."""
+    if not platform:
+        return "unknown"
+    parts = [str(platform.get("os", "?")), str(platform.get("architecture", "?"))]
+    if platform.get("variant"):
+        parts.append(str(platform["variant"]))
+    return "/".join(parts)
 
 
 def digest_of(data: bytes, algorithm: str = "sha256") -> str:
