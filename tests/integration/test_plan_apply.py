@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from hubpub.commands.plan import session
+from hubpub.commands._session import session
 from hubpub.contentkey import LABEL
 from hubpub.engine import PushAuth
 from tests.fixtures.engine import DockerEngine

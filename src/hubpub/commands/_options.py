@@ -41,3 +41,37 @@ def selection_options(func: F) -> F:
         help="The git ref to publish as (refs/tags/v1.2.3, refs/heads/main, refs/pull/7/merge).",
     )(func)
     return config_option(func)
+
+
+def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options ``plan`` and ``apply`` share (issue 5)."""
+    for option in reversed(
+        [
+            click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text."),
+            click.option(
+                "--detailed-exitcode",
+                is_flag=True,
+                help="Exit 0 when there are no changes, 2 when there are (1 is an error).",
+            ),
+            click.option(
+                "--redirect",
+                "redirects",
+                multiple=True,
+                metavar="FROM=TO",
+                help="Use registry TO wherever the config says FROM, e.g. "
+                "docker.io=localhost:5000 to rehearse a release (repeatable).",
+            ),
+            click.option(
+                "--rebuild",
+                is_flag=True,
+                help="Build even when an image with the same content key already exists.",
+            ),
+            click.option(
+                "--allow-overwrite",
+                is_flag=True,
+                help="Let apply move immutable tags that point to another image.",
+            ),
+        ]
+    ):
+        func = option(func)
+    return selection_options(func)

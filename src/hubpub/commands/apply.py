@@ -19,13 +19,21 @@ from pathlib import Path
 
 import click
 
-from hubpub.commands.plan import Session, checkout_warnings, plan_options, print_plan, session
+from hubpub.commands._options import plan_options
+from hubpub.commands._session import Session, checkout_warnings, session
 from hubpub.errors import HubpubError, PlanError, StalePlanError
 from hubpub.executor import ApplyResult, Executor, Progress, check_stale, tasks_for
 from hubpub.observe import LabelCache, Observation
 from hubpub.planfile import SavedPlan, config_hash, load
 from hubpub.planner import Plan, make_plan
-from hubpub.report import PlainProgress, RichProgress, render_result, result_json, write_github
+from hubpub.report import (
+    PlainProgress,
+    RichProgress,
+    render_plan,
+    render_result,
+    result_json,
+    write_github,
+)
 
 
 @click.command("apply")
@@ -90,7 +98,7 @@ def command(
             plan = make_plan(observation.specs, observation.observed, rebuild=rebuild)
         plan = checkout_warnings(current, plan)
         if not as_json:
-            print_plan(plan, as_json=False)
+            click.echo(render_plan(plan))
         tasks_for(plan, allow_overwrite=allow_overwrite)  # refuses conflicts before any change
         _refuse_dirty(plan, allow_dirty=allow_dirty)
         result = _execute(current, observation, plan, allow_overwrite=allow_overwrite)
@@ -115,7 +123,7 @@ def command(
 
 def _refuse_dirty(plan: Plan, *, allow_dirty: bool) -> None:
     """Before any change: a build whose files are not the commit it is published as (the
-    plan's warning, commands/plan.py checkout_warnings) needs --allow-dirty."""
+    plan's warning, commands/_session.py checkout_warnings) needs --allow-dirty."""
     dirty = [build for build in plan.builds if build.warning]
     if dirty and not allow_dirty:
         build = dirty[0]

@@ -1,0 +1,221 @@
+"""The composition root of ``plan`` and ``apply``: :func:`session` loads the config, reads
+the git state, computes the desired images and opens the registry client; :class:`Session`
+holds them with the engine (started on first use) and the push credentials (looked up once
+per registry), and :func:`checkout_warnings` compares the checkout with the commit published.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC
+from pathlib import Path
+
+from hubpub.commands.validate import check_files
+from hubpub.config.load import load_config
+from hubpub.config.model import Config
+from hubpub.desired import DesiredImage, compute_desired
+from hubpub.engine import Engine, PushAuth
+from hubpub.executor import BuildInputs, build_labels
+from hubpub.gitstate import GitState, changed_paths
+from hubpub.observe import (
+    ENGINE_PREFIX,
+    LabelCache,
+    Observation,
+    Redirects,
+    observe,
+    observe_builds,
+)
+from hubpub.planner import Plan
+from hubpub.reference import parse_reference
+from hubpub.registry.client import RegistryClient
+from hubpub.registry.credentials import DockerConfig, docker_config_file, from_environment
+from hubpub.registry.models import RegistryOptions
+
+
+@dataclass
+class Session:
+    """Everything one plan or apply works with; close() releases the connections."""
+
+    environ: Mapping[str, str]
+    config: Config
+    git: GitState
+    desired: list[DesiredImage]
+    redirects: Redirects
+    registry: RegistryClient
+    registry_options: dict[str, RegistryOptions]
+    _engine: Engine | None = None
+    # registry -> the engine's credentials for it, looked up once: the executor pushes from
+    # several worker threads, and each lookup re-read the Docker config (and may run a
+    # credential helper). Out of the repr: they are secrets.
+    _push_auths: dict[str, PushAuth | None] = field(default_factory=dict, repr=False)
+    _push_auth_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _push_auth_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            engine = Engine.from_env(self.environ)
+            try:
+                engine.ping()
+            except BaseException:
+                engine.close()
+                raise
+            # Kept only once it answered: a second caller must not get an unchecked engine.
+            self._engine = engine
+        return self._engine
+
+    def local_engine(self) -> Engine | None:
+        """The engine for base images that are in no registry. An engine that cannot be
+        reached raises: observe names that cause instead of "not in the local engine"."""
+        return self.engine()
+
+    def push_auth(self, registry: str) -> PushAuth | None:
+        # One lookup at a time per registry: two pushes to one registry must not both run its
+        # helper, and a slow helper for one registry must not hold up pushes to another.
+        with self._push_auth_lock:
+            lock = self._push_auth_locks.setdefault(registry, threading.Lock())
+        with lock:
+            if registry not in self._push_auths:
+                self._push_auths[registry] = self._find_push_auth(registry)
+            return self._push_auths[registry]
+
+    def _find_push_auth(self, registry: str) -> PushAuth | None:
+        options = self.registry_options.get(registry, RegistryOptions())
+        creds = from_environment(registry, options, self.environ)
+        if creds is None:
+            creds = DockerConfig(docker_config_file(self.environ), self.environ).lookup(registry)
+        if creds is None:
+            return None
+        if creds.identity_token:
+            return PushAuth(creds.username or "", "", identity_token=creds.identity_token)
+        if creds.username and creds.password:
+            return PushAuth(creds.username, creds.password)
+        return None
+
+    def observe(self, *, rebuild: bool) -> Observation:
+        return observe(
+            self.desired,
+            self.registry,
+            engine=self.local_engine,
+            redirects=self.redirects,
+            cache=LabelCache.default(self.environ),
+            rebuild=rebuild,
+        )
+
+    def observe_builds(self, building: Collection[str]) -> Observation:
+        """The content keys of the images named only (a saved plan's builds: apply.py)."""
+        return observe_builds(
+            self.desired,
+            self.registry,
+            building=building,
+            engine=self.local_engine,
+            redirects=self.redirects,
+        )
+
+    def build_inputs(self, observation: Observation, plan: Plan) -> dict[str, BuildInputs]:
+        created = self.git.commit_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        by_name = {image.name: image for image in observation.images}
+        inputs = {}
+        for image_plan in plan.images:
+            image = by_name.get(image_plan.name)
+            if image is None or image.build is None:
+                continue
+            labels = build_labels(
+                image,
+                image_plan.content_key,
+                source_url=self.git.source_url,
+                revision=self.git.sha,
+                created=created,
+            )
+            inputs[image.name] = BuildInputs(image, labels, self._checked_bases(observation, image))
+        return inputs
+
+    def _checked_bases(
+        self, observation: Observation, image: DesiredImage
+    ) -> tuple[tuple[str, str], ...]:
+        """The bases whose registry digest the content key names, as the Dockerfile names
+        them: the engine must build from exactly those. Left out: bases known only to the
+        engine (their key is the engine's own ID), bases pinned by digest (the engine fetches
+        exactly that), and redirected ones (the engine knows them under another name)."""
+        checked = []
+        for name, digest in observation.bases.get(image.name, ()):
+            if digest.startswith(ENGINE_PREFIX):
+                continue
+            ref = parse_reference(name)
+            if ref.digest is None and self.redirects.reference(ref) == ref:
+                checked.append((name, digest))
+        return tuple(checked)
+
+    def close(self, *, wait: bool = True) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        self.registry.close(wait=wait)
+
+
+@contextmanager
+def session(
+    config_path: Path,
+    *,
+    ref: str | None,
+    sha: str | None,
+    only: Sequence[str],
+    redirects: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+) -> Iterator[Session]:
+    environ = dict(os.environ if environ is None else environ)
+    config = load_config(config_path)
+    # compute_desired honours the config's default_branch and locates template errors.
+    git, desired = compute_desired(config, environ, ref=ref, sha=sha, only=only)
+    check_files(config, desired)  # a missing context or Dockerfile, located in the file
+    parsed = Redirects.parse(redirects)
+    options = RegistryOptions.from_config(config.registries)
+    registry = RegistryClient(options, environ=environ)
+    current = Session(environ, config, git, desired, parsed, registry, options)
+    try:
+        yield current
+    except BaseException:
+        # The error is reported now, not once the requests still in flight (a failing
+        # registry's retries, a saved plan's tag checks) end: nothing they find matters any more.
+        current.close(wait=False)
+        raise
+    else:
+        current.close()
+
+
+def checkout_warnings(current: Session, plan: Plan) -> Plan:
+    """``plan`` with a warning on each build whose files are not the commit it is published as:
+    ``--sha``/``--ref`` name another commit than the checkout, or the context (or Dockerfile)
+    has uncommitted changes. hubpub builds the files on disk and labels and tags them as
+    ``git.sha``: either way a sha or version tag would name content that commit does not have
+    (goreleaser refuses a dirty tree for the same reason)."""
+    git = current.git
+    if git.checkout is None or not plan.builds:
+        return plan  # no repository (--ref and --sha given outside one): nothing to compare
+    by_name = {image.name: image for image in current.desired}
+    images = []
+    for image_plan in plan.images:
+        build, image = image_plan.build, by_name.get(image_plan.name)
+        if build is None or image is None or image.build is None:
+            images.append(image_plan)
+            continue
+        warning = None
+        if git.checkout != git.sha:
+            warning = (
+                f"it builds the checked-out files (commit {git.checkout[:12]}) but publishes "
+                f"them as commit {git.sha[:12]}: check out {git.sha[:12]} first"
+            )
+        else:
+            paths = [image.build.context, image.build.dockerfile]
+            changed = changed_paths(current.config.path.parent, paths, current.environ)
+            if changed:
+                more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+                shown = ", ".join(changed[:3]) + more
+                warning = (
+                    f"its build context has uncommitted changes ({shown}): the image would not "
+                    f"be commit {git.sha[:12]}"
+                )
+        images.append(replace(image_plan, build=replace(build, warning=warning)))
+    return replace(plan, images=tuple(images))
