@@ -23,7 +23,7 @@ _LOCK = threading.Lock()
 
 WATCH = [
     ("hubpub.config.load", "load_config"),
-    ("hubpub.desired", "compute_desired"),
+    ("hubpub.commands._desired", "compute_desired"),
     ("hubpub.observe", "observe"),
     ("hubpub.observe", "_content_keys"),
     ("hubpub.observe", "resolve_bases"),

@@ -1,21 +1,20 @@
 """Config + git state → the desired references of each image (the first step of
 config → desired → observed → plan → apply).
 
-Pure: the git state and the environment are passed in; nothing here talks to git or a registry.
+Pure: the git state and the environment are passed in; nothing here talks to git or a registry
+or reads a file (commands/_desired.py reads the git state and locates errors in the config).
 """
 
 from __future__ import annotations
 
 import difflib
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hubpub.config.load import where_in
 from hubpub.config.model import Config, Image
 from hubpub.errors import ConfigError, ReferenceError_, TemplateError
-from hubpub.gitstate import GitState, read_git_state
+from hubpub.gitstate import GitState
 from hubpub.reference import Reference, Repository, parse_reference, parse_repository
 from hubpub.templating import (
     VALUE_NAMES,
@@ -26,13 +25,10 @@ from hubpub.templating import (
     render,
 )
 
-log = logging.getLogger("hubpub.desired")
-
 __all__ = [
     "BuildSpec",
     "DesiredImage",
     "DesiredTag",
-    "compute_desired",
     "desired_images",
     "select_images",
 ]
@@ -109,33 +105,6 @@ def desired_images(
                 )
         out.append(desired)
     return out
-
-
-def compute_desired(
-    config: Config,
-    environ: Mapping[str, str],
-    *,
-    ref: str | None = None,
-    sha: str | None = None,
-    only: Sequence[str] = (),
-) -> tuple[GitState, list[DesiredImage]]:
-    """Read the git state for ``config`` and compute the desired images: what ``tags``,
-    ``plan`` and ``apply`` all start with."""
-    git = read_git_state(config.root, environ, ref, sha, default_branch=config.default_branch)
-    log.debug(
-        "git state: ref=%s sha=%s branch=%s tag=%s pr=%s default=%s dirty=%s",
-        git.ref,
-        git.sha,
-        git.branch,
-        git.tag,
-        git.pr_number,
-        git.default_branch,
-        git.dirty,
-    )
-    try:
-        return git, desired_images(config, git, environ, only)
-    except LocatedTemplateError as exc:
-        raise TemplateError(f"{where_in(config.path, exc.path)}{exc}") from None
 
 
 def _desired(config: Config, image: Image, git: GitState, env: Mapping[str, str]) -> DesiredImage:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from hubpub.commands._desired import compute_desired
 from hubpub.config import load_config
-from hubpub.desired import DesiredImage, compute_desired, desired_images
+from hubpub.desired import DesiredImage, desired_images
 from hubpub.errors import ConfigError, TemplateError
 from hubpub.gitstate import read_git_state
 from hubpub.reference import Repository

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC
 from pathlib import Path
 
+from hubpub.commands._desired import compute_desired
 from hubpub.commands.validate import check_files
 from hubpub.config.load import load_config
 from hubpub.config.model import Config
-from hubpub.desired import DesiredImage, compute_desired
+from hubpub.desired import DesiredImage
 from hubpub.engine import Engine, PushAuth
 from hubpub.executor import BuildInputs, build_labels
 from hubpub.gitstate import GitState, changed_paths

@@ -15,9 +15,10 @@ from typing import Any
 
 import click
 
+from hubpub.commands._desired import compute_desired
 from hubpub.commands._options import selection_options
 from hubpub.config import load_config
-from hubpub.desired import DesiredImage, compute_desired
+from hubpub.desired import DesiredImage
 from hubpub.github import write_outputs
 
 

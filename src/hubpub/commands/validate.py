@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 
+from hubpub.commands._desired import compute_desired
 from hubpub.commands._options import config_option
 from hubpub.config import Config, load_config
 from hubpub.config.load import where_in
-from hubpub.desired import DesiredImage, compute_desired
+from hubpub.desired import DesiredImage
 from hubpub.errors import ConfigError
 
 
