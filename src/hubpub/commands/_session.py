@@ -14,8 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC
 from pathlib import Path
 
-from hubpub.commands._desired import compute_desired
-from hubpub.commands.validate import check_files
+from hubpub.commands._desired import check_files, compute_desired
 from hubpub.config.load import load_config
 from hubpub.config.model import Config
 from hubpub.desired import DesiredImage
