@@ -5,8 +5,8 @@ promotion source one HEAD, for every distinct base image of the build contexts o
 the content key of each build context, and the content-key label of each image that a desired
 tag of a build image points to. That label lives in the image's config blob: one GET of the
 manifest and one of the config, then never again for that digest (manifests are
-content-addressed, so the label of a digest never changes): it is cached on disk under
-``$XDG_CACHE_HOME/hubpub/labels``. A later plan only HEADs.
+content-addressed, so the label of a digest never changes): it is cached on disk
+(labelcache.py). A later plan only HEADs.
 
 What is independent runs at the same time: the base images' HEADs with the tags' HEADs, and
 the label reads (and, for an image none of whose tags exists, the tag lists of its
@@ -15,8 +15,8 @@ repositories) while the build contexts are hashed.
 Applying a saved plan needs less: :func:`observe_builds` computes the content keys of the
 images the plan builds and nothing else (``executor.check_stale`` re-checks the tags).
 
-``--redirect docker.io=localhost:5000`` rewrites the registry of every desired reference, of
-promotion sources, and of base-image lookups, so a release can be rehearsed locally.
+With ``--redirect`` (redirects.py) every reference is observed at the registry it is
+redirected to: desired references, promotion sources and base images.
 """
 
 from __future__ import annotations
@@ -24,20 +24,19 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from hubpub.contentkey import LABEL, Dockerfile, content_key, context_entries
 from hubpub.desired import DesiredImage
 from hubpub.errors import HubpubError, NotFoundError, PlanError, RegistryError
+from hubpub.labelcache import LabelCache
 from hubpub.planner import ImageSpec, Observed, TargetTag
-from hubpub.reference import Reference, Repository, api_host, parse_reference
+from hubpub.redirects import Redirects
+from hubpub.reference import Reference, Repository, parse_reference
 from hubpub.registry.models import INDEX_MEDIA_TYPES, Manifest, ManifestInfo
 
 log = logging.getLogger("hubpub.observe")
@@ -82,118 +81,6 @@ class LocalImages(Protocol):
 
 
 # --- redirects ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Redirects:
-    """``docker.io=localhost:5000``: registry host -> registry host."""
-
-    mapping: Mapping[str, str]
-
-    @classmethod
-    def parse(cls, items: Iterable[str]) -> Redirects:
-        mapping: dict[str, str] = {}
-        for item in items:
-            old, sep, new = item.partition("=")
-            if not sep or not old.strip() or not new.strip():
-                raise PlanError(
-                    f"invalid --redirect {item!r}",
-                    hint="write FROM=TO, e.g. docker.io=localhost:5000",
-                )
-            mapping[_registry_host(old.strip(), item)] = _registry_host(new.strip(), item)
-        return cls(mapping)
-
-    def __bool__(self) -> bool:
-        return bool(self.mapping)
-
-    def repository(self, repo: Repository) -> Repository:
-        target = self.mapping.get(repo.registry)
-        return repo if target is None else Repository(target, repo.path)
-
-    def reference(self, ref: Reference) -> Reference:
-        return replace(ref, repository=self.repository(ref.repository))
-
-    def image(self, image: DesiredImage) -> DesiredImage:
-        if not self.mapping:
-            return image
-        tags = tuple(replace(tag, ref=self.reference(tag.ref)) for tag in image.tags)
-        return replace(
-            image,
-            repositories=tuple(self.repository(r) for r in image.repositories),
-            tags=tags,
-            source=self.reference(image.source) if image.source is not None else None,
-        )
-
-    def as_list(self) -> list[str]:
-        return [f"{old}={new}" for old, new in sorted(self.mapping.items())]
-
-
-def _registry_host(text: str, item: str) -> str:
-    """``text`` as a normalized registry host (index.docker.io is docker.io), or a PlanError."""
-    try:
-        ref = parse_reference(f"{text}/x/y")
-    except HubpubError:
-        ref = None
-    # distribution/reference reads a first component without "." or ":" (and not localhost)
-    # as a Docker Hub namespace: "foo" would silently mean docker.io.
-    if ref is None or (ref.registry != text and api_host(text) != api_host(ref.registry)):
-        raise PlanError(
-            f"invalid --redirect {item!r}: {text!r} is not a registry host",
-            hint="write FROM=TO with hosts, e.g. docker.io=localhost:5000",
-        )
-    return ref.registry
-
-
-# --- the label cache ------------------------------------------------------------------------
-
-
-class LabelCache:
-    """manifest digest -> content-key label (or None), one small file per digest."""
-
-    def __init__(self, folder: Path | None) -> None:
-        self.folder = folder
-
-    @classmethod
-    def default(cls, environ: Mapping[str, str]) -> LabelCache:
-        base = environ.get("XDG_CACHE_HOME") or (
-            str(Path(environ["HOME"]) / ".cache") if environ.get("HOME") else None
-        )
-        return cls(Path(base) / "hubpub" / "labels" if base else None)
-
-    def _path(self, digest: str) -> Path | None:
-        if self.folder is None:
-            return None
-        algorithm, _, hexpart = digest.partition(":")
-        if not hexpart.isalnum() or not algorithm.isalnum():
-            return None
-        return self.folder / algorithm / hexpart
-
-    def get(self, digest: str) -> tuple[bool, str | None]:
-        """(found, label)."""
-        path = self._path(digest)
-        if path is None:
-            return False, None
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return False, None
-        if not isinstance(data, dict) or "label" not in data:
-            return False, None
-        label = data["label"]
-        return True, label if isinstance(label, str) else None
-
-    def put(self, digest: str, label: str | None) -> None:
-        path = self._path(digest)
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "w") as handle:
-                json.dump({"label": label}, handle)
-            os.replace(tmp, path)  # atomic: concurrent plans never read half a file
-        except OSError as exc:  # a cache that cannot be written only costs requests
-            log.debug("cannot write the label cache %s: %s", path, exc)
 
 
 # --- observe --------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ import pytest
 
 from hubpub.desired import BuildSpec, DesiredImage, DesiredTag
 from hubpub.errors import PlanError
-from hubpub.observe import LabelCache, Redirects, observe, observe_builds
+from hubpub.labelcache import LabelCache
+from hubpub.observe import observe, observe_builds
+from hubpub.redirects import Redirects
 from hubpub.reference import Reference, Repository, parse_reference, parse_repository
 from hubpub.registry.models import Manifest, ManifestInfo
 

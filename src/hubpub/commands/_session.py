@@ -21,15 +21,10 @@ from hubpub.desired import DesiredImage
 from hubpub.engine import Engine, PushAuth
 from hubpub.executor import BuildInputs, build_labels
 from hubpub.gitstate import GitState, changed_paths
-from hubpub.observe import (
-    ENGINE_PREFIX,
-    LabelCache,
-    Observation,
-    Redirects,
-    observe,
-    observe_builds,
-)
+from hubpub.labelcache import LabelCache
+from hubpub.observe import ENGINE_PREFIX, Observation, observe, observe_builds
 from hubpub.planner import Plan
+from hubpub.redirects import Redirects
 from hubpub.reference import parse_reference
 from hubpub.registry.client import RegistryClient
 from hubpub.registry.credentials import DockerConfig, docker_config_file, from_environment

@@ -23,7 +23,8 @@ from hubpub.commands._options import plan_options
 from hubpub.commands._session import Session, checkout_warnings, session
 from hubpub.errors import HubpubError, PlanError, StalePlanError
 from hubpub.executor import ApplyResult, Executor, Progress, check_stale, tasks_for
-from hubpub.observe import LabelCache, Observation
+from hubpub.labelcache import LabelCache
+from hubpub.observe import Observation
 from hubpub.planfile import SavedPlan, config_hash, load
 from hubpub.planner import Plan, make_plan
 from hubpub.report import (
