@@ -124,84 +124,31 @@ def observe(
     # early tag lists (the last three fan out on the registry client's own pool). An error
     # stops the hashing first, so that it is reported without waiting for a large context.
     stop = threading.Event()
+    labels: dict[str, str | None] = {}
+    others: dict[str, tuple[tuple[Reference, str], ...]] = {}
     with ThreadPoolExecutor(4, "hubpub-observe") as side, _stop_on_error(stop):
-        # 0. The build contexts are read and hashed while the registries answer (the HEADs,
+        # 1. The build contexts are read and hashed while the registries answer (the HEADs,
         #    base lookups and label reads below wait on the network, not on this thread).
         hashing = side.submit(_hash_contexts, images, stop) if dockerfiles else None
-
-        # 1. Every desired reference and every promotion source: one HEAD each, concurrently;
-        #    the base images' HEADs at the same time (they are independent).
-        wanted: list[Reference] = []
-        for image in images:
-            wanted.extend(tag.ref for tag in image.tags)
-            if image.source is not None:
-                wanted.append(image.source)
+        # 2. The base images' HEADs, at the same time as the tags' (they are independent).
         bases_future = (
             side.submit(resolve_bases, names, registry, engine, redirects) if names else None
         )
-        found = registry.resolve(dict.fromkeys(wanted))
-        tags = {ref: (info.digest if info is not None else None) for ref, info in found.items()}
-        indexes = frozenset(
-            info.digest
-            for info in found.values()
-            if info is not None and info.media_type in INDEX_MEDIA_TYPES
+        # 3. Every desired reference and every promotion source: one HEAD each, concurrently.
+        tags, indexes, sources = _head_references(images, registry)
+        # 4. While the contexts hash: the labels the tags point to, and the tag lists step 6
+        #    will search.
+        reads = (
+            _LabelReads() if rebuild else _start_label_reads(side, images, tags, registry, cache)
         )
-        sources = {
-            image.name: tags.get(image.source) for image in images if image.source is not None
-        }
-
-        # 3. (started before 2, which is local work) The content-key label of every image a
-        #    tag of a build image points to.
-        labels_future: Future[dict[str, str | None]] | None = None
-        listing: Future[dict[Repository, list[str]]] | None = None
-        if not rebuild:
-            where = {
-                digest: tag.ref.repository
-                for image in images
-                if image.build is not None
-                for tag in reversed(image.tags)
-                if (digest := tags.get(tag.ref)) is not None
-            }
-            if where:
-                labels_future = side.submit(_labels, where, registry, cache)
-            # An image none of whose tags exists will search its repositories for its key
-            # (step 4) whatever that key is: list their tags now, while the context hashes.
-            early = list(
-                dict.fromkeys(
-                    repo
-                    for image in images
-                    if image.build is not None and not any(tags.get(t.ref) for t in image.tags)
-                    for repo in image.repositories
-                )
-            )
-            if early:
-                listing = side.submit(_list_all, registry, early)
-
-        # 2. Content keys of the build contexts, base images resolved once across images.
+        # 5. Content keys of the build contexts, base images resolved once across images.
         digests = bases_future.result() if bases_future is not None else {}
         files = hashing.result() if hashing is not None else {}
         keys, bases = _content_keys(images, dockerfiles, digests, files)
-
-        labels: dict[str, str | None] = {}
-        others: dict[str, tuple[tuple[Reference, str], ...]] = {}
+        # 6. The labels, and the other tags of the images whose key no desired tag holds.
         if not rebuild:
-            if labels_future is not None:
-                labels = labels_future.result()
-            # 4. An image whose key no desired tag holds may still be in its repositories under
-            #    another tag (a release tag on a commit whose context did not change since the
-            #    branch build): list their tags and look, rather than build the same bytes again.
-            searching = [
-                image
-                for image in images
-                if image.build is not None
-                and image.name in keys
-                and not any(
-                    labels.get(tags.get(t.ref) or "") == keys[image.name] for t in image.tags
-                )
-            ]
-            if searching:
-                listed = listing.result() if listing is not None else {}
-                others = _other_tags(searching, set(tags), registry, cache, labels, listed)
+            labels = reads.labels.result() if reads.labels is not None else {}
+            others = _search_other_tags(images, tags, keys, labels, reads.listing, registry, cache)
 
     observed = Observed(
         tags=tags,
@@ -212,6 +159,94 @@ def observe(
         indexes=indexes,
     )
     return Observation(images, tuple(image_spec(i) for i in images), observed, bases)
+
+
+def _head_references(
+    images: Sequence[DesiredImage], registry: Registry
+) -> tuple[dict[Reference, str | None], frozenset[str], dict[str, str | None]]:
+    """(desired reference or source -> digest or None, the digests that are indexes, image
+    name -> digest of its promotion source)."""
+    wanted: list[Reference] = []
+    for image in images:
+        wanted.extend(tag.ref for tag in image.tags)
+        if image.source is not None:
+            wanted.append(image.source)
+    found = registry.resolve(dict.fromkeys(wanted))
+    tags = {ref: (info.digest if info is not None else None) for ref, info in found.items()}
+    indexes = frozenset(
+        info.digest
+        for info in found.values()
+        if info is not None and info.media_type in INDEX_MEDIA_TYPES
+    )
+    sources = {image.name: tags.get(image.source) for image in images if image.source is not None}
+    return tags, indexes, sources
+
+
+@dataclass(frozen=True)
+class _LabelReads:
+    """The label reads and tag lists running on the side (None: nothing to read)."""
+
+    labels: Future[dict[str, str | None]] | None = None
+    listing: Future[dict[Repository, list[str]]] | None = None
+
+
+def _start_label_reads(
+    side: ThreadPoolExecutor,
+    images: Sequence[DesiredImage],
+    tags: Mapping[Reference, str | None],
+    registry: Registry,
+    cache: LabelCache,
+) -> _LabelReads:
+    """Start reading the content-key label of every image a tag of a build image points to."""
+    labels: Future[dict[str, str | None]] | None = None
+    listing: Future[dict[Repository, list[str]]] | None = None
+    where = {
+        digest: tag.ref.repository
+        for image in images
+        if image.build is not None
+        for tag in reversed(image.tags)
+        if (digest := tags.get(tag.ref)) is not None
+    }
+    if where:
+        labels = side.submit(_labels, where, registry, cache)
+    # An image none of whose tags exists will search its repositories for its key (step 6)
+    # whatever that key is: list their tags now, while the context hashes.
+    early = list(
+        dict.fromkeys(
+            repo
+            for image in images
+            if image.build is not None and not any(tags.get(t.ref) for t in image.tags)
+            for repo in image.repositories
+        )
+    )
+    if early:
+        listing = side.submit(_list_all, registry, early)
+    return _LabelReads(labels, listing)
+
+
+def _search_other_tags(
+    images: Sequence[DesiredImage],
+    tags: Mapping[Reference, str | None],
+    keys: Mapping[str, str],
+    labels: dict[str, str | None],
+    listing: Future[dict[Repository, list[str]]] | None,
+    registry: Registry,
+    cache: LabelCache,
+) -> dict[str, tuple[tuple[Reference, str], ...]]:
+    """An image whose key no desired tag holds may still be in its repositories under another
+    tag (a release tag on a commit whose context did not change since the branch build): list
+    their tags and look, rather than build the same bytes again."""
+    searching = [
+        image
+        for image in images
+        if image.build is not None
+        and image.name in keys
+        and not any(labels.get(tags.get(t.ref) or "") == keys[image.name] for t in image.tags)
+    ]
+    if not searching:
+        return {}
+    listed = listing.result() if listing is not None else {}
+    return _other_tags(searching, set(tags), registry, cache, labels, listed)
 
 
 def observe_builds(
