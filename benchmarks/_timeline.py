@@ -26,7 +26,7 @@ WATCH = [
     ("hubpub.commands._desired", "compute_desired"),
     ("hubpub.observe", "observe"),
     ("hubpub.observe", "_content_keys"),
-    ("hubpub.observe", "resolve_bases"),
+    ("hubpub.bases", "resolve_bases"),
     ("hubpub.observe", "_labels"),
     ("hubpub.observe", "_other_tags"),
     ("hubpub.contentkey", "content_key"),

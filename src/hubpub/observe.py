@@ -30,13 +30,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from hubpub.bases import LocalImages, resolve_bases
 from hubpub.contentkey import LABEL, Dockerfile, content_key, context_entries
 from hubpub.desired import DesiredImage
-from hubpub.errors import HubpubError, NotFoundError, PlanError, RegistryError
+from hubpub.errors import NotFoundError, PlanError, RegistryError
 from hubpub.labelcache import LabelCache
 from hubpub.planner import ImageSpec, Observed, TargetTag
 from hubpub.redirects import Redirects
-from hubpub.reference import Reference, Repository, parse_reference
+from hubpub.reference import Reference, Repository
 from hubpub.registry.models import INDEX_MEDIA_TYPES, Manifest, ManifestInfo
 
 log = logging.getLogger("hubpub.observe")
@@ -53,10 +54,6 @@ MAX_OTHER_TAGS = 200
 # against Docker Hub's rate limit; a HEAD does not): the cache makes later plans free.
 MAX_OTHER_LABELS = 32
 
-# The content key of a base image that only the local engine has is its image ID, marked so
-# that it never equals a registry digest.
-ENGINE_PREFIX = "engine:"
-
 
 class Registry(Protocol):
     """The part of registry.client.RegistryClient that observe uses."""
@@ -72,15 +69,6 @@ class Registry(Protocol):
     def list_tags(self, repo: Repository, *, missing_ok: bool = False) -> list[str]: ...
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]: ...
-
-
-class LocalImages(Protocol):
-    """The part of engine.Engine that observe uses (only when a base is not in a registry)."""
-
-    def image_id(self, name: str) -> str | None: ...
-
-
-# --- redirects ------------------------------------------------------------------------------
 
 
 # --- observe --------------------------------------------------------------------------------
@@ -343,84 +331,6 @@ def _content_keys(
         )
         bases[image.name] = tuple((name, digests[name]) for name in parsed.bases)
     return keys, bases
-
-
-def resolve_bases(
-    names: Sequence[str],
-    registry: Registry,
-    engine: Callable[[], LocalImages | None],
-    redirects: Redirects,
-) -> dict[str, str]:
-    """Base image name -> digest: a digest written in the Dockerfile, else the registry's
-    (one HEAD each), else the local engine's image ID.
-
-    The engine fallback exists because a base image may exist only in the engine (an image
-    built or imported locally, like the tests' busybox: nothing can be pulled there): the build
-    uses it all the same (docker build does not pull by default), so its image ID stands for
-    its content in the key rather than failing the plan.
-
-    ``engine`` is called only when a base is in no registry: it returns None when there is no
-    engine to ask, and raises :class:`HubpubError` when one cannot be reached, which the error
-    then names next to the registry's answer.
-    """
-    result: dict[str, str] = {}
-    lookups: dict[str, Reference] = {}
-    for name in names:
-        try:
-            ref = parse_reference(name)
-        except HubpubError:
-            ref = None
-        if ref is not None and ref.digest is not None:
-            result[name] = ref.digest
-        elif ref is not None:
-            lookups[name] = redirects.reference(ref)
-    refs = list(dict.fromkeys(lookups.values()))
-
-    def head(ref: Reference) -> tuple[ManifestInfo | None, str | None]:
-        # One unreachable registry must not hide the others: each lookup fails on its own.
-        try:
-            return registry.head_manifest(ref), None
-        except RegistryError as exc:
-            return None, str(exc)
-
-    answers = dict(zip(refs, registry.map(head, refs), strict=True))
-    found = {ref: info for ref, (info, _err) in answers.items()}
-    failures = {ref: err for ref, (_info, err) in answers.items() if err is not None}
-    local: LocalImages | None = None
-    for name in names:
-        if name in result:
-            continue
-        lookup = lookups.get(name)
-        info = found.get(lookup) if lookup is not None else None
-        if info is not None:
-            result[name] = info.digest
-            continue
-        why = failures.get(lookup) if lookup is not None else None
-        where = str(lookup) if lookup is not None else name
-        elsewhere = "push it to a registry, or pin it by digest"
-        try:
-            local = local or engine()
-            image_id = local.image_id(name) if local is not None else None
-        except HubpubError as exc:
-            # An engine that cannot be asked is not an engine without the image: "nor in the
-            # local engine" sent users looking for an image when dockerd was down.
-            log.debug("base image %s: the engine could not be asked: %s", name, exc)
-            raise PlanError(
-                f"base image {name}: not found at {where}"
-                + (f" ({why})" if why else "")
-                + f", and the local engine could not be asked: {exc.message}",
-                hint=f"{exc.hint}; or {elsewhere}" if exc.hint else elsewhere,
-            ) from None
-        if image_id is not None:
-            log.debug("base image %s: not in a registry, using the engine's %s", name, image_id)
-            result[name] = ENGINE_PREFIX + image_id
-            continue
-        raise PlanError(
-            f"base image {name}: not found at {where} nor in the local engine"
-            + (f" ({why})" if why else ""),
-            hint="push or pull it first, or pin it by digest",
-        )
-    return result
 
 
 def _tags_of(registry: Registry, repo: Repository) -> list[str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC
 from pathlib import Path
 
+from hubpub.bases import ENGINE_PREFIX
 from hubpub.commands._desired import check_files, compute_desired
 from hubpub.config.load import load_config
 from hubpub.config.model import Config
@@ -22,7 +23,7 @@ from hubpub.engine import Engine, PushAuth
 from hubpub.executor import BuildInputs, build_labels
 from hubpub.gitstate import GitState, changed_paths
 from hubpub.labelcache import LabelCache
-from hubpub.observe import ENGINE_PREFIX, Observation, observe, observe_builds
+from hubpub.observe import Observation, observe, observe_builds
 from hubpub.planner import Plan
 from hubpub.redirects import Redirects
 from hubpub.reference import parse_reference
