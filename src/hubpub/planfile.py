@@ -6,6 +6,11 @@ a plan made for another config or commit and re-check each tag before changing a
 (:class:`~hubpub.errors.StalePlanError`). It holds references, digests and content keys only:
 no credentials, no build args (they may carry secrets; apply renders them again from the
 config and checks that the content key still matches).
+
+The plan's warnings are saved as one list (``warnings``: image, ref or null, text, blocks),
+the blocking ones included, though apply checks the checkout again. Each change also keeps its
+own ``warning``, as files written before that list have it: their list is read from there,
+and ``format_version`` stays 1.
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from hubpub import __version__
 from hubpub.errors import HubpubError, PlanError
-from hubpub.planner import Action, Build, Change, ImagePlan, Observed, Plan, Via
+from hubpub.planner import Action, Build, Change, ImagePlan, Observed, Plan, PlanWarning, Via
 from hubpub.reference import Reference, parse_reference
 
 FORMAT_VERSION = 1
@@ -81,6 +86,10 @@ def to_json(saved: SavedPlan) -> dict[str, Any]:
             "indexes": sorted(obs.indexes),
         },
         "images": [_image_json(image) for image in saved.plan.images],
+        "warnings": [
+            {"image": w.image, "ref": _ref(w.ref), "warning": w.text, "blocks": w.blocks}
+            for w in saved.plan.warnings
+        ],
     }
 
 
@@ -287,7 +296,7 @@ def _from_json(data: Mapping[str, Any]) -> SavedPlan:
         )
     opts = data["options"]
     return SavedPlan(
-        plan=Plan(tuple(images)),
+        plan=Plan(tuple(images), _warnings(data, images)),
         observed=observed,
         config_sha256=str(data["config_sha256"]),
         commit=str(data["commit"]),
@@ -299,6 +308,26 @@ def _from_json(data: Mapping[str, Any]) -> SavedPlan:
             rebuild=bool(opts["rebuild"]),
             allow_overwrite=bool(opts.get("allow_overwrite", False)),
         ),
+    )
+
+
+def _warnings(data: Mapping[str, Any], images: Sequence[ImagePlan]) -> tuple[PlanWarning, ...]:
+    """The plan's warnings; a file written before they were listed has its changes' only."""
+    if "warnings" not in data:
+        return tuple(
+            PlanWarning(change.image, change.warning, change.ref)
+            for image in images
+            for change in image.changes
+            if change.warning
+        )
+    return tuple(
+        PlanWarning(
+            image=str(w["image"]),
+            text=str(w["warning"]),
+            ref=_opt_ref(w["ref"]),
+            blocks=bool(w["blocks"]),
+        )
+        for w in data["warnings"]
     )
 
 

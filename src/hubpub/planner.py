@@ -16,6 +16,10 @@ the engine's platform; a tag that buildx made multi-platform would stop serving 
 carries a warning, shown by the plan and in its JSON: the issue is silent on it, and a user
 migrating from build-push-action would not expect arm64 pulls to break without a word.
 
+Every warning of a plan is in one list, :attr:`Plan.warnings`: the planner's (about a tag,
+informative) and those added after planning (commands/_session.py, about a build whose files
+are not the commit published: they block apply). Reports render that list; plan files save it.
+
 An image built from a context needs no build when some target already holds an image whose
 content-key label equals the context's key: every other tag is then created registry-side from
 that digest, and the plan is exact. Otherwise the image is built once and every stale or missing
@@ -24,8 +28,8 @@ tag takes the new image, whose digest is "known after build" (``desired is None`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from hubpub.errors import PlanError
@@ -80,10 +84,6 @@ class Build:
     reason: str
     content_key: str | None
     push_ref: Reference  # the one reference the engine pushes to
-    # Set after planning (commands/plan.py, checkout_warnings): the files this build would
-    # send are not the commit it is published as. apply refuses it unless --allow-dirty.
-    # Not saved in plan files: apply looks again.
-    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,8 @@ class Change:
     source: Reference | None = None
     immutable: bool = False
     rule: str = ""
-    # Something the user should know before applying (a tag that loses platforms).
+    # Something the user should know before applying (a tag that loses platforms); the plan
+    # lists it in Plan.warnings, which is what reports show and plan files save.
     warning: str | None = None
 
     @property
@@ -132,8 +133,26 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class PlanWarning:
+    """Something the user should know before applying."""
+
+    image: str
+    text: str
+    ref: Reference | None = None  # the tag it is about; None: the image's build
+    blocks: bool = False  # apply refuses the plan unless --allow-dirty
+
+
+@dataclass(frozen=True)
 class Plan:
     images: tuple[ImagePlan, ...]
+    # Those about a build first, then those about a tag (with_warnings keeps that order).
+    warnings: tuple[PlanWarning, ...] = ()
+
+    def with_warnings(self, added: Iterable[PlanWarning]) -> Plan:
+        """This plan with ``added`` too: the warnings about a build before those about a tag,
+        each group in the order given (the order every report lists them in)."""
+        merged = sorted((*self.warnings, *added), key=lambda warning: warning.ref is not None)
+        return replace(self, warnings=tuple(merged))
 
     @property
     def builds(self) -> tuple[Build, ...]:
@@ -165,7 +184,12 @@ class Plan:
 
 def make_plan(images: Sequence[ImageSpec], observed: Observed, *, rebuild: bool = False) -> Plan:
     """The plan that makes every desired tag of ``images`` point at the right image."""
-    return Plan(tuple(_plan_image(image, observed, rebuild=rebuild) for image in images))
+    plan = Plan(tuple(_plan_image(image, observed, rebuild=rebuild) for image in images))
+    return plan.with_warnings(
+        PlanWarning(change.image, change.warning, change.ref)
+        for change in plan.changes
+        if change.warning
+    )
 
 
 def _plan_image(image: ImageSpec, observed: Observed, *, rebuild: bool) -> ImagePlan:

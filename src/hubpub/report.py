@@ -17,6 +17,7 @@ from typing import IO, Any
 from hubpub.executor import ApplyResult, Task, TaskResult
 from hubpub.github import write_outputs, write_summary
 from hubpub.planner import Change, Plan, Summary
+from hubpub.reference import Reference
 
 KNOWN_AFTER_BUILD = "(known after build)"
 _SYMBOL = {"create": "+", "update": "~", "noop": "=", "conflict": "!"}
@@ -42,6 +43,10 @@ def summary_line(summary: Summary) -> str:
 
 
 def render_plan(plan: Plan) -> str:
+    # Each warning under the line of its subject: the build's, or the tag's.
+    warned: dict[tuple[str, Reference | None], list[str]] = {}
+    for warning in plan.warnings:
+        warned.setdefault((warning.image, warning.ref), []).append(warning.text)
     lines: list[str] = []
     for image in plan.images:
         header = f"image {image.name}"
@@ -50,13 +55,13 @@ def render_plan(plan: Plan) -> str:
         lines.append(header)
         if image.build is not None:
             lines.append(f"  * build: {image.build.reason}")
-            if image.build.warning:
-                lines.append(f"      warning: {image.build.warning}")
+        lines.extend(f"      warning: {text}" for text in warned.get((image.name, None), ()))
         width = max((len(str(c.ref)) for c in image.changes), default=0)
         for change in image.changes:
             lines.append("  " + _change_line(change, width))
-            if change.warning:
-                lines.append(f"      warning: {change.warning}")
+            lines.extend(
+                f"      warning: {text}" for text in warned.get((image.name, change.ref), ())
+            )
         lines.append("")
     conflicts = plan.conflicts
     if conflicts:
@@ -101,10 +106,12 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             for c in plan.changes
         ],
     }
-    warnings: list[dict[str, str]] = [
-        {"image": b.image, "warning": b.warning} for b in plan.builds if b.warning
+    warnings = [
+        {"image": w.image, "warning": w.text}
+        if w.ref is None
+        else {"ref": str(w.ref), "warning": w.text}
+        for w in plan.warnings
     ]
-    warnings += [{"ref": str(c.ref), "warning": c.warning} for c in plan.changes if c.warning]
     if warnings:
         # Only when there is one, so a plan without keeps exactly the format.
         data["warnings"] = warnings
@@ -302,11 +309,8 @@ def markdown(plan: Plan, result: ApplyResult | None = None) -> str:
             row += f" {status.get(ref, 'unchanged' if change.action == 'noop' else '')} |"
         lines.append(row)
     lines.append("")
-    for build in plan.builds:
-        if build.warning:
-            lines.append(f"> [!WARNING]\n> build **{build.image}**: {build.warning}\n")
-    for change in plan.changes:
-        if change.warning:
-            lines.append(f"> [!WARNING]\n> `{change.ref}`: {change.warning}\n")
+    for warning in plan.warnings:
+        subject = f"build **{warning.image}**" if warning.ref is None else f"`{warning.ref}`"
+        lines.append(f"> [!WARNING]\n> {subject}: {warning.text}\n")
     lines.append(summary_line(plan.summary))
     return "\n".join(lines) + "\n\n"

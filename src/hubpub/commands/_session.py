@@ -24,7 +24,7 @@ from hubpub.executor import BuildInputs, build_labels
 from hubpub.gitstate import GitState, changed_paths
 from hubpub.labelcache import LabelCache
 from hubpub.observe import Observation, observe, observe_builds
-from hubpub.planner import Plan
+from hubpub.planner import Plan, PlanWarning
 from hubpub.redirects import Redirects
 from hubpub.reference import parse_reference
 from hubpub.registry.client import RegistryClient
@@ -182,24 +182,25 @@ def session(
 
 
 def checkout_warnings(current: Session, plan: Plan) -> Plan:
-    """``plan`` with a warning on each build whose files are not the commit it is published as:
-    ``--sha``/``--ref`` name another commit than the checkout, or the context (or Dockerfile)
-    has uncommitted changes. hubpub builds the files on disk and labels and tags them as
-    ``git.sha``: either way a sha or version tag would name content that commit does not have
-    (goreleaser refuses a dirty tree for the same reason)."""
+    """``plan`` with a blocking warning on each build whose files are not the commit it is
+    published as: ``--sha``/``--ref`` name another commit than the checkout, or the context (or
+    Dockerfile) has uncommitted changes. hubpub builds the files on disk and labels and tags
+    them as ``git.sha``: either way a sha or version tag would name content that commit does
+    not have (goreleaser refuses a dirty tree for the same reason). The blocking warnings a
+    saved plan carries are replaced: apply looks again."""
     git = current.git
+    plan = replace(plan, warnings=tuple(w for w in plan.warnings if not w.blocks))
     if git.checkout is None or not plan.builds:
         return plan  # no repository (--ref and --sha given outside one): nothing to compare
     by_name = {image.name: image for image in current.desired}
-    images = []
+    warnings = []
     for image_plan in plan.images:
         build, image = image_plan.build, by_name.get(image_plan.name)
         if build is None or image is None or image.build is None:
-            images.append(image_plan)
             continue
-        warning = None
+        text = None
         if git.checkout != git.sha:
-            warning = (
+            text = (
                 f"it builds the checked-out files (commit {git.checkout[:12]}) but publishes "
                 f"them as commit {git.sha[:12]}: check out {git.sha[:12]} first"
             )
@@ -209,9 +210,10 @@ def checkout_warnings(current: Session, plan: Plan) -> Plan:
             if changed:
                 more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
                 shown = ", ".join(changed[:3]) + more
-                warning = (
+                text = (
                     f"its build context has uncommitted changes ({shown}): the image would not "
                     f"be commit {git.sha[:12]}"
                 )
-        images.append(replace(image_plan, build=replace(build, warning=warning)))
-    return replace(plan, images=tuple(images))
+        if text is not None:
+            warnings.append(PlanWarning(image_plan.name, text, blocks=True))
+    return plan.with_warnings(warnings)
