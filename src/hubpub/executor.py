@@ -29,10 +29,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Protocol, TypeVar
 
-from hubpub.contentkey import LABEL, user_labels
 from hubpub.desired import DesiredImage
 from hubpub.engine import BuildRequest, PushAuth
-from hubpub.errors import HubpubError, PlanError, StalePlanError
+from hubpub.errors import HubpubError, PlanError
 from hubpub.planner import Change, Plan
 from hubpub.reference import Reference, Repository, parse_reference
 from hubpub.registry.models import Manifest, ManifestInfo
@@ -200,36 +199,6 @@ def tasks_for(plan: Plan, *, allow_overwrite: bool = False) -> list[Task]:
             by_id[task_id] = task
             tasks.append(task)
     return tasks
-
-
-def check_stale(
-    plan: Plan,
-    registry: Registry,
-    sources: Mapping[str, str | None],
-    known: Mapping[Reference, str | None] | None = None,
-) -> None:
-    """Re-check each tag (and promotion source) of a saved plan before changing anything.
-
-    ``known``: digests observed a moment ago (apply's own observe), not asked again."""
-    expected: dict[Reference, str | None] = {}
-    for image in plan.images:
-        for change in image.changes:
-            expected[change.ref] = change.current
-        if image.source is not None:
-            expected[image.source] = sources.get(image.name)
-    known = known or {}
-    asked = registry.resolve([ref for ref in expected if ref not in known])
-    now = {ref: info.digest if info is not None else None for ref, info in asked.items()}
-    now.update({ref: known[ref] for ref in expected if ref in known})
-    for ref, want in expected.items():
-        got = now.get(ref)
-        if got != want:
-            got_text = f"now points to {got}" if got else "no longer exists"
-            want_text = want if want else "no such tag"
-            raise StalePlanError(
-                f"Saved plan is stale: {ref} {got_text}, the plan expected {want_text}",
-                hint="run 'hubpub plan' again",
-            )
 
 
 class Executor:
@@ -456,34 +425,3 @@ def run_graph(
                 results[task.id] = result
                 progress.finished(result)
     return results
-
-
-def build_labels(
-    image: DesiredImage,
-    content_key: str | None,
-    *,
-    source_url: str | None,
-    revision: str,
-    created: str,
-) -> dict[str, str]:
-    """The labels a built image carries: the user's, the OCI ones metadata-action sets, and
-    the content key (which counts the user's and leaves hubpub's per-commit ones out:
-    contentkey.py)."""
-    labels: dict[str, str] = {}
-    if image.build is not None:
-        # Without the empty ones, so that the OCI default below can apply.
-        labels.update(user_labels(image.build.labels))
-    oci = {
-        "org.opencontainers.image.title": image.name,
-        "org.opencontainers.image.revision": revision,
-        "org.opencontainers.image.created": created,
-    }
-    if source_url:
-        oci["org.opencontainers.image.source"] = source_url
-    if image.version:
-        oci["org.opencontainers.image.version"] = image.version
-    for key, value in oci.items():
-        labels.setdefault(key, value)
-    if content_key is not None:
-        labels[LABEL] = content_key
-    return labels

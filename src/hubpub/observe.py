@@ -13,7 +13,7 @@ the label reads (and, for an image none of whose tags exists, the tag lists of i
 repositories) while the build contexts are hashed.
 
 Applying a saved plan needs less: :func:`observe_builds` computes the content keys of the
-images the plan builds and nothing else (``executor.check_stale`` re-checks the tags).
+images the plan builds and nothing else (``planfile.check_stale`` re-checks the tags).
 
 With ``--redirect`` (redirects.py) every reference is observed at the registry it is
 redirected to: desired references, promotion sources and base images.
@@ -249,7 +249,7 @@ def observe_builds(
     applying a saved plan must check again before it builds them.
 
     The other images cost nothing here, no Dockerfile read, no base lookup, no context hashed:
-    the saved plan already says what to do with their tags, and ``executor.check_stale``
+    the saved plan already says what to do with their tags, and ``planfile.check_stale``
     re-checks every tag (one HEAD each), so ``observed`` holds content keys only."""
     redirects = redirects or Redirects({})
     images = tuple(redirects.image(image) for image in images)

@@ -21,15 +21,16 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from hubpub import __version__
-from hubpub.errors import HubpubError, PlanError
+from hubpub.errors import HubpubError, PlanError, StalePlanError
 from hubpub.planner import Action, Build, Change, ImagePlan, Observed, Plan, PlanWarning, Via
 from hubpub.reference import Reference, parse_reference
+from hubpub.registry.models import ManifestInfo
 
 FORMAT_VERSION = 1
 
@@ -241,6 +242,42 @@ def load(path: Path) -> SavedPlan:
         # AttributeError: a list where a table belongs; HubpubError: an invalid reference.
         problem = str(exc)
     raise PlanError(f"{path} is not a valid hubpub plan file: {problem}", hint=again)
+
+
+class Registry(Protocol):
+    """The part of registry.client.RegistryClient that :func:`check_stale` uses."""
+
+    def resolve(self, refs: Iterable[Reference]) -> dict[Reference, ManifestInfo | None]: ...
+
+
+def check_stale(
+    plan: Plan,
+    registry: Registry,
+    sources: Mapping[str, str | None],
+    known: Mapping[Reference, str | None] | None = None,
+) -> None:
+    """Re-check each tag (and promotion source) of a saved plan before changing anything.
+
+    ``known``: digests observed a moment ago (apply's own observe), not asked again."""
+    expected: dict[Reference, str | None] = {}
+    for image in plan.images:
+        for change in image.changes:
+            expected[change.ref] = change.current
+        if image.source is not None:
+            expected[image.source] = sources.get(image.name)
+    known = known or {}
+    asked = registry.resolve([ref for ref in expected if ref not in known])
+    now = {ref: info.digest if info is not None else None for ref, info in asked.items()}
+    now.update({ref: known[ref] for ref in expected if ref in known})
+    for ref, want in expected.items():
+        got = now.get(ref)
+        if got != want:
+            got_text = f"now points to {got}" if got else "no longer exists"
+            want_text = want if want else "no such tag"
+            raise StalePlanError(
+                f"Saved plan is stale: {ref} {got_text}, the plan expected {want_text}",
+                hint="run 'hubpub plan' again",
+            )
 
 
 def _opt_ref(value: Any) -> Reference | None:

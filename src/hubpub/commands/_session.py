@@ -18,9 +18,10 @@ from hubpub.bases import ENGINE_PREFIX
 from hubpub.commands._desired import check_files, compute_desired
 from hubpub.config.load import load_config
 from hubpub.config.model import Config
+from hubpub.contentkey import LABEL, user_labels
 from hubpub.desired import DesiredImage
 from hubpub.engine import Engine, PushAuth
-from hubpub.executor import BuildInputs, build_labels
+from hubpub.executor import BuildInputs
 from hubpub.gitstate import GitState, changed_paths
 from hubpub.labelcache import LabelCache
 from hubpub.observe import Observation, observe, observe_builds
@@ -217,3 +218,34 @@ def checkout_warnings(current: Session, plan: Plan) -> Plan:
         if text is not None:
             warnings.append(PlanWarning(image_plan.name, text, blocks=True))
     return plan.with_warnings(warnings)
+
+
+def build_labels(
+    image: DesiredImage,
+    content_key: str | None,
+    *,
+    source_url: str | None,
+    revision: str,
+    created: str,
+) -> dict[str, str]:
+    """The labels a built image carries: the user's, the OCI ones metadata-action sets, and
+    the content key (which counts the user's and leaves hubpub's per-commit ones out:
+    contentkey.py)."""
+    labels: dict[str, str] = {}
+    if image.build is not None:
+        # Without the empty ones, so that the OCI default below can apply.
+        labels.update(user_labels(image.build.labels))
+    oci = {
+        "org.opencontainers.image.title": image.name,
+        "org.opencontainers.image.revision": revision,
+        "org.opencontainers.image.created": created,
+    }
+    if source_url:
+        oci["org.opencontainers.image.source"] = source_url
+    if image.version:
+        oci["org.opencontainers.image.version"] = image.version
+    for key, value in oci.items():
+        labels.setdefault(key, value)
+    if content_key is not None:
+        labels[LABEL] = content_key
+    return labels

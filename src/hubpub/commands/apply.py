@@ -22,10 +22,10 @@ import click
 from hubpub.commands._options import plan_options
 from hubpub.commands._session import Session, checkout_warnings, session
 from hubpub.errors import HubpubError, PlanError, StalePlanError
-from hubpub.executor import ApplyResult, Executor, Progress, check_stale, tasks_for
+from hubpub.executor import ApplyResult, Executor, Progress, tasks_for
 from hubpub.labelcache import LabelCache
 from hubpub.observe import Observation
-from hubpub.planfile import SavedPlan, config_hash, load
+from hubpub.planfile import SavedPlan, check_stale, config_hash, load
 from hubpub.planner import Plan, make_plan
 from hubpub.report import (
     PlainProgress,
