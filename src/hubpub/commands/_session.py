@@ -1,7 +1,8 @@
 """The composition root of ``plan`` and ``apply``: :func:`session` loads the config, reads
 the git state, computes the desired images and opens the registry client; :class:`Session`
 holds them with the engine (started on first use) and the push credentials (looked up once
-per registry), and :func:`checkout_warnings` compares the checkout with the commit published.
+per registry) and builds each image's inputs (:func:`build_labels`); :func:`checkout_warnings`
+compares the checkout with the commit published.
 """
 
 from __future__ import annotations
