@@ -31,6 +31,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from hubpub.errors import GitError
+from hubpub.versions import parse_version
 
 SHORT_SHA = 7
 FALLBACK_DEFAULT_BRANCH = "main"
@@ -477,9 +478,6 @@ class _Git:
 
 
 def _best_tag(tags: list[str]) -> str:
-    # Imported here: templating (versions) imports this module.
-    from hubpub.templating import parse_version
-
     versions = [(parse_version(tag), tag) for tag in tags]
     parsed = [(v.release_key(), v.is_stable, tag) for v, tag in versions if v is not None]
     if parsed:
