@@ -18,9 +18,8 @@ from hubpub.config import (
     RefPreset,
     SemverPreset,
     TemplateRule,
-    load_config,
 )
-from hubpub.config.load import key_lines, merge_defaults
+from hubpub.config.load import key_lines, load_config, merge_defaults
 from hubpub.errors import ConfigError, HubpubError, TemplateError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from hubpub.commands._desired import compute_desired
-from hubpub.config import load_config
+from hubpub.config.load import load_config
 from hubpub.desired import DesiredImage, desired_images
 from hubpub.errors import ConfigError, TemplateError
 from hubpub.gitstate import read_git_state

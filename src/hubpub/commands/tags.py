@@ -17,7 +17,7 @@ import click
 
 from hubpub.commands._desired import compute_desired
 from hubpub.commands._options import selection_options
-from hubpub.config import load_config
+from hubpub.config.load import load_config
 from hubpub.desired import DesiredImage
 from hubpub.github import write_outputs
 

@@ -10,7 +10,7 @@ import click
 
 from hubpub.commands._desired import check_files, compute_desired
 from hubpub.commands._options import config_option
-from hubpub.config import load_config
+from hubpub.config.load import load_config
 
 
 def validate(config_path: Path) -> str:

@@ -1,6 +1,7 @@
-"""The config file: its model (``config.model``) and its loading (``config.load``)."""
+"""The config file. This package re-exports its model (``config.model``) only; loading it is
+``config.load`` (``load_config``), imported from there: loading needs the tag templates' checks,
+which need the model, so the package cannot import the loader without a cycle."""
 
-from hubpub.config.load import load_config, parse_config
 from hubpub.config.model import (
     Config,
     ConfigFile,
@@ -31,6 +32,4 @@ __all__ = [
     "ShaPreset",
     "TemplateRule",
     "json_schema",
-    "load_config",
-    "parse_config",
 ]

@@ -36,6 +36,7 @@ from hubpub.config.model import (
     toml_repr,
 )
 from hubpub.errors import ConfigError, TemplateError
+from hubpub.templating import LocatedTemplateError, check_image_templates
 
 PathKey = tuple[str | int, ...]
 
@@ -132,9 +133,6 @@ def merge_defaults(data: Mapping[str, Any]) -> tuple[dict[str, Any], set[PathKey
 def _check_semantics(
     config: Config, display: str, lines: Mapping[PathKey, int], inherited: set[PathKey]
 ) -> None:
-    # Imported here, not at the top: templating imports the model through this package.
-    from hubpub.templating import LocatedTemplateError, check_image_templates
-
     seen: dict[str, int] = {}
     for index, image in enumerate(config.images):
         if image.name in seen:
