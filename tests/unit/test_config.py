@@ -19,7 +19,8 @@ from hubpub.config import (
     SemverPreset,
     TemplateRule,
 )
-from hubpub.config.load import key_lines, load_config, merge_defaults
+from hubpub.config.lines import key_lines
+from hubpub.config.load import load_config, merge_defaults
 from hubpub.errors import ConfigError, HubpubError, TemplateError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
