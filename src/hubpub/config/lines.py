@@ -1,6 +1,9 @@
-"""Where each key of a TOML text is: ``tomllib`` gives no positions for values, so
-:func:`key_lines` scans the text once and maps every key path (``("image", 0, "tags", 2)``) to
-the line it starts on; :func:`line_of` finds a key's line, or its nearest located parent's.
+"""Where each key of a TOML text is, and the ``file:line: `` an error starts with.
+
+``tomllib`` gives no positions for values, so :func:`key_lines` scans the text once and maps
+every key path (``("image", 0, "tags", 2)``) to the line it starts on; :func:`line_of` finds a
+key's line, or its nearest located parent's. :func:`at` is the one place an error's location is
+written, and :class:`Locations` the one place a key's location is found.
 """
 
 from __future__ import annotations
@@ -10,8 +13,43 @@ import re
 import tomllib
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from pathlib import Path
 
 PathKey = tuple[str | int, ...]
+
+
+def display_name(path: Path) -> str:
+    """``path`` as an error shows it: relative to the working directory when it is inside."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def at(display: str, line: int = 0, column: int = 0) -> str:
+    """The start of an error line: ``"file:line:column: "``, ``"file:line: "`` or ``"file: "``
+    (a 0 is unknown)."""
+    if line and column:
+        return f"{display}:{line}:{column}: "
+    return f"{display}:{line}: " if line else f"{display}: "
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Where the keys of one config file are: its name, each key's line (:func:`key_lines`), and
+    the keys whose value came from ``[defaults]`` (their errors point there)."""
+
+    display: str
+    lines: Mapping[PathKey, int]
+    inherited: AbstractSet[PathKey] = frozenset()
+
+    def line(self, key: PathKey) -> int:
+        return line_of(key, self.lines, self.inherited)
+
+    def where(self, key: PathKey) -> str:
+        """``"file:line: "`` for ``key``; ``"file: "`` when no line is known."""
+        return at(self.display, self.line(key))
 
 
 def line_of(

@@ -15,14 +15,14 @@ import difflib
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from hubpub.config.lines import PathKey, key_lines, line_of
+from hubpub.config.lines import Locations, PathKey, at, display_name, key_lines
 from hubpub.config.model import (
     PRESET_MODELS,
     Config,
@@ -46,22 +46,22 @@ _SOURCE_KEYS = ("source",)
 def load_config(path: Path) -> Config:
     """Read, merge and validate ``path``; raise :class:`ConfigError` naming file, line and key."""
     path = Path(path).absolute()
-    display = _display(path)
+    display = display_name(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            f"{display}: no such file",
+            f"{at(display)}no such file",
             hint="create one, or pass -c FILE; 'hubpub schema' prints its format",
         ) from None
     except OSError as exc:
-        raise ConfigError(f"{display}: cannot read: {exc.strerror or exc}") from None
+        raise ConfigError(f"{at(display)}cannot read: {exc.strerror or exc}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ConfigError(
-            f"{display}:{line}: not UTF-8 text", hint="TOML files are UTF-8: save it so"
+            f"{at(display, line)}not UTF-8 text", hint="TOML files are UTF-8: save it so"
         ) from None
     # Universal newlines, as read_text would: multi-line templates never see a '\r'.
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -71,22 +71,23 @@ def load_config(path: Path) -> Config:
 def parse_config(text: str, path: Path) -> Config:
     """Validate ``text`` as the content of ``path`` (which need not exist: tests, stdin)."""
     path = Path(path).absolute()
-    display = _display(path)
+    display = display_name(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_syntax_message(display, str(exc))) from None
 
-    lines = key_lines(text)
     merged, inherited = merge_defaults(data)
+    locations = Locations(display, key_lines(text), inherited)
     context = {"root": path.parent}
     try:
         ConfigFile.model_validate(merged, context=context)
     except ValidationError as exc:
-        raise ConfigError(_validation_message(display, exc, merged, lines, inherited)) from None
+        raise ConfigError(_validation_message(exc, merged, locations)) from None
 
     config = Config.model_validate({**merged, "path": path, "root": path.parent}, context=context)
-    _check_semantics(config, display, lines, inherited)
+    _check_semantics(config, locations)
+    _LOADED[path] = locations
     return config
 
 
@@ -127,13 +128,11 @@ def merge_defaults(data: Mapping[str, Any]) -> tuple[dict[str, Any], set[PathKey
 # --- checks that need more than one value ------------------------------------------------------
 
 
-def _check_semantics(
-    config: Config, display: str, lines: Mapping[PathKey, int], inherited: set[PathKey]
-) -> None:
+def _check_semantics(config: Config, locations: Locations) -> None:
     seen: dict[str, int] = {}
     for index, image in enumerate(config.images):
         if image.name in seen:
-            where = _where(display, ("image", index, "name"), lines, inherited)
+            where = locations.where(("image", index, "name"))
             raise ConfigError(
                 f"{where}image[{index}].name: duplicate image name {image.name!r} "
                 f"(image[{seen[image.name]}] has it too)",
@@ -142,7 +141,7 @@ def _check_semantics(
         seen[image.name] = index
     for name in config.registries:
         if "/" in name or not name.strip():
-            where = _where(display, ("registries", name), lines, inherited)
+            where = locations.where(("registries", name))
             raise ConfigError(
                 f"{where}registries: expected a registry host such as 'localhost:5000', "
                 f"got {name!r}"
@@ -151,30 +150,33 @@ def _check_semantics(
         try:
             check_image_templates(image, config.env)
         except LocatedTemplateError as exc:
-            where = _where(display, ("image", index, *exc.path), lines, inherited)
+            where = locations.where(("image", index, *exc.path))
             raise TemplateError(f"{where}{exc}") from None
 
 
 # --- error messages ----------------------------------------------------------------------------
 
 
+# The locations of each config file this process loaded, by path: an error found after loading
+# (a template that fails on this git state) points into the text that was loaded, which is not
+# read again.
+_LOADED: dict[Path, Locations] = {}
+
+
 def where_in(path: Path, key: PathKey) -> str:
     """``"file:line: "`` for ``key`` of the config file at ``path``, for errors found after
-    loading (a template that fails on this git state). Best effort: ``"file: "`` at worst."""
-    display = _display(path)
+    loading (a template that fails on this git state). A file this process did not load (a model
+    made in code) is read. Best effort: ``"file: "`` at worst."""
+    display = display_name(path)
+    loaded = _LOADED.get(path)
+    if loaded is not None:
+        return replace(loaded, display=display).where(key)
     try:
         text = path.read_text(encoding="utf-8")
         _, inherited = merge_defaults(tomllib.loads(text))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return f"{display}: "
-    return _where(display, key, key_lines(text), inherited)
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+        return at(display)
+    return Locations(display, key_lines(text), inherited).where(key)
 
 
 _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
@@ -185,39 +187,26 @@ def _syntax_message(display: str, message: str) -> str:
     match = _TOML_POS.search(message)
     if match:
         text = message[: match.start()]
-        return f"{display}:{match[1]}:{match[2]}: {_lower_first(text)} (TOML syntax)"
+        return f"{at(display, int(match[1]), int(match[2]))}{_lower_first(text)} (TOML syntax)"
     match = _TOML_EOF.search(message)
     if match:
-        return f"{display}: {_lower_first(message[: match.start()])} at end of file (TOML syntax)"
-    return f"{display}: {_lower_first(message)} (TOML syntax)"
+        return f"{at(display)}{_lower_first(message[: match.start()])} at end of file (TOML syntax)"
+    return f"{at(display)}{_lower_first(message)} (TOML syntax)"
 
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _where(
-    display: str, key: PathKey, lines: Mapping[PathKey, int], inherited: AbstractSet[PathKey]
-) -> str:
-    line = line_of(key, lines, inherited)
-    return f"{display}:{line}: " if line else f"{display}: "
-
-
-def _validation_message(
-    display: str,
-    exc: ValidationError,
-    data: Mapping[str, Any],
-    lines: Mapping[PathKey, int],
-    inherited: set[PathKey],
-) -> str:
+def _validation_message(exc: ValidationError, data: Mapping[str, Any], locations: Locations) -> str:
     errors = _relevant(exc.errors(include_url=False))
     # The first error in file order: the others are often its echoes (a bad [defaults] value
     # fails again in every image), and one error at a time keeps the message on one line.
-    first = min(errors, key=lambda e: line_of(_clean_loc(e["loc"]), lines, inherited) or 1 << 30)
+    first = min(errors, key=lambda e: locations.line(_clean_loc(e["loc"])) or 1 << 30)
     loc = _clean_loc(first["loc"])
     message = _describe(first, loc, data)
     breadcrumb = breadcrumb_of(loc, data)
-    where = _where(display, loc, lines, inherited)
+    where = locations.where(loc)
     prefix = f"{breadcrumb}: " if breadcrumb else ""
     return f"{where}{prefix}{message}"
 
