@@ -587,7 +587,7 @@ def test_a_literal_template_is_checked_as_any_other(rule: str, message: str) -> 
 
 
 def test_literal_templates_do_not_load_jinja() -> None:
-    """Only a template with Jinja syntax in it imports Jinja2 (templating.py's docstring)."""
+    """Only a template with Jinja syntax in it imports Jinja2 (hubpub.templating's docstring)."""
     code = """
 import sys
 from tests.unit.test_templating import make_image, make_state, values

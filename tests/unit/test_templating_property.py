@@ -13,8 +13,6 @@ from hubpub.gitstate import GitState
 from hubpub.reference import is_valid_tag
 from hubpub.templating import (
     RULE_NAMES,
-    _compile,
-    _render_literal,
     check_template,
     environment,
     image_tags,
@@ -22,6 +20,7 @@ from hubpub.templating import (
     render,
     slug,
 )
+from hubpub.templating.sandbox import _compile, _render_literal
 
 PRESETS = [
     {"preset": "semver"},

@@ -1,0 +1,298 @@
+"""Rules to tag values: an image's tag rules run against the git state, metadata-action's way
+(src/meta.ts, src/tag.ts): priorities, presets, ``latest``, and the hint for a value that is not
+a tag."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hubpub.config.model import (
+    EdgePreset,
+    Image,
+    Pep440Preset,
+    RefPreset,
+    Rule,
+    SemverPreset,
+    ShaPreset,
+    TemplateRule,
+)
+from hubpub.errors import TemplateError
+from hubpub.gitstate import GitState, ref_kind
+from hubpub.reference import is_valid_tag
+from hubpub.templating.sandbox import (
+    LocatedTemplateError,
+    _Groups,
+    base_context,
+    environment,
+    evaluate,
+    render,
+)
+from hubpub.templating.slug import finish_tag, slug
+from hubpub.versions import is_highest_stable, parse_pep440, parse_semver, parse_version
+
+log = logging.getLogger("hubpub.templating")
+
+SHORT_SHA = 7  # metadata-action's default; changing it broke users (#467, #479, #480)
+
+# metadata-action's priorities (src/tag.ts DefaultPriorities); templates are its "raw", a
+# template with `match` its "match".
+PRIORITY = {
+    "semver": 900,
+    "pep440": 900,
+    "match": 800,
+    "edge": 700,
+    "ref": 600,
+    "raw": 200,
+    "sha": 100,
+}
+
+DEFAULT_PATTERNS = ("{{version}}", "{{major}}.{{minor}}", "{{major}}")
+
+
+@dataclass(frozen=True)
+class TagValue:
+    tag: str
+    rule: str  # "tags[1] (preset semver)", for messages and plans
+    immutable: bool
+
+
+@dataclass(frozen=True)
+class ImageTags:
+    tags: tuple[TagValue, ...]
+    version: str | None  # metadata-action's "version": the first value by priority
+
+
+def patterns_of(rule: SemverPreset | Pep440Preset) -> tuple[str, ...]:
+    if rule.pattern is None:
+        return DEFAULT_PATTERNS
+    return (rule.pattern,) if isinstance(rule.pattern, str) else rule.pattern
+
+
+def rule_label(index: int, rule: Rule) -> str:
+    kind = f"preset {rule.preset}" if not isinstance(rule, TemplateRule) else "template"
+    return f"tags[{index}] ({kind})"
+
+
+def rule_priority(rule: Rule) -> int:
+    if rule.priority is not None:
+        return rule.priority
+    if isinstance(rule, TemplateRule):
+        return PRIORITY["match" if rule.match is not None else "raw"]
+    return PRIORITY[rule.preset]
+
+
+def image_tags(image: Image, git: GitState, env: Mapping[str, str]) -> ImageTags:
+    """The tag values of ``image`` for ``git``, metadata-action's way (src/meta.ts getVersion):
+    rules by priority (high first, stable), the first value is the version, later duplicates
+    are dropped, ``latest`` is decided by the first rule that produced a value, and comes last.
+
+    ``env`` holds the listed environment variables only (:func:`listed_env`)."""
+    context = base_context(git, env)
+    ordered = sorted(enumerate(image.rules), key=lambda item: -rule_priority(item[1]))
+    values: list[TagValue] = []
+    seen: set[str] = set()
+    latest_vote: bool | None = None
+    for index, rule in ordered:
+        where = f"image '{image.name}', tags[{index}]"
+        try:
+            produced, vote = _run_rule(rule, git, context, where)
+        except TemplateError as exc:
+            raise LocatedTemplateError(str(exc), ("tags", index)) from None
+        label = rule_label(index, rule)
+        for tag, immutable in produced:
+            if not tag:
+                continue
+            if latest_vote is None:
+                latest_vote = vote
+            if tag not in seen:
+                seen.add(tag)
+                values.append(TagValue(tag, label, immutable or rule.immutable))
+    if values and _wants_latest(image, git, latest_vote):
+        tag = finish_tag("", "latest", image.latest_suffix)
+        if tag and tag not in seen:
+            values.append(TagValue(tag, f"latest (latest = {_latest_text(image)})", False))
+    return ImageTags(tuple(values), values[0].tag if values else None)
+
+
+def _latest_text(image: Image) -> str:
+    return image.latest if isinstance(image.latest, str) else str(image.latest).lower()
+
+
+def _wants_latest(image: Image, git: GitState, vote: bool | None) -> bool:
+    if image.latest is True:
+        return True
+    if image.latest is False:
+        return False
+    # "auto": metadata-action's vote, and (hubpub) only the highest stable version tag.
+    if not (bool(vote) and ref_kind(git.ref) == "tag"):
+        return False
+    version = parse_version(git.tag) if git.tag is not None else None
+    if version is not None and not version.is_prerelease and not git.tags_complete:
+        # A shallow clone (actions/checkout's default) lists only the tags it fetched: a
+        # backport would look like the highest version and take latest, the very surprise
+        # latest = "auto" exists to prevent (issue 3). Refuse rather than guess.
+        raise LocatedTemplateError(
+            f"image '{image.name}': latest = \"auto\" compares {git.tag} with every version "
+            "tag, but this clone is shallow (or not a git repository) and may not have them all",
+            ("latest",),
+            hint="fetch them (actions/checkout with fetch-depth: 0, or git fetch --unshallow "
+            "--tags), or set latest = true or false for this image",
+        )
+    return is_highest_stable(git.tag, git.version_tags)
+
+
+Produced = tuple[list[tuple[str, bool]], bool]
+
+
+def _run_rule(rule: Rule, git: GitState, context: dict[str, Any], where: str) -> Produced:
+    """One rule's values (each with its immutability) and its vote for ``latest``."""
+    kind = ref_kind(git.ref)
+    if isinstance(rule, TemplateRule):
+        return _run_template(rule, git, kind, context, where)
+    if rule.when is not None and not evaluate(rule.when, context, f"{where}.when"):
+        return [], False
+    if isinstance(rule, SemverPreset | Pep440Preset):
+        return _run_version(rule, git, kind, context, where)
+    prefix = rule.prefix
+    suffix = rule.suffix or ""
+    if isinstance(rule, RefPreset):
+        if kind is None or rule.on not in ("any", kind):
+            return [], False
+        if kind == "pr":
+            number = str(git.pr_number) if git.pr_number is not None else (git.ref_name or "")
+            return [(finish_tag("pr-" if prefix is None else prefix, number, suffix), False)], False
+        name = git.branch if kind == "branch" else git.tag
+        return [(finish_tag(prefix or "", name or "", suffix), False)], kind == "tag"
+    if isinstance(rule, ShaPreset):
+        if not git.sha:
+            return [], False
+        value = git.sha if rule.format == "long" else git.sha[:SHORT_SHA]
+        return [(finish_tag("sha-" if prefix is None else prefix, value, suffix), False)], False
+    if isinstance(rule, EdgePreset):
+        branch = rule.branch or git.default_branch
+        if kind != "branch" or git.branch != branch:
+            return [], False
+        return [(finish_tag(prefix or "", "edge", suffix), False)], False
+    raise AssertionError(f"unknown rule {rule!r}")  # pragma: no cover
+
+
+def _run_template(
+    rule: TemplateRule, git: GitState, kind: str | None, context: dict[str, Any], where: str
+) -> Produced:
+    if rule.on != "any" and rule.on != kind:
+        return [], False
+    if rule.match is not None:
+        subject = git.ref_name
+        found = re.search(rule.match, subject) if subject is not None else None
+        if found is None:
+            return [], False
+        context = {**context, "match": _Groups((subject, *found.groups()))}
+    if rule.when is not None and not evaluate(rule.when, context, f"{where}.when"):
+        return [], False
+    value = render(rule.template, context, where)
+    if value and not is_valid_tag(value):
+        raise TemplateError(
+            f"{where}: {value!r} is not a valid tag (letters, digits, '_', '.', '-'; "
+            f"128 at most; not starting with '.' or '-')",
+            hint=_invalid_tag_hint(rule.template, context, where),
+        )
+    # A template with `match` is metadata-action's `match` type, which votes for latest.
+    return [(value, False)], rule.match is not None
+
+
+def _run_version(
+    rule: SemverPreset | Pep440Preset,
+    git: GitState,
+    kind: str | None,
+    context: dict[str, Any],
+    where: str,
+) -> Produced:
+    # metadata-action: only for refs/tags/*, the tag's slashes made dashes.
+    if kind != "tag" or git.tag is None:
+        return [], False
+    raw = git.tag.replace("/", "-")
+    version = parse_semver(raw) if isinstance(rule, SemverPreset) else parse_pep440(raw)
+    if version is None:
+        log.info("%s: %s is not a %s version: no tag", where, raw, rule.preset)
+        return [], False
+    prefix, suffix = rule.prefix or "", rule.suffix or ""
+    full = finish_tag(prefix, version.text, suffix)
+    names = {
+        **context,
+        "version": version,
+        "major": version.major,
+        "minor": version.minor,
+        "patch": version.patch,
+        "raw": raw,
+    }
+    out: list[tuple[str, bool]] = []
+    for pattern in patterns_of(rule):
+        is_raw = re.fullmatch(r"\{\{\s*raw\s*\}\}", pattern) is not None
+        if version.is_prerelease and not is_raw:
+            # Every pattern falls back to the full version for a pre-release (meta.ts).
+            value = version.text
+        else:
+            if version.major == 0 and not rule.major_zero and _major_only(pattern):
+                continue  # hubpub: no "0" tag for 0.x unless asked (tag-semantics.md)
+            value = render(pattern, names, f"{where}.pattern")
+        tag = finish_tag(prefix, value, suffix)
+        out.append((tag, tag == full))
+    return out, version.is_stable
+
+
+_EXPRESSION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
+
+
+def _invalid_tag_hint(template: str, context: Mapping[str, Any], where: str) -> str:
+    """What would make ``template``'s value a tag: slug, when that is what fixes it (the fixed
+    template is rendered to show its value); else what is wrong, that slug cannot fix (a
+    value that is empty here, or characters written outside ``{{ }}``)."""
+    found = list(_EXPRESSION.finditer(template))
+    if len(found) == 1:
+        alone = render("{{ " + found[0][1] + " }}", context, where)
+        if not alone:
+            return (
+                f'{{{{ {found[0][1]} }}}} is empty here: add when = "{found[0][1]}" to skip '
+                "this rule then"
+            )
+    suggestion = slug_suggestion(template)
+    try:
+        fixed = render(suggestion, context, where)
+    except TemplateError:
+        fixed = ""
+    if fixed and is_valid_tag(fixed):
+        return f"pipe it through slug: {suggestion}, which gives {fixed!r}"
+    outside = _EXPRESSION.sub("", template)
+    bad = sorted({ch for ch in outside if not (ch.isascii() and (ch.isalnum() or ch in "_.-"))})
+    if bad:
+        return (
+            f"the text outside {{{{ }}}} must be valid in a tag too, and {''.join(bad)!r} is "
+            f"not; slugging the whole value would give {slug(render(template, context, where))!r}"
+        )
+    return f"slug of the whole value would give {slug(render(template, context, where))!r}"
+
+
+def slug_suggestion(template: str) -> str:
+    """The user's template with its expression piped through ``slug``, when it has one."""
+    found = list(_EXPRESSION.finditer(template))
+    if len(found) == 1:
+        start, end = found[0].span()
+        return f"{template[:start]}{{{{ {found[0][1]} | slug }}}}{template[end:]}"
+    return "{{ git.branch | slug }}"
+
+
+@functools.lru_cache(maxsize=128)
+def _major_only(pattern: str) -> bool:
+    """A pattern that names ``major`` and nothing finer (``{{major}}``, ``v{{ major }}``)."""
+    from jinja2 import TemplateSyntaxError, meta
+
+    try:
+        used = meta.find_undeclared_variables(environment().parse(pattern))
+    except TemplateSyntaxError:
+        return False
+    return "major" in used and not used & {"minor", "patch", "version", "raw"}
