@@ -37,6 +37,9 @@ from hubpub.versions import is_highest_stable, parse_pep440, parse_semver, parse
 
 log = logging.getLogger("hubpub.templating")
 
+# Jinja2 is imported inside the functions that use it, not here: 0.04 to 0.05 s at every start,
+# which a config of literal templates never needs (the package's docstring).
+
 SHORT_SHA = 7  # metadata-action's default; changing it broke users (#467, #479, #480)
 
 # metadata-action's priorities (src/tag.ts DefaultPriorities); templates are its "raw", a
