@@ -142,7 +142,7 @@ def _check_semantics(config: Config, locations: Locations) -> None:
             raise TemplateError(f"{where}{exc}") from None
 
 
-# --- errors found after loading -------------------------------------------------------------------
+# --- errors found after loading ----------------------------------------------------------------
 
 
 # The locations of each config file this process loaded, by path: an error found after loading
