@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))  # the test services live in tests/fixtures
 
 import requests  # noqa: E402
 from tests.fixtures.registry import Registry, start_registry  # noqa: E402
-from tests.integration.test_registry_support import push_layout, write_layout  # noqa: E402
+from tests.helpers.registry import push_layout, write_layout  # noqa: E402
 
 from hubpub.reference import Reference, parse_reference  # noqa: E402
 from hubpub.registry import MANIFEST_ACCEPT, RegistryClient, RegistryOptions  # noqa: E402

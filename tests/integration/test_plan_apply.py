@@ -28,7 +28,7 @@ from hubpub.engine import PushAuth
 from tests.fixtures.engine import DockerEngine
 from tests.fixtures.plugin import ProxyFactory, RegistryFactory
 from tests.fixtures.registry import Registry
-from tests.integration.test_registry_support import push_layout, write_layout
+from tests.helpers.registry import push_layout, write_layout
 
 DOCKERFILE = "FROM {base}\nCOPY msg /app/msg\n"
 TAGS_TOML = 'tags = [{ preset = "semver" }, { preset = "ref", on = "branch" }, { preset = "sha" }]'

@@ -27,7 +27,7 @@ from hubpub.reference import Repository
 from hubpub.registry import OCI_INDEX, OCI_MANIFEST, Manifest, RegistryClient, RegistryOptions
 from tests.fixtures import skopeo
 from tests.fixtures.registry import Registry
-from tests.integration.test_registry_support import (
+from tests.helpers.registry import (
     Counter,
     client_env,
     client_for,
@@ -728,7 +728,7 @@ def test_connection_refused(docker_config: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    from tests.integration.test_registry_support import FAST_RETRY
+    from tests.helpers.registry import FAST_RETRY
 
     with RegistryClient(environ=client_env(docker_config), retry=FAST_RETRY) as client:
         with pytest.raises(TransportError) as excinfo:

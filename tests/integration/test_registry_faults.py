@@ -22,7 +22,7 @@ from hubpub.reference import Repository
 from hubpub.registry import RegistryClient, RegistryOptions
 from tests.fixtures import skopeo
 from tests.fixtures.registry import Registry
-from tests.integration.test_registry_support import (
+from tests.helpers.registry import (
     FAST_RETRY,
     empty_docker_config,
     options_for,

@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.fixtures import skopeo
 from tests.fixtures.registry import Registry
-from tests.integration.test_registry_support import (
+from tests.helpers.registry import (
     empty_docker_config,
     push_layout,
     unique,

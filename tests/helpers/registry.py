@@ -1,4 +1,4 @@
-"""Helpers for the registry client's integration tests (no tests here).
+"""Helpers for the registry client's integration tests.
 
 Test images are written as OCI layouts on disk and pushed with ``skopeo copy``, a tool hubpub
 did not write, so that what the client reads was not put there by the client itself.
