@@ -164,6 +164,22 @@ def options_for(*registries: Registry) -> dict[str, RegistryOptions]:
     return {r.host: RegistryOptions(insecure=not r.tls, ca_file=r.ca_file) for r in registries}
 
 
+def creds_env(registry: Registry) -> dict[str, str]:
+    """The registry's user and password as the variables that ``env_options`` names."""
+    if registry.username is None:
+        return {}
+    return {"REG_USER": registry.username, "REG_PASS": registry.password or ""}
+
+
+def env_options(*registries: Registry) -> dict[str, RegistryOptions]:
+    return {
+        r.host: RegistryOptions(
+            insecure=not r.tls, ca_file=r.ca_file, username_env="REG_USER", password_env="REG_PASS"
+        )
+        for r in registries
+    }
+
+
 def ref(registry: Registry | str, path: str) -> Reference:
     host = registry if isinstance(registry, str) else registry.host
     return parse_reference(f"{host}/{path}")

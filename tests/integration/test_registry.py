@@ -31,7 +31,8 @@ from tests.helpers.registry import (
     Counter,
     client_env,
     client_for,
-    empty_docker_config,
+    creds_env,
+    env_options,
     options_for,
     push_layout,
     ref,
@@ -40,26 +41,6 @@ from tests.helpers.registry import (
 )
 
 MODES = ["registry_plain", "registry_tls", "registry_token"]
-
-
-def creds_env(registry: Registry) -> dict[str, str]:
-    if registry.username is None:
-        return {}
-    return {"REG_USER": registry.username, "REG_PASS": registry.password or ""}
-
-
-def env_options(*registries: Registry) -> dict[str, RegistryOptions]:
-    return {
-        r.host: RegistryOptions(
-            insecure=not r.tls, ca_file=r.ca_file, username_env="REG_USER", password_env="REG_PASS"
-        )
-        for r in registries
-    }
-
-
-@pytest.fixture
-def docker_config(tmp_path: Path) -> Path:
-    return empty_docker_config(tmp_path / "docker-config")
 
 
 # -- manifests, tags, copies in each mode ---------------------------------------------------------

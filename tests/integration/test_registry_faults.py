@@ -34,11 +34,6 @@ from tests.helpers.registry import (
 
 
 @pytest.fixture
-def docker_config(tmp_path: Path) -> Path:
-    return empty_docker_config(tmp_path / "docker-config")
-
-
-@pytest.fixture
 def image(registry_plain: Registry, tmp_path: Path) -> tuple[str, Any]:
     """A single-platform image in the plain registry: (repository, layout)."""
     repo = unique("alice")
