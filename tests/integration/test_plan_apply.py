@@ -9,16 +9,10 @@ a registry.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any
 
 import pytest
 
@@ -28,161 +22,18 @@ from hubpub.engine import PushAuth
 from tests.fixtures.engine import DockerEngine
 from tests.fixtures.plugin import ProxyFactory, RegistryFactory
 from tests.fixtures.registry import Registry
+from tests.helpers.project import (
+    Project,
+    build_project,
+    changes_by_tag,
+    proxy_target,
+    registries_env,
+    registries_toml,
+    run_image,
+    short_sha,
+    uid,
+)
 from tests.helpers.registry import push_layout, write_layout
-
-DOCKERFILE = "FROM {base}\nCOPY msg /app/msg\n"
-TAGS_TOML = 'tags = [{ preset = "semver" }, { preset = "ref", on = "branch" }, { preset = "sha" }]'
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:8]
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-class Project:
-    """A git repository with a hubpub.toml and one build context, and hubpub to run in it."""
-
-    def __init__(self, root: Path, engine: DockerEngine, env: dict[str, str] | None = None):
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        self.env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(root.parent / "home"),
-            "XDG_CACHE_HOME": str(root.parent / "cache"),
-            "DOCKER_HOST": engine.host,
-            "LANG": "C.UTF-8",
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@example.com",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@example.com",
-            **(env or {}),
-        }
-        self.git("init", "-q", "-b", "main")
-
-    def git(self, *args: str) -> str:
-        return subprocess.run(
-            ["git", *args],
-            cwd=self.root,
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-
-    def write(self, rel: str, text: str) -> None:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-    def commit(self, message: str = "change") -> str:
-        self.git("add", "-A")
-        self.git("commit", "-q", "--allow-empty", "-m", message)
-        return self.git("rev-parse", "HEAD")
-
-    def hubpub(self, *args: str) -> Result:
-        done = subprocess.run(
-            [sys.executable, "-m", "hubpub", *args],
-            cwd=self.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        return Result(done.returncode, done.stdout, done.stderr)
-
-    def ok(self, *args: str, code: int = 0) -> Result:
-        result = self.hubpub(*args)
-        assert result.code == code, (
-            f"hubpub {' '.join(args)} exited {result.code}:\n{result.stdout}\n{result.stderr}"
-        )
-        return result
-
-
-def registries_toml(*registries: Registry | SimpleNamespace) -> str:
-    lines = []
-    for reg in registries:
-        lines.append(f'[registries."{reg.host}"]')
-        if getattr(reg, "tls", False):
-            lines.append(f'ca_file = "{reg.ca_file}"')
-        else:
-            lines.append("insecure = true")
-        if getattr(reg, "username", None):
-            key = reg.host.replace(".", "_").replace(":", "_")
-            lines.append(f'username_env = "U_{key}"')
-            lines.append(f'password_env = "P_{key}"')
-        lines.append("")
-    return "\n".join(lines)
-
-
-def creds_env(*registries: Registry | SimpleNamespace) -> dict[str, str]:
-    env = {}
-    for reg in registries:
-        if getattr(reg, "username", None):
-            key = reg.host.replace(".", "_").replace(":", "_")
-            env[f"U_{key}"] = reg.username
-            env[f"P_{key}"] = reg.password
-    return env
-
-
-def build_project(
-    tmp_path: Path,
-    engine: DockerEngine,
-    repositories: list[str],
-    registries: list[Any],
-    *,
-    base: str,
-    tags: str = TAGS_TOML,
-    msg: str = "hello v1\n",
-    extra: str = "",
-) -> Project:
-    project = Project(tmp_path / "repo", engine, creds_env(*registries))
-    repos = ", ".join(f'"{r}"' for r in repositories)
-    project.write(
-        "hubpub.toml",
-        f"version = 1\n\n{registries_toml(*registries)}\n"
-        f'[[image]]\nname = "app"\ncontext = "app"\nrepositories = [{repos}]\n{tags}\n{extra}',
-    )
-    project.write("app/Dockerfile", DOCKERFILE.format(base=base))
-    project.write("app/msg", msg)
-    project.write("app/.dockerignore", "*.tmp\n")
-    project.write("README.md", "# demo\n")
-    project.commit("first")
-    return project
-
-
-def proxy_target(proxy: Any) -> SimpleNamespace:
-    return SimpleNamespace(host=proxy.host, tls=False, cert_dir=None, username=None, password=None)
-
-
-def run_image(engine: DockerEngine, ref: str, auth: dict[str, str] | None = None) -> str:
-    """docker pull + docker run: what a user of the published image does."""
-    repository, _, tag = ref.rpartition(":")
-    for image in engine.client.images.list(name=repository):
-        for local in image.tags:
-            if local == ref:
-                engine.client.images.remove(local, noprune=True)
-    engine.client.images.pull(repository, tag=tag, auth_config=auth)
-    out = engine.client.containers.run(ref, ["cat", "/app/msg"], remove=True, network_mode="none")
-    return out.decode() if isinstance(out, bytes) else str(out)
-
-
-def changes_by_tag(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["ref"].rpartition(":")[2]: c for c in plan["changes"]}
-
-
-def short_sha(project: Project) -> str:
-    return project.git("rev-parse", "HEAD")[:7]
-
 
 # --- first publish, no change, new version without a build ---------------------------------
 
@@ -283,17 +134,6 @@ def test_first_publish_replan_and_version_tag_without_build(
 
 
 # --- a context change ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def registry_base(docker_engine: DockerEngine, busybox_image: str, registry_plain: Registry) -> str:
-    """The busybox image pushed to the plain registry: a base that resolves through a registry."""
-    ref = f"{registry_plain.host}/base{uid()}/busybox:1"
-    repository, _, tag = ref.rpartition(":")
-    docker_engine.client.images.get(busybox_image).tag(repository, tag)
-    for line in docker_engine.client.images.push(repository, tag=tag, stream=True, decode=True):
-        assert "errorDetail" not in line, line
-    return ref
 
 
 def test_context_change_builds_once_and_moves_floating_tags(
@@ -495,7 +335,7 @@ def test_promotion_from_one_registry_to_others(
     name = f"p{uid()}"
     tls_repo = f"{registry_tls.host}/{name}/app"
     token_repo = f"{registry_token.host}/alice/{name}"
-    project = Project(tmp_path / "rel", docker_engine, creds_env(registry_tls, registry_token))
+    project = Project(tmp_path / "rel", docker_engine, registries_env(registry_tls, registry_token))
     project.write(
         "hubpub.toml",
         "version = 1\n\n"
@@ -877,3 +717,99 @@ def test_a_base_in_no_registry_names_why_the_engine_did_not_help(
             "(push or pull it first, or pin it by digest)"
         ) in result.stderr
         assert "could not be asked" not in result.stderr
+
+
+# --- what is built is what is published ----------------------------------------------------
+# A build from uncommitted files, or from another commit than ``--sha``/``--ref`` names, is
+# shown by ``plan`` and refused by ``apply`` unless ``--allow-dirty`` (a user's report: a dirty
+# tree was published as ``sha-<commit>`` without a word).
+
+
+def test_uncommitted_changes_in_a_context_are_shown_and_refused_unless_allowed(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    registry_base: str,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    path = f"t{uid()}/app"
+    repo = f"{registry_plain.host}/{path}"
+    project = build_project(tmp_path, docker_engine, [repo], [registry_plain], base=registry_base)
+    main = ["--ref", "refs/heads/main"]
+    sha = project.git("rev-parse", "HEAD")
+
+    # A change outside every build context does not matter.
+    project.write("README.md", "# edited, not committed\n")
+    assert "warning" not in project.ok("plan", *main).stdout
+
+    project.write("app/msg", "not committed\n")
+    plan = project.ok("plan", *main)
+    assert (
+        f"      warning: its build context has uncommitted changes (app/msg): the image would "
+        f"not be commit {sha[:12]}" in plan.stdout.splitlines()
+    )
+    refused = project.hubpub("apply", *main)
+    assert refused.code == 1
+    assert refused.stderr.strip() == (
+        f"hubpub: error: image 'app': its build context has uncommitted changes (app/msg): the "
+        f"image would not be commit {sha[:12]}; nothing was changed (commit the changes, or "
+        "pass --allow-dirty to publish the files as they are)"
+    )
+    assert (
+        skopeo.run(
+            "list-tags", *skopeo.flags(registry_plain), f"docker://{repo}", check=False
+        ).returncode
+        != 0
+    )
+
+    project.ok("apply", *main, "--allow-dirty")
+    assert run_image(docker_engine, f"{repo}:main") == "not committed\n"
+
+
+def test_a_sha_other_than_the_checkout_is_refused_for_a_build(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    registry_base: str,
+    tmp_path: Path,
+) -> None:
+    path = f"t{uid()}/app"
+    repo = f"{registry_plain.host}/{path}"
+    project = build_project(tmp_path, docker_engine, [repo], [registry_plain], base=registry_base)
+    first = project.git("rev-parse", "HEAD")
+    project.write("app/msg", "second\n")
+    second = project.commit("second")
+    refused = project.hubpub("apply", "--ref", "refs/heads/main", "--sha", first)
+    assert refused.code == 1
+    assert (
+        f"it builds the checked-out files (commit {second[:12]}) but publishes them as commit "
+        f"{first[:12]}: check out {first[:12]} first; nothing was changed" in refused.stderr
+    )
+
+
+def test_a_version_tag_publishes_its_own_commit_not_the_checkout(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    registry_base: str,
+    tmp_path: Path,
+) -> None:
+    """`--ref refs/tags/v1.0.0` run on a later checkout: the version is the tag's commit, so
+    the sha tag names it, and a build (of other files) is refused (a user's report: main was
+    published as 1.0.0)."""
+    path = f"t{uid()}/app"
+    repo = f"{registry_plain.host}/{path}"
+    project = build_project(tmp_path, docker_engine, [repo], [registry_plain], base=registry_base)
+    tagged = project.git("rev-parse", "HEAD")
+    project.git("tag", "v1.0.0")
+    project.write("app/msg", "after the release\n")
+    later = project.commit("later")
+    release = ["--ref", "refs/tags/v1.0.0"]
+    refs = project.ok("tags", *release, "--json").json()["images"][0]["refs"]
+    assert f"{repo}:sha-{tagged[:7]}" in refs
+    refused = project.hubpub("apply", *release)
+    assert refused.code == 1
+    assert (
+        f"it builds the checked-out files (commit {later[:12]}) but publishes them as commit "
+        f"{tagged[:12]}" in refused.stderr
+    )
+    project.git("checkout", "-q", "v1.0.0")
+    project.ok("apply", *release)
