@@ -1,0 +1,70 @@
+"""The task graph of apply and how a failure spreads through it, without I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from hubpub.errors import PlanError
+from hubpub.executor import NoProgress, Task, TaskResult, run_graph, tasks_for
+from hubpub.planner import ImageSpec, Observed, TargetTag, make_plan
+from tests.helpers.plans import D_OLD, D_SRC, FAR, KEY, R, ref, sample_plan
+
+
+def test_task_graph_pushes_once_then_tags_and_copies() -> None:
+    plan, _ = sample_plan()
+    tasks = {t.id: t for t in tasks_for(plan)}
+    assert tasks[f"push {R}:1.2.3"].deps == ("build app",)
+    assert tasks[f"tag {R}:latest"].deps == (f"push {R}:1.2.3",)
+    assert tasks[f"copy {FAR}:latest"].deps == (f"push {R}:1.2.3",)
+    assert not any(t.ref == ref(f"{FAR}:web") for t in tasks.values())  # noop: no task
+
+
+@pytest.mark.parametrize(
+    ("source_digest", "copy_deps"),
+    [
+        (D_SRC, ()),  # a promotion: the source's digest is known before apply
+        (None, (f"push {R}:1.2.3",)),  # a build: the copy waits for the push
+    ],
+)
+def test_tags_after_a_copy_into_their_repository_wait_only_for_its_content(
+    source_digest: str | None, copy_deps: tuple[str, ...]
+) -> None:
+    """Promotion to N tags of another repository: one copy moves the content; the other tags
+    need that content, not the copy's own tag PUT (a round trip saved, issue 5)."""
+    tags = [TargetTag(ref(f"{FAR}:{n}")) for n in ("1", "2", "3")]
+    if source_digest is None:
+        images = [ImageSpec("app", (TargetTag(ref(f"{R}:1.2.3")), *tags))]
+        missing = {t.ref: None for t in (*tags, TargetTag(ref(f"{R}:1.2.3")))}
+        observed = Observed(tags=missing, content_keys={"app": KEY})
+    else:
+        images = [ImageSpec("web", tuple(tags), source=ref(f"{R}:rc"))]
+        observed = Observed(tags={t.ref: None for t in tags}, sources={"web": D_SRC})
+    tasks = {t.id: t for t in tasks_for(make_plan(images, observed))}
+    copy = tasks[f"copy {FAR}:1"]
+    assert copy.deps == copy_deps
+    for n in ("2", "3"):
+        tag = tasks[f"tag {FAR}:{n}"]
+        assert (tag.deps, tag.content_of) == (copy_deps, copy.id)
+
+
+def test_a_failure_stops_only_its_dependents() -> None:
+    plan, _ = sample_plan()
+    tasks = tasks_for(plan)
+    seen: list[str] = []
+
+    def work(task: Task, deps: list[TaskResult]) -> str:  # type: ignore[type-arg]
+        seen.append(task.id)
+        if task.kind == "push":
+            raise PlanError("push refused")
+        return D_OLD
+
+    extra = Task("copy other", "copy", "other", ref(f"{FAR}:other"))
+    results = run_graph([*tasks, extra], work, NoProgress(), max_workers=4)  # type: ignore[arg-type]
+    status = {task_id: r.status for task_id, r in results.items()}
+    assert status["build app"] == "done"
+    assert status[f"push {R}:1.2.3"] == "failed"
+    assert results[f"push {R}:1.2.3"].error == "push refused"
+    assert status[f"tag {R}:latest"] == "not-started"
+    assert status[f"copy {FAR}:latest"] == "not-started"
+    assert status["copy other"] == "done"
+    assert f"tag {R}:latest" not in seen

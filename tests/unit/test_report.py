@@ -1,0 +1,128 @@
+"""The report of a plan and of an apply, as text and as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hubpub.errors import PlanError
+from hubpub.executor import ApplyResult, TaskResult, tasks_for
+from hubpub.planfile import SavedPlan, load, save
+from hubpub.planner import ImageSpec, Observed, TargetTag, make_plan
+from hubpub.report import plan_json, render_plan, render_result, summary_line, write_github
+from tests.helpers.plans import D_OLD, FAR, KEY, R, ref, sample_plan
+
+
+def test_text_report_is_grouped_by_image_with_a_summary() -> None:
+    plan, _ = sample_plan()
+    text = render_plan(plan)
+    lines = text.splitlines()
+    assert lines[0] == "image app"
+    assert lines[1] == "  * build: content changed: no target holds content key sha256:111111111111"
+    assert any(line.startswith(f"  + create    {R}:1.2.3") and "via push" in line for line in lines)
+    assert any(
+        line.startswith(f"  ~ update    {R}:latest")
+        and "sha256:aaaaaaaaaaaa → (known after build)" in line
+        for line in lines
+    )
+    assert f"image web (promoted from {R}:rc)" in lines
+    assert any(line.startswith(f"  = unchanged {FAR}:web") for line in lines)
+    assert lines[-1] == "Plan: 1 build, 3 to create, 1 to update, 1 unchanged."
+
+
+def test_summary_line_counts_conflicts() -> None:
+    images = [ImageSpec("app", (TargetTag(ref(f"{R}:1.0.0"), immutable=True),))]
+    observed = Observed(tags={ref(f"{R}:1.0.0"): D_OLD}, content_keys={"app": KEY})
+    plan = make_plan(images, observed)
+    assert (
+        summary_line(plan.summary)
+        == "Plan: 1 build, 0 to create, 0 to update, 0 unchanged, 1 conflict."
+    )
+    assert "! conflict  " in render_plan(plan)
+    with pytest.raises(PlanError, match=r"immutable tag .*1\.0\.0 already points to sha256:a"):
+        tasks_for(plan)
+    assert [t.kind for t in tasks_for(plan, allow_overwrite=True)] == ["build", "push"]
+
+
+def test_json_has_exactly_the_issue_format() -> None:
+    plan, _ = sample_plan()
+    data = plan_json(plan)
+    assert set(data) == {"format_version", "builds", "changes"}
+    assert data["format_version"] == 1
+    assert data["builds"] == [
+        {
+            "image": "app",
+            "reason": "content changed: no target holds content key sha256:111111111111",
+        }
+    ]
+    for change in data["changes"]:
+        assert set(change) == {"image", "ref", "action", "via", "current", "desired"}
+    by_ref = {c["ref"]: c for c in data["changes"]}
+    assert by_ref[f"{R}:latest"] == {
+        "image": "app",
+        "ref": f"{R}:latest",
+        "action": "update",
+        "via": "tag",
+        "current": D_OLD,
+        "desired": None,
+    }
+    assert by_ref[f"{FAR}:web"]["via"] is None
+    json.dumps(data)
+
+
+def test_result_report_lists_done_failed_not_started() -> None:
+    plan, _ = sample_plan()
+    tasks = tasks_for(plan)
+    results = []
+    for task in tasks:
+        if task.kind == "build":
+            results.append(TaskResult(task, "done", digest="sha256:" + "e" * 64, seconds=1.5))
+        elif task.kind == "push":
+            results.append(TaskResult(task, "failed", error="push refused"))
+        else:
+            results.append(TaskResult(task, "not-started", error="not started: push failed"))
+    text = render_result(ApplyResult(plan, tuple(results)))
+    assert "  done        build app" in text
+    assert f"  failed      push {R}:1.2.3" in text
+    assert "push refused" in text
+    assert text.splitlines()[-1] == "Apply: 1 done, 1 failed, 3 not started."
+
+
+def test_a_platform_warning_shows_in_text_json_summary_and_saved_plans(tmp_path: Path) -> None:
+    plan, observed = sample_plan()
+    observed = Observed(
+        tags=observed.tags,
+        labels=observed.labels,
+        content_keys=observed.content_keys,
+        sources=observed.sources,
+        indexes=frozenset({D_OLD}),  # R:latest is multi-platform today
+    )
+    images = [
+        ImageSpec(
+            "app",
+            (TargetTag(ref(f"{R}:latest")), TargetTag(ref(f"{R}:sha-abc1234"))),
+        )
+    ]
+    plan = make_plan(images, observed)
+    lines = render_plan(plan).splitlines()
+    at = lines.index(next(line for line in lines if f"{R}:latest" in line))
+    assert lines[at + 1] == (
+        "      warning: it points to a multi-platform index now; after this change it serves "
+        "one platform only"
+    )
+    assert sum("warning:" in line for line in lines) == 1
+    assert plan_json(plan)["warnings"] == [
+        {"ref": f"{R}:latest", "warning": plan.changes[0].warning}
+    ]
+    summary = tmp_path / "summary.md"
+    write_github({"GITHUB_STEP_SUMMARY": str(summary)}, plan)
+    assert f"> [!WARNING]\n> `{R}:latest`: it points to a multi-platform index" in (
+        summary.read_text()
+    )
+    path = tmp_path / "plan.json"
+    save(SavedPlan(plan, observed, "sha256:" + "f" * 64, "0" * 40), path)
+    again = load(path)
+    assert again.plan == plan
+    assert again.observed.indexes == frozenset({D_OLD})
