@@ -1,4 +1,4 @@
-"""The parts of observe: registry redirects, the on-disk label cache, the content keys."""
+"""observe without a registry: the content keys it computes, and for which images."""
 
 from __future__ import annotations
 
@@ -10,73 +10,12 @@ import pytest
 
 from hubpub.desired import BuildSpec, DesiredImage, DesiredTag
 from hubpub.errors import PlanError
-from hubpub.labelcache import LabelCache
 from hubpub.observe import observe, observe_builds
-from hubpub.redirects import Redirects
-from hubpub.reference import Reference, Repository, parse_reference, parse_repository
+from hubpub.reference import Reference, Repository, parse_repository
 from hubpub.registry.models import Manifest, ManifestInfo
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-DIGEST = "sha256:" + "a" * 64
-KEY = "sha256:" + "1" * 64
-
-
-def test_redirect_rewrites_the_registry_only() -> None:
-    redirects = Redirects.parse(["index.docker.io=localhost:5000", "ghcr.io=127.0.0.1:5001"])
-    assert redirects.mapping == {"docker.io": "localhost:5000", "ghcr.io": "127.0.0.1:5001"}
-    assert str(redirects.reference(parse_reference("busybox:1.36"))) == (
-        "localhost:5000/library/busybox:1.36"
-    )
-    assert str(redirects.reference(parse_reference("ghcr.io/o/app@" + DIGEST))) == (
-        f"127.0.0.1:5001/o/app@{DIGEST}"
-    )
-    untouched = parse_reference("quay.io/o/app:1")
-    assert redirects.reference(untouched) == untouched
-    assert redirects.as_list() == ["docker.io=localhost:5000", "ghcr.io=127.0.0.1:5001"]
-    assert not Redirects.parse([])
-
-
-@pytest.mark.parametrize(
-    ("bad", "message"),
-    [
-        ("docker.io", "invalid --redirect 'docker.io' (write FROM=TO, e.g. "),
-        ("=localhost:5000", "invalid --redirect '=localhost:5000' (write FROM=TO, e.g. "),
-        ("docker.io=", "invalid --redirect 'docker.io=' (write FROM=TO, e.g. "),
-        ("a=b=c d", "invalid --redirect 'a=b=c d': 'b=c d' is not a registry host (write "),
-        ("foo=localhost:5000", "invalid --redirect 'foo=localhost:5000': 'foo' is not a registry"),
-    ],
-)
-def test_redirect_refuses_malformed(bad: str, message: str) -> None:
-    with pytest.raises(PlanError) as caught:
-        Redirects.parse([bad])
-    assert str(caught.value).startswith(message)
-    assert str(caught.value).endswith("docker.io=localhost:5000)")
-
-
-def test_label_cache_round_trip(tmp_path: Path) -> None:
-    cache = LabelCache.default({"XDG_CACHE_HOME": str(tmp_path)})
-    assert cache.get(DIGEST) == (False, None)
-    cache.put(DIGEST, KEY)
-    assert cache.get(DIGEST) == (True, KEY)
-    other = "sha256:" + "b" * 64
-    cache.put(other, None)  # "no label" is an answer too
-    assert cache.get(other) == (True, None)
-    assert (tmp_path / "hubpub" / "labels" / "sha256" / ("a" * 64)).is_file()
-    # Another process reads what this one wrote.
-    assert LabelCache.default({"XDG_CACHE_HOME": str(tmp_path)}).get(DIGEST) == (True, KEY)
-
-
-def test_label_cache_ignores_garbage_and_odd_digests(tmp_path: Path) -> None:
-    cache = LabelCache(tmp_path)
-    path = tmp_path / "sha256" / ("c" * 64)
-    path.parent.mkdir(parents=True)
-    path.write_text("{not json")
-    assert cache.get("sha256:" + "c" * 64) == (False, None)
-    cache.put("sha256:../../etc", KEY)  # never a path outside the cache
-    assert cache.get("sha256:../../etc") == (False, None)
-    assert LabelCache(None).get(DIGEST) == (False, None)
 
 
 class _EmptyRegistry:
