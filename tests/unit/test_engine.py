@@ -1,13 +1,53 @@
-"""Errors of the engine and of apply name the address or option and the way out."""
+"""The engine module without an engine: its plain values, and errors that name the address and
+the way out (and never a build arg)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from hubpub.engine import Engine
+from hubpub.engine import Engine, PushAuth
 from hubpub.errors import EngineError
+
+
+def test_push_credentials_never_show_in_a_repr() -> None:
+    # A --debug traceback or a log line may print the object (secrets never leak).
+    for auth in (PushAuth("alice", "s3cret-pw"), PushAuth("", "", identity_token="s3cret-tok")):
+        text = f"{auth!r} {auth}"
+        assert "s3cret" not in text
+        assert "PushAuth(username=" in text
+    assert PushAuth("alice", "pw").as_auth_config("reg")["password"] == "pw"
+
+
+def test_two_threads_importing_the_docker_sdk_do_not_break_each_other() -> None:
+    """observe hashes contexts (docker.utils.build) while another thread may connect to the
+    engine (docker): without engine.sdk_module's lock, the second import, started a few ms
+    into the first, failed about half the time (ImportError / KeyError: 'docker')."""
+    code = """
+import sys, threading, time
+from hubpub.engine import sdk_module
+delay = float(sys.argv[1])
+errors = []
+def load(name, wait):
+    time.sleep(wait)
+    try:
+        sdk_module(name)
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=load, args=("docker", 0.0)),
+           threading.Thread(target=load, args=("docker.utils.build", delay))]
+for t in threads: t.start()
+for t in threads: t.join()
+print(errors)
+"""
+    for delay in ("0.002", "0.004", "0.006", "0.008", "0.010", "0.003"):
+        done = subprocess.run(
+            [sys.executable, "-c", code, delay], capture_output=True, text=True, check=True
+        )
+        assert done.stdout.strip() == "[]", (delay, done.stdout, done.stderr)
 
 
 def test_unreachable_engine_names_its_address(tmp_path: Path) -> None:
@@ -17,26 +57,6 @@ def test_unreachable_engine_names_its_address(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"cannot reach the Docker engine at unix://{socket} "
         "(start dockerd, or set DOCKER_HOST to the engine's address)"
-    )
-
-
-def test_saved_plan_refuses_options_it_records(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    plan = tmp_path / "x.plan"
-    plan.write_text("{}")
-    done = subprocess.run(
-        [sys.executable, "-m", "hubpub", "apply", str(plan), "--ref", "refs/heads/main"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 1
-    assert done.stderr == (
-        "hubpub: error: --ref: not allowed with a saved plan (a saved plan keeps the options it "
-        "was made with; run 'hubpub plan --out' again to change them)\n"
     )
 
 
