@@ -1,8 +1,8 @@
 """Tag rules → tag values, by tables and without I/O (issue 3, "Rules").
 
-The git state is built by hand here; test_desired.py drives the same logic through real git
-repositories. Expected values follow docker/metadata-action's README and src/meta.ts unless a
-comment says which hubpub improvement (tag-semantics.md) changes them.
+The git state is built by hand (tests/helpers/templating.py); test_desired.py drives the same
+logic through real git repositories. Expected values follow docker/metadata-action's README and
+src/meta.ts unless a comment says which hubpub improvement (tag-semantics.md) changes them.
 """
 
 from __future__ import annotations
@@ -13,76 +13,30 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hubpub.config.model import Image
 from hubpub.errors import TemplateError
-from hubpub.gitstate import GitState, ref_kind, short_name
+from hubpub.gitstate import GitState
 from hubpub.reference import is_valid_tag
 from hubpub.templating import (
     DEFAULT_PATTERNS,
     PATTERN_NAMES,
+    RULE_NAMES,
     check_expression,
     check_template,
+    environment,
     image_tags,
     is_highest_stable,
-    parse_pep440,
-    parse_semver,
+    is_literal,
+    render,
     slug,
     slug_suggestion,
     translate_dockerhub,
 )
-
-SHA = "0123456789abcdef0123456789abcdef01234567"
-
-
-def make_state(
-    ref: str | None,
-    *,
-    tags: tuple[str, ...] = (),
-    default_branch: str = "main",
-    head_branch: str | None = None,
-    sha: str = SHA,
-) -> GitState:
-    """A GitState as read_git_state derives it from a ref (see test_gitstate.py for git)."""
-    kind = ref_kind(ref)
-    name = short_name(ref) if ref else None
-    branch = name if kind == "branch" else head_branch if kind == "pr" else None
-    tag = name if kind == "tag" else None
-    if kind == "tag" and tag not in tags:
-        tags = (*tags, tag)  # type: ignore[assignment]
-    pr = int(name.split("/")[0]) if kind == "pr" and name else None
-    return GitState(
-        sha=sha,
-        short_sha=sha[:7],
-        branch=branch,
-        tag=tag,
-        ref=ref,
-        ref_name=name,
-        default_branch=default_branch,
-        is_default_branch=kind == "branch" and branch == default_branch,
-        commit_time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-        dirty=False,
-        pr_number=pr,
-        version_tags=tags,
-        source_url="https://github.com/jpetazzo/figlet",
-    )
-
-
-def make_image(*tags: Any, **keys: Any) -> Image:
-    return Image.model_validate(
-        {
-            "name": "figlet",
-            "context": ".",
-            "repositories": ["jpetazzo/figlet"],
-            "tags": tags,
-            **keys,
-        }
-    )
-
-
-def values(image: Image, state: GitState, env: dict[str, str] | None = None) -> list[str]:
-    return [value.tag for value in image_tags(image, state, env or {}).tags]
-
+from hubpub.templating.sandbox import _compile, _render_literal
+from tests.helpers.templating import SHA, make_image, make_state, values
 
 SEMVER = {"preset": "semver"}
 PEP440 = {"preset": "pep440"}
@@ -462,58 +416,6 @@ def test_translate_dockerhub(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("v1.2.3", ("1.2.3", 1, 2, 3, None, False)),
-        ("1.2.3-rc.1+b.5", ("1.2.3-rc.1", 1, 2, 3, "rc.1", True)),
-        ("v01.2.3", None),  # leading zeros are not semver
-        ("1.2", None),
-        ("V1.2.3", None),
-        ("1.2.3-01", None),
-    ],
-)
-def test_parse_semver(text: str, expected: Any) -> None:
-    parsed = parse_semver(text)
-    if expected is None:
-        assert parsed is None
-    else:
-        assert parsed is not None
-        assert (
-            str(parsed),
-            parsed.major,
-            parsed.minor,
-            parsed.patch,
-            parsed.prerelease,
-            parsed.is_prerelease,
-        ) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected", "pre"),
-    [
-        ("1.2.3", "1.2.3", False),
-        ("v1.0", "1.0", False),
-        ("1.2.3post1", "1.2.3.post1", True),
-        ("1.2.3-1", "1.2.3.post1", True),
-        ("1.0ALPHA2", "1.0a2", True),
-        ("1.0c1", "1.0rc1", True),
-        ("2!1.0", "2!1.0", False),
-        ("1.0.dev", "1.0.dev0", True),
-        ("1.0+Local-Build", "1.0+local.build", False),
-        ("01.002", "1.2", False),
-        ("not-a-version", None, False),
-    ],
-)
-def test_parse_pep440(text: str, expected: str | None, pre: bool) -> None:
-    parsed = parse_pep440(text)
-    if expected is None:
-        assert parsed is None
-    else:
-        assert parsed is not None
-        assert (str(parsed), parsed.is_prerelease) == (expected, pre)
-
-
-@pytest.mark.parametrize(
     ("text", "problem"),
     [
         ("sha-{{ git.short_sha }}", None),
@@ -590,7 +492,7 @@ def test_literal_templates_do_not_load_jinja() -> None:
     """Only a template with Jinja syntax in it imports Jinja2 (hubpub.templating's docstring)."""
     code = """
 import sys
-from tests.unit.test_templating import make_image, make_state, values
+from tests.helpers.templating import make_image, make_state, values
 from hubpub.templating import check_image_templates
 image = make_image(" 1.4.2 ", "edge", {"preset": "semver"}, {"preset": "sha"}, latest=True)
 check_image_templates(image, [])
@@ -603,3 +505,90 @@ print(values(image, make_state("refs/heads/main")), "jinja2" in sys.modules)
         "['1.4.2', 'edge', 'sha-0123456', 'latest'] False",
         "['v-0123456'] True",
     ]
+
+
+# --- properties ---------------------------------------------------------------------------------
+# Arbitrary branch and tag names through every preset give valid tags or nothing, never a crash
+# (issue 3, "Acceptance").
+
+
+PRESETS = [
+    {"preset": "semver"},
+    {"preset": "semver", "pattern": "{{raw}}", "suffix": "/x"},
+    {"preset": "pep440", "prefix": "-."},
+    {"preset": "ref"},
+    {"preset": "sha"},
+    {"preset": "edge", "branch": "main"},
+    "{{ git.ref_name | slug }}",
+]
+
+names = st.one_of(
+    st.text(min_size=1, max_size=300),
+    st.from_regex(
+        r"v?[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(-[a-z0-9.]{1,10})?(\+[a-z0-9.]+)?", fullmatch=True
+    ),
+    st.from_regex(
+        r"[0-9]{1,3}(\.[0-9]{1,3}){0,3}(a|b|rc|post|dev|\.post|-)?[0-9]?", fullmatch=True
+    ),
+)
+
+
+def state(kind: str, name: str, tags: list[str]) -> GitState:
+    ref = f"refs/{kind}/{name}"
+    return GitState(
+        sha="f" * 40,
+        short_sha="f" * 7,
+        branch=name if kind == "heads" else None,
+        tag=name if kind == "tags" else None,
+        ref=ref,
+        ref_name=name,
+        default_branch="main",
+        is_default_branch=kind == "heads" and name == "main",
+        commit_time=datetime(2026, 1, 1, tzinfo=UTC),
+        dirty=False,
+        pr_number=None,
+        version_tags=(*tags, name) if kind == "tags" else tuple(tags),
+        source_url=None,
+    )
+
+
+IMAGE = Image.model_validate(
+    {"name": "p", "context": ".", "repositories": ["x/y"], "tags": PRESETS, "latest_suffix": "+"}
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(kind=st.sampled_from(["heads", "tags"]), name=names, others=st.lists(names, max_size=5))
+def test_presets_make_valid_tags_or_nothing(kind: str, name: str, others: list[str]) -> None:
+    result = image_tags(IMAGE, state(kind, name, others), {})
+    tags = [value.tag for value in result.tags]
+    assert len(tags) == len(set(tags))
+    for tag in tags:
+        assert is_valid_tag(tag), (name, tag)
+    assert result.version == (tags[0] if tags else None)
+
+
+@given(st.text())
+def test_slug_is_valid_or_empty(text: str) -> None:
+    value = slug(text)
+    assert value == "" or is_valid_tag(value)
+
+
+# Text that looks like Jinja's delimiters without opening one, and Docker Hub's placeholders.
+_near_jinja = st.lists(
+    st.sampled_from(["{", "}", "%", "#", "\\", "1", "sourceref", "a", " ", "\r", "\n"])
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(), _near_jinja))
+def test_a_literal_renders_as_jinja_renders_it(text: str) -> None:
+    """templating.is_literal: a template without Jinja syntax is rendered without Jinja, and
+    needs no static check; Jinja agrees on both."""
+    if not is_literal(text):
+        return
+    assert _render_literal(text) == _compile(text).render({})
+    context = {"git": None, "match": ("main",)}
+    assert render(text, context, "x") == str(_compile(text).render(context)).strip()
+    environment().parse(text)  # no syntax error
+    assert check_template(text, RULE_NAMES, []) is None
