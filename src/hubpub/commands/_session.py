@@ -30,7 +30,7 @@ from hubpub.planner import Plan, PlanWarning
 from hubpub.redirects import Redirects
 from hubpub.reference import parse_reference
 from hubpub.registry.client import RegistryClient
-from hubpub.registry.credentials import DockerConfig, docker_config_file, from_environment
+from hubpub.registry.credentials import find_credentials
 from hubpub.registry.models import RegistryOptions
 
 
@@ -82,9 +82,7 @@ class Session:
 
     def _find_push_auth(self, registry: str) -> PushAuth | None:
         options = self.registry_options.get(registry, RegistryOptions())
-        creds = from_environment(registry, options, self.environ)
-        if creds is None:
-            creds = DockerConfig(docker_config_file(self.environ), self.environ).lookup(registry)
+        creds = find_credentials(registry, options, self.environ)
         if creds is None:
             return None
         if creds.identity_token:

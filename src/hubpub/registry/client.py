@@ -212,16 +212,18 @@ class RegistryClient:
                 return self._options[name]
         return RegistryOptions()
 
-    def _credentials(self, registry: str, options: RegistryOptions) -> Credentials | None:
-        found = creds_mod.from_environment(registry, options, self._environ)
-        if found is not None:
-            return found
+    def _read_docker_config(self) -> creds_mod.DockerConfig:
+        """The Docker config, read once for the client's whole life."""
         with self._lock:
             if self._docker_config is None:
                 path = creds_mod.docker_config_file(self._environ, self._docker_config_folder)
                 self._docker_config = creds_mod.DockerConfig(path, self._environ)
-            config = self._docker_config
-        return config.lookup(registry)
+            return self._docker_config
+
+    def _credentials(self, registry: str, options: RegistryOptions) -> Credentials | None:
+        return creds_mod.find_credentials(
+            registry, options, self._environ, self._read_docker_config
+        )
 
     def _endpoint(self, registry: str) -> Endpoint:
         host = api_host(registry)

@@ -22,7 +22,7 @@ import json
 import logging
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,24 @@ def from_environment(
     return Credentials(
         username, password, source=f"${options.username_env}/${options.password_env}"
     )
+
+
+def find_credentials(
+    registry: str,
+    options: RegistryOptions,
+    environ: Mapping[str, str],
+    docker_config: Callable[[], DockerConfig] | None = None,
+) -> Credentials | None:
+    """The credentials for ``registry``: the environment variables named in hubpub.toml
+    (``username_env``/``password_env``) first, then the Docker config. ``docker_config``
+    gives the config to read (called only when the environment has none, so that a caller
+    may read the file once); by default the one ``environ`` points at is read."""
+    found = from_environment(registry, options, environ)
+    if found is not None:
+        return found
+    if docker_config is None:
+        return DockerConfig(docker_config_file(environ), environ).lookup(registry)
+    return docker_config().lookup(registry)
 
 
 class DockerConfig:
