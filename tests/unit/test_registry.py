@@ -14,12 +14,11 @@ import requests
 from hubpub.errors import RegistryError
 from hubpub.logs import mask
 from hubpub.reference import parse_reference
-from hubpub.registry.auth import (
+from hubpub.registry.auth import Credentials, parse_token_response
+from hubpub.registry.challenges import (
     Challenge,
-    Credentials,
     normalize_scopes,
     parse_challenges,
-    parse_token_response,
     pick_challenge,
     scopes_want_push,
 )

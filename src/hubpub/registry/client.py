@@ -33,7 +33,8 @@ from hubpub.errors import RegistryError, TransportError
 from hubpub.logs import mask
 from hubpub.reference import Reference, Repository, api_host, credential_host
 from hubpub.registry import credentials as creds_mod
-from hubpub.registry.auth import Credentials, RegistryAuth, TokenCache, repository_scope
+from hubpub.registry.auth import Credentials, RegistryAuth, TokenCache
+from hubpub.registry.challenges import repository_scope
 from hubpub.registry.models import (
     MANIFEST_ACCEPT,
     MANIFEST_MEDIA_TYPES,

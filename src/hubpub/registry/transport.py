@@ -44,7 +44,8 @@ from hubpub.errors import (
     TransportError,
 )
 from hubpub.logs import mask
-from hubpub.registry.auth import RegistryAuth, parse_challenges, scopes_want_push
+from hubpub.registry.auth import RegistryAuth
+from hubpub.registry.challenges import parse_challenges, scopes_want_push
 from hubpub.registry.models import RegistryOptions
 
 log = logging.getLogger("hubpub.registry")
