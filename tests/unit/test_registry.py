@@ -24,14 +24,13 @@ from hubpub.registry.challenges import (
 )
 from hubpub.registry.client import _with_query, write_scopes
 from hubpub.registry.credentials import docker_config_file, server_key
+from hubpub.registry.errors import hub_pull_limit, parse_retry_after
 from hubpub.registry.models import Manifest, digest_of, verify_digest
 from hubpub.registry.transport import (
     Transport,
     host_of,
-    hub_pull_limit,
     is_loopback,
     parse_link_next,
-    parse_retry_after,
     redirect_keeps_auth,
 )
 

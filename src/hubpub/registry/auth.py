@@ -24,7 +24,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from hubpub.errors import AuthError, DeniedError, RegistryError, TransportError
+from hubpub.errors import AuthError, RegistryError, TransportError
 from hubpub.logs import register_secret
 from hubpub.registry.challenges import (
     Challenge,
@@ -33,6 +33,7 @@ from hubpub.registry.challenges import (
     pick_challenge,
     scopes_want_push,
 )
+from hubpub.registry.errors import auth_error, denied_error
 
 # token.md "Token Response Fields": expires_in defaults to 60 s, and a token should be
 # treated as valid for at least that long.
@@ -257,12 +258,12 @@ class RegistryAuth:
                     f"token server of {self.registry} answered invalid JSON"
                 ) from None
         if response.status_code == 401:
-            raise self.auth_error(creds, refused=True)
+            raise auth_error(self.registry, creds, self.login_hint, refused=True)
         if response.status_code == 403:
             pushing = scopes_want_push(scopes)
             if pushing:
-                raise self.denied_error(pushing)
-            raise self.auth_error(creds, refused=True)
+                raise denied_error(self.registry, pushing, self.credentials(), self.login_hint)
+            raise auth_error(self.registry, creds, self.login_hint, refused=True)
         raise RegistryError(
             f"token server of {self.registry} answered HTTP {response.status_code}",
             hint=f"realm {realm}",
@@ -282,26 +283,3 @@ class RegistryAuth:
         url = realm + (sep + urlencode(query) if query else "")
         headers = {"Authorization": creds.basic_header()} if creds is not None else {}
         return requests.Request("GET", url, headers=headers).prepare()
-
-    def auth_error(self, creds: Credentials | None, *, refused: bool) -> AuthError:
-        if creds is None:
-            return AuthError(
-                f"registry {self.registry} requires authentication and no credentials were "
-                "found for it",
-                hint=self.login_hint,
-            )
-        what = "refused the credentials" if refused else "did not accept the credentials"
-        source = creds.source or "the Docker config"
-        # Credentials that came from the environment are what to check, not what to set.
-        hint = f"check {source}" if source.startswith("$") else self.login_hint
-        return AuthError(f"registry {self.registry} {what} from {source}", hint=hint)
-
-    def denied_error(self, repositories: Iterable[str]) -> DeniedError:
-        names = ", ".join(f"{self.registry}/{r}" for r in sorted(set(repositories)))
-        creds = self.credentials()
-        who = f" for the credentials from {creds.source}" if creds and creds.source else ""
-        return DeniedError(
-            f"no push access to {names}{who}",
-            hint="grant these credentials push rights on that repository, or log in as a "
-            f"user that has them ({self.login_hint})",
-        )

@@ -35,6 +35,7 @@ from hubpub.reference import Reference, Repository, api_host, credential_host
 from hubpub.registry import credentials as creds_mod
 from hubpub.registry.auth import Credentials, RegistryAuth, TokenCache
 from hubpub.registry.challenges import repository_scope
+from hubpub.registry.errors import is_certificate_error, transport_error
 from hubpub.registry.models import (
     MANIFEST_ACCEPT,
     MANIFEST_MEDIA_TYPES,
@@ -53,7 +54,6 @@ from hubpub.registry.transport import (
     RetryPolicy,
     Transport,
     _BodyConsumed,
-    is_certificate_error,
     is_loopback,
     parse_link_next,
 )
@@ -290,7 +290,7 @@ class RegistryClient:
                 response = self._transport._exchange(ep, first, stream=False)
             except requests.exceptions.SSLError as exc:
                 if is_certificate_error(exc):
-                    raise self._transport.transport_error(ep, first, exc, attempts=1) from None
+                    raise transport_error(ep.registry, ep.host, first, exc, attempts=1) from None
                 scheme = "http"
             except requests.RequestException:
                 scheme = "http"

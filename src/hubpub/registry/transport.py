@@ -17,12 +17,9 @@
 
 from __future__ import annotations
 
-import email.utils
 import ipaddress
 import logging
 import re
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -36,16 +33,16 @@ import stamina
 from requests.adapters import HTTPAdapter
 
 from hubpub import __version__
-from hubpub.errors import (
-    DeniedError,
-    NotFoundError,
-    RateLimitError,
-    RegistryError,
-    TransportError,
-)
+from hubpub.errors import RegistryError, TransportError
 from hubpub.logs import mask
 from hubpub.registry.auth import RegistryAuth
-from hubpub.registry.challenges import parse_challenges, scopes_want_push
+from hubpub.registry.errors import (
+    hub_pull_limit,
+    parse_retry_after,
+    status_error,
+    transport_error,
+    unknown_host,
+)
 from hubpub.registry.models import RegistryOptions
 
 log = logging.getLogger("hubpub.registry")
@@ -77,23 +74,6 @@ class RetryPolicy:
 
 
 # --- pure helpers (tested in tests/unit/test_registry_parsing.py) -------------------------------
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP-date."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
 
 
 _LINK_RE = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
@@ -137,20 +117,6 @@ def redirect_keeps_auth(from_url: str, to_url: str) -> bool:
     return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
 
 
-def error_codes(response: requests.Response) -> list[tuple[str, str]]:
-    """(code, message) pairs of a distribution-spec error body ("Error Codes")."""
-    try:
-        data = response.json()
-    except ValueError:
-        return []
-    errors = data.get("errors") if isinstance(data, dict) else None
-    if not isinstance(errors, list):
-        return []
-    return [
-        (str(e.get("code", "")), str(e.get("message", ""))) for e in errors if isinstance(e, dict)
-    ]
-
-
 def loggable_url(url: str, registry_host: str) -> str:
     """``url`` for a log line: a query on another host (a presigned storage URL, whose
     signature is a credential) is left out; the registry's own queries are kept."""
@@ -166,42 +132,6 @@ def certs_d_files(netloc: str, environ: Mapping[str, str]) -> list[Path]:
     if environ.get("HOME"):
         folders.append(Path(environ["HOME"]) / ".docker" / "certs.d" / netloc)
     return folders
-
-
-def _unknown_host(exc: BaseException) -> bool:
-    """DNS answered that the host does not exist (EAI_NONAME): retrying only makes the user
-    wait (an offline machine waited 9 s for a base image lookup). EAI_AGAIN, a temporary
-    failure of the resolver, stays retryable."""
-    return any(
-        isinstance(item, socket.gaierror) and item.errno == socket.EAI_NONAME
-        for item in _cause_chain(exc)
-    )
-
-
-def _cause_chain(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        item = todo.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        chain.append(item)
-        todo.extend([item.__cause__, item.__context__])
-        todo.extend(a for a in getattr(item, "args", ()) if isinstance(a, BaseException))
-        reason = getattr(item, "reason", None)
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-    return chain
-
-
-def is_certificate_error(exc: BaseException) -> bool:
-    chain = _cause_chain(exc)
-    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
-        return True
-    text = " ".join(str(e) for e in chain)
-    return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
 
 
 # --- endpoints ------------------------------------------------------------------------------------
@@ -415,7 +345,7 @@ class Transport:
             try:
                 response = self._exchange(ep, prepared, stream)
             except requests.RequestException as exc:
-                raise self.transport_error(ep, prepared, exc, attempts=1) from None
+                raise transport_error(ep.registry, ep.host, prepared, exc, attempts=1) from None
             if response.status_code == 429 and hub_pull_limit(response) is None:
                 # The caller restarts (an upload session) rather than resends, but the registry
                 # asked every request to wait: the next one honours it.
@@ -435,7 +365,7 @@ class Transport:
         except _RetryableStatus as exc:
             return exc.response  # out of attempts or time: the caller reports the status
         except requests.RequestException as exc:
-            raise self.transport_error(ep, prepared, exc, attempts=attempts) from None
+            raise transport_error(ep.registry, ep.host, prepared, exc, attempts=attempts) from None
         raise AssertionError("unreachable: stamina returns or raises")
 
     def retry_body(self, ep: Endpoint, method: str, path: str, fetch: Callable[[], T]) -> T:
@@ -449,7 +379,7 @@ class Transport:
                     return fetch()
         except _BODY_ERRORS as exc:
             prepared = requests.Request(method, f"{ep.base_url}{path}").prepare()
-            raise self.transport_error(ep, prepared, exc, attempts=attempts) from None
+            raise transport_error(ep.registry, ep.host, prepared, exc, attempts=attempts) from None
         raise AssertionError("unreachable: stamina returns or raises")
 
     def _retrying(
@@ -499,7 +429,7 @@ class Transport:
             return exc.wait if exc.wait is not None else True
         if isinstance(exc, requests.exceptions.SSLError):
             return False  # a TLS failure does not heal by retrying (SSLError is a ConnectionError)
-        if _unknown_host(exc):
+        if unknown_host(exc):
             return False  # neither does a name DNS says does not exist (a temporary failure does)
         if isinstance(
             exc,
@@ -546,52 +476,6 @@ class Transport:
         finally:
             flow.close()
 
-    # -- errors ----------------------------------------------------------------------------
-
-    def transport_error(
-        self,
-        ep: Endpoint,
-        prepared: requests.PreparedRequest,
-        exc: requests.RequestException,
-        attempts: int,
-    ) -> TransportError:
-        url = urlsplit(prepared.url or "")
-        where = f"{url.scheme}://{url.netloc}"
-        tries = f" after {attempts} attempts" if attempts > 1 else ""
-        if isinstance(exc, requests.exceptions.SSLError):
-            reason = "certificate not trusted" if is_certificate_error(exc) else "TLS handshake"
-            return TransportError(
-                f"TLS verification failed for registry {ep.registry} at {where} ({reason})",
-                hint=f'set ca_file in [registries."{ep.registry}"] of hubpub.toml or install '
-                f"its CA as /etc/docker/certs.d/{ep.host}/ca.crt",
-            )
-        text = " ".join(str(e) for e in _cause_chain(exc))
-        if isinstance(exc, requests.Timeout):
-            return TransportError(
-                f"registry {ep.registry} did not answer {prepared.method} {url.path} in time"
-                f"{tries}",
-                hint="the registry or the network is slow or down; try again later",
-            )
-        if "Connection refused" in text or "ECONNREFUSED" in text:
-            return TransportError(
-                f"cannot connect to registry {ep.registry} at {where}: connection refused{tries}",
-                hint="is the registry running, and are its host and port right?",
-            )
-        if (
-            "Name or service not known" in text
-            or "nodename nor servname" in text
-            or ("Failed to resolve" in text)
-        ):
-            return TransportError(
-                f"cannot resolve the host of registry {ep.registry} ({url.netloc})",
-                hint="check the registry name and your DNS",
-            )
-        return TransportError(
-            f"connection to registry {ep.registry} failed during {prepared.method} {url.path}"
-            f"{tries}: {type(exc).__name__}",
-            hint="the connection was reset or broken; try again later",
-        )
-
     def status_error(
         self,
         ep: Endpoint,
@@ -600,55 +484,15 @@ class Transport:
         what: str,
     ) -> RegistryError:
         """The error for a final non-success response to ``what`` (e.g. "manifest x:y")."""
-        status = response.status_code
-        codes = error_codes(response)
-        code_names = {c for c, _ in codes}
-        pushing = scopes_want_push(scopes)
-        if status == 401:
-            challenge = parse_challenges(response.headers.get("WWW-Authenticate", ""))
-            insufficient = any(c.error == "insufficient_scope" for c in challenge)
-            creds = ep.auth.credentials() if ep.auth.challenge is not None else None
-            if pushing and creds is not None and (insufficient or "DENIED" in code_names):
-                return ep.auth.denied_error(pushing)
-            return ep.auth.auth_error(creds, refused=creds is not None)
-        if status == 403 or "DENIED" in code_names:
-            if pushing:
-                return ep.auth.denied_error(pushing)
-            return DeniedError(
-                f"registry {ep.registry} denied access to {what}",
-                hint=ep.auth.login_hint,
-            )
-        if status == 404:
-            if "NAME_UNKNOWN" in code_names:
-                return NotFoundError(
-                    f"repository of {what} does not exist on registry {ep.registry}",
-                    hint="check the name; a push creates the repository",
-                )
-            return NotFoundError(f"{what} not found on registry {ep.registry}")
-        if status == 429:
-            limit = hub_pull_limit(response)
-            if limit is not None:
-                return RateLimitError(
-                    f"Docker Hub pull rate limit reached ({limit})",
-                    hint="log in (`docker login`) for a higher limit, or wait for the window "
-                    "to pass",
-                )
-            wait = parse_retry_after(response.headers.get("Retry-After"))
-            after = f"; it asks to retry after {wait:.0f} s" if wait is not None else ""
-            return RateLimitError(
-                f"registry {ep.registry} kept answering 429 Too Many Requests to {what}{after}",
-                hint="lower the concurrency or try again later",
-            )
-        if status >= 500:
-            return TransportError(
-                f"registry {ep.registry} answered HTTP {status} to {what} after "
-                f"{self.policy.attempts} attempts",
-                hint="the registry is failing; try again later",
-            )
-        detail = "; ".join(f"{c}: {m}" for c, m in codes)[:300]
-        return RegistryError(
-            f"registry {ep.registry} answered HTTP {status} to {what}"
-            + (f" ({mask(detail)})" if detail else "")
+        return status_error(
+            ep.registry,
+            response,
+            scopes,
+            what,
+            challenged=ep.auth.challenge is not None,
+            credentials=ep.auth.credentials,
+            login_hint=ep.auth.login_hint,
+            attempts=self.policy.attempts,
         )
 
 
@@ -658,16 +502,3 @@ class _BodyConsumed(Exception):
 
 def _is_stream(body: Any) -> bool:
     return body is not None and not isinstance(body, bytes | str)
-
-
-def hub_pull_limit(response: requests.Response) -> str | None:
-    """Docker Hub's pull-limit 429 carries ``ratelimit-remaining: 0;w=21600``: describe it."""
-    remaining = response.headers.get("RateLimit-Remaining")
-    if remaining is None:
-        return None
-    left, _, window = remaining.partition(";w=")
-    if left.strip() != "0":
-        return None
-    limit = response.headers.get("RateLimit-Limit", "?").partition(";")[0]
-    hours = f" per {int(window) / 3600:g} h" if window.isdigit() else ""
-    return f"0 of {limit} pulls left{hours}"
