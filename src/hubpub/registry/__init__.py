@@ -21,7 +21,7 @@ from hubpub.registry.models import (
     ManifestInfo,
     RegistryOptions,
 )
-from hubpub.registry.transport import RetryPolicy
+from hubpub.registry.retry import RetryPolicy
 
 __all__ = [
     "DOCKER_MANIFEST",

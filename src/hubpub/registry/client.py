@@ -47,11 +47,10 @@ from hubpub.registry.models import (
     new_hasher,
     verify_digest,
 )
+from hubpub.registry.retry import RETRY_STATUSES, RetryPolicy
 from hubpub.registry.transport import (
-    RETRY_STATUSES,
     Endpoint,
     ResponseHook,
-    RetryPolicy,
     Transport,
     _BodyConsumed,
     is_loopback,

@@ -22,14 +22,12 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
-import stamina
 from requests.adapters import HTTPAdapter
 
 from hubpub import __version__
@@ -41,36 +39,22 @@ from hubpub.registry.errors import (
     parse_retry_after,
     status_error,
     transport_error,
-    unknown_host,
 )
 from hubpub.registry.models import RegistryOptions
+from hubpub.registry.retry import (
+    BODY_ERRORS,
+    RETRY_STATUSES,
+    RetryableStatus,
+    RetryPolicy,
+    backoff,
+    retrying,
+)
 
 log = logging.getLogger("hubpub.registry")
-# hubpub logs its own retry lines (below); without a handler of its own, stamina's
-# "stamina.retry_scheduled" warnings would reach stderr through logging's last resort.
-logging.getLogger("stamina").addHandler(logging.NullHandler())
-
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_BODY_ERRORS = (requests.exceptions.ChunkedEncodingError, requests.ConnectionError)
 T = TypeVar("T")
 _MAX_REDIRECTS = 10
 
 ResponseHook = Callable[[requests.Response], None]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounds for retries and waits; the defaults suit CI against Docker Hub."""
-
-    attempts: int = 5
-    timeout: float = 120.0  # total seconds for one request, waits included
-    wait_initial: float = 0.5
-    wait_max: float = 10.0
-    wait_jitter: float = 0.5
-    max_retry_after: float = 60.0  # a longer Retry-After fails at once, with the wait named
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    upload_attempts: int = 3  # whole upload sessions, each restarted from its first byte
 
 
 # --- pure helpers (tested in tests/unit/test_registry_parsing.py) -------------------------------
@@ -135,15 +119,6 @@ def certs_d_files(netloc: str, environ: Mapping[str, str]) -> list[Path]:
 
 
 # --- endpoints ------------------------------------------------------------------------------------
-
-
-class _RetryableStatus(Exception):
-    """Raised inside the retry loop for a response worth another attempt."""
-
-    def __init__(self, response: requests.Response, wait: float | None) -> None:
-        super().__init__(f"HTTP {response.status_code}")
-        self.response = response
-        self.wait = wait
 
 
 class Endpoint:
@@ -355,14 +330,14 @@ class Transport:
         started = time.monotonic()
         attempts = 0
         try:
-            for attempt in self._retrying(self._backoff):
+            for attempt in retrying(self.policy, self._backoff):
                 with attempt:
                     attempts = attempt.num
                     response = self._exchange(ep, prepared, stream)
                     if response.status_code in RETRY_STATUSES:
                         self._maybe_retry(ep, prepared, response, started)
                     return response
-        except _RetryableStatus as exc:
+        except RetryableStatus as exc:
             return exc.response  # out of attempts or time: the caller reports the status
         except requests.RequestException as exc:
             raise transport_error(ep.registry, ep.host, prepared, exc, attempts=attempts) from None
@@ -373,28 +348,14 @@ class Transport:
         off: a reset mid-body happens after ``send`` returned, outside its retries."""
         attempts = 0
         try:
-            for attempt in self._retrying(_BODY_ERRORS):
+            for attempt in retrying(self.policy, BODY_ERRORS):
                 with attempt:
                     attempts = attempt.num
                     return fetch()
-        except _BODY_ERRORS as exc:
+        except BODY_ERRORS as exc:
             prepared = requests.Request(method, f"{ep.base_url}{path}").prepare()
             raise transport_error(ep.registry, ep.host, prepared, exc, attempts=attempts) from None
         raise AssertionError("unreachable: stamina returns or raises")
-
-    def _retrying(
-        self, on: tuple[type[Exception], ...] | Callable[[Exception], bool | float]
-    ) -> Iterable[stamina.Attempt]:
-        """Attempts bounded in number and in total time, with capped exponential backoff and
-        jitter (the policy's bounds; issue 4, "Faults")."""
-        return stamina.retry_context(
-            on=on,
-            attempts=self.policy.attempts,
-            timeout=self.policy.timeout,
-            wait_initial=self.policy.wait_initial,
-            wait_max=self.policy.wait_max,
-            wait_jitter=self.policy.wait_jitter,
-        )
 
     def _maybe_retry(
         self,
@@ -421,23 +382,11 @@ class Transport:
         )
         _ = response.content  # keep the (small) error body readable after close
         response.close()
-        raise _RetryableStatus(response, wait)
+        raise RetryableStatus(response, wait)
 
-    @staticmethod
-    def _backoff(exc: Exception) -> bool | float:
-        if isinstance(exc, _RetryableStatus):
-            return exc.wait if exc.wait is not None else True
-        if isinstance(exc, requests.exceptions.SSLError):
-            return False  # a TLS failure does not heal by retrying (SSLError is a ConnectionError)
-        if unknown_host(exc):
-            return False  # neither does a name DNS says does not exist (a temporary failure does)
-        if isinstance(
-            exc,
-            requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError,
-        ):
-            log.info("retrying after %s", mask(type(exc).__name__))
-            return True
-        return False
+    # Which failures are worth another attempt is retry.py's; the transport passes it to
+    # stamina as the backoff hook.
+    _backoff = staticmethod(backoff)
 
     def drive(
         self,
