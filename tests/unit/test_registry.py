@@ -26,13 +26,8 @@ from hubpub.registry.client import _with_query, write_scopes
 from hubpub.registry.credentials import docker_config_file, server_key
 from hubpub.registry.errors import hub_pull_limit, parse_retry_after
 from hubpub.registry.models import Manifest, digest_of, verify_digest
-from hubpub.registry.transport import (
-    Transport,
-    host_of,
-    is_loopback,
-    parse_link_next,
-    redirect_keeps_auth,
-)
+from hubpub.registry.transport import Transport
+from hubpub.registry.urls import host_of, is_loopback, parse_link_next, redirect_keeps_auth
 
 # -- WWW-Authenticate ------------------------------------------------------------------------------
 
@@ -219,7 +214,7 @@ def test_redirect_keeps_auth_only_on_the_same_origin() -> None:
 
 
 def test_presigned_storage_queries_stay_out_of_logs() -> None:
-    from hubpub.registry.transport import loggable_url
+    from hubpub.registry.urls import loggable_url
 
     storage = "https://bucket.s3.example/blob?X-Amz-Signature=abcdef&X-Amz-Credential=x"
     assert loggable_url(storage, "r.example:5000") == "https://bucket.s3.example/blob?..."

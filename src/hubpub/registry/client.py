@@ -53,9 +53,8 @@ from hubpub.registry.transport import (
     ResponseHook,
     Transport,
     _BodyConsumed,
-    is_loopback,
-    parse_link_next,
 )
+from hubpub.registry.urls import is_loopback, parse_link_next
 
 log = logging.getLogger("hubpub.registry")
 

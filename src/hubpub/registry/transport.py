@@ -17,22 +17,17 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from hubpub import __version__
 from hubpub.errors import RegistryError, TransportError
-from hubpub.logs import mask
 from hubpub.registry.auth import RegistryAuth
 from hubpub.registry.errors import (
     hub_pull_limit,
@@ -49,73 +44,14 @@ from hubpub.registry.retry import (
     backoff,
     retrying,
 )
+from hubpub.registry.sessions import client_cert, new_session, trust_for
+from hubpub.registry.urls import is_loopback, loggable_url, redirect_keeps_auth
 
 log = logging.getLogger("hubpub.registry")
 T = TypeVar("T")
 _MAX_REDIRECTS = 10
 
 ResponseHook = Callable[[requests.Response], None]
-
-
-# --- pure helpers (tested in tests/unit/test_registry_parsing.py) -------------------------------
-
-
-_LINK_RE = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
-
-
-def parse_link_next(header: str | None, base_url: str) -> str | None:
-    """The absolute URL of ``rel="next"`` in a ``Link`` header (RFC 8288), resolved against
-    the URL that answered: distribution sends a path, others an absolute URL, Quay an opaque
-    ``next_page`` token; all are followed as given (distribution-spec "Listing Tags")."""
-    if not header:
-        return None
-    for match in _LINK_RE.finditer(header):
-        target, params = match.group(1), match.group(2)
-        rels = re.findall(r'rel\s*=\s*"?([^";]+)"?', params)
-        if any("next" in rel.split() for rel in rels):
-            return str(urljoin(base_url, target))
-    return None
-
-
-def host_of(netloc: str) -> str:
-    """The host of ``host[:port]`` or ``[v6]:port``."""
-    if netloc.startswith("["):
-        return netloc[1:].split("]", 1)[0]
-    return netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
-
-
-def is_loopback(netloc: str) -> bool:
-    """127.0.0.0/8, ::1 and localhost: where plain HTTP is allowed without ``insecure``."""
-    host = host_of(netloc).lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def redirect_keeps_auth(from_url: str, to_url: str) -> bool:
-    """Authorization goes along only to the same scheme, host and port."""
-    a, b = urlsplit(from_url), urlsplit(to_url)
-    return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
-
-
-def loggable_url(url: str, registry_host: str) -> str:
-    """``url`` for a log line: a query on another host (a presigned storage URL, whose
-    signature is a credential) is left out; the registry's own queries are kept."""
-    parts = urlsplit(url)
-    if parts.query and parts.netloc.lower() != registry_host.lower():
-        url = parts._replace(query="...").geturl()
-    return mask(url)
-
-
-def certs_d_files(netloc: str, environ: Mapping[str, str]) -> list[Path]:
-    """Docker's per-registry trust folders, in the order the engine reads them."""
-    folders = [Path("/etc/docker/certs.d") / netloc]
-    if environ.get("HOME"):
-        folders.append(Path(environ["HOME"]) / ".docker" / "certs.d" / netloc)
-    return folders
 
 
 # --- endpoints ------------------------------------------------------------------------------------
@@ -148,9 +84,9 @@ class Endpoint:
         self._not_before = 0.0
         self.session = new_session(pool_size)
         self.session.verify = trust_for(host, options, environ)
-        client_cert = _client_cert(host, environ)
-        if client_cert is not None:
-            self.session.cert = client_cert
+        cert = client_cert(host, environ)
+        if cert is not None:
+            self.session.cert = cert
 
     @property
     def plain_http_allowed(self) -> bool:
@@ -168,39 +104,9 @@ class Endpoint:
             time.sleep(delay)
 
 
-def new_session(pool_size: int) -> requests.Session:
-    session = requests.Session()
-    # Proxies come from the environment hubpub was given, not requests' own reading of
-    # os.environ, and ~/.netrc must never replace the Authorization hubpub chose.
-    session.trust_env = False
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
 # Registries log it, and Docker Hub asks clients to say who they are. Set on each request in
 # _exchange: hubpub sends prepared requests, which a session's default headers never reach.
 USER_AGENT = f"hubpub/{__version__}"
-
-
-def trust_for(netloc: str, options: RegistryOptions, environ: Mapping[str, str]) -> str | bool:
-    """``ca_file`` from hubpub.toml, else ``certs.d/<host>/ca.crt``, else the system bundle.
-    Verification is never switched off, ``insecure`` included."""
-    if options.ca_file is not None:
-        return str(options.ca_file)
-    for folder in certs_d_files(netloc, environ):
-        if (folder / "ca.crt").is_file():
-            return str(folder / "ca.crt")
-    return True
-
-
-def _client_cert(netloc: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
-    for folder in certs_d_files(netloc, environ):
-        cert, key = folder / "client.cert", folder / "client.key"
-        if cert.is_file() and key.is_file():
-            return (str(cert), str(key))
-    return None
 
 
 class Transport:
