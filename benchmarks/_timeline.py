@@ -45,7 +45,7 @@ WATCH = [
     ("hubpub.registry.client", "RegistryClient.copy_content"),
     ("hubpub.registry.client", "RegistryClient.mount_blob"),
     ("hubpub.registry.client", "RegistryClient.get_blob"),
-    ("hubpub.registry.client", "RegistryClient._probe"),
+    ("hubpub.registry.probe", "probe"),
     ("hubpub.executor", "Executor.apply"),
 ]
 

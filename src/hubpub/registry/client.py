@@ -33,9 +33,8 @@ from hubpub.errors import RegistryError, TransportError
 from hubpub.logs import mask
 from hubpub.reference import Reference, Repository, api_host, credential_host
 from hubpub.registry import credentials as creds_mod
-from hubpub.registry.auth import Credentials, RegistryAuth, TokenCache
+from hubpub.registry.auth import Credentials
 from hubpub.registry.challenges import repository_scope
-from hubpub.registry.errors import is_certificate_error, transport_error
 from hubpub.registry.models import (
     MANIFEST_ACCEPT,
     MANIFEST_MEDIA_TYPES,
@@ -54,7 +53,7 @@ from hubpub.registry.transport import (
     Transport,
     _BodyConsumed,
 )
-from hubpub.registry.urls import is_loopback, parse_link_next
+from hubpub.registry.urls import parse_link_next
 
 log = logging.getLogger("hubpub.registry")
 
@@ -148,15 +147,17 @@ class RegistryClient:
         self._environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self._docker_config_folder = docker_config
         self._docker_config: creds_mod.DockerConfig | None = None
-        self._max_workers = max_workers
-        self._per_registry = per_registry
         self._chunk_size = chunk_size
         self._hooks: list[ResponseHook] = []
         self._policy = retry or RetryPolicy()
         self._transport = Transport(
-            self._policy, self._hooks, self._environ, self._options, pool_size=max_workers
+            self._policy,
+            self._hooks,
+            self._environ,
+            self._options,
+            pool_size=max_workers,
+            per_registry=per_registry,
         )
-        self._tokens = TokenCache()
         self._endpoints: dict[str, Endpoint] = {}
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers, "hubpub-registry")
@@ -189,9 +190,6 @@ class RegistryClient:
         flight (the caller is reporting an error and will not read their answers)."""
         self._pool.shutdown(wait=wait, cancel_futures=True)
         self._transfers.shutdown(wait=wait, cancel_futures=True)
-        with self._lock:
-            for ep in self._endpoints.values():
-                ep.session.close()
         self._transport.close()
 
     def add_response_hook(self, hook: Callable[[requests.Response], None]) -> None:
@@ -230,86 +228,18 @@ class RegistryClient:
             ep = self._endpoints.get(host)
             if ep is None:
                 options = self.options_for(registry)
-
-                def allow_http_realm(netloc: str, options: RegistryOptions = options) -> bool:
-                    return options.insecure or is_loopback(netloc)
-
-                auth = RegistryAuth(
-                    credential_host(registry),
-                    lambda: self._credentials(registry, options),
-                    self._tokens,
-                    creds_mod.login_hint(registry, options),
-                    allow_http_realm,
-                )
-                ep = Endpoint(
+                ep = self._transport.new_endpoint(
                     credential_host(registry),
                     host,
                     options,
-                    auth,
-                    self._environ,
-                    pool_size=self._max_workers,
-                    per_registry=self._per_registry,
+                    lambda: self._credentials(registry, options),
+                    creds_mod.login_hint(registry, options),
                 )
                 self._endpoints[host] = ep
         return ep
 
     def _ready(self, registry: str) -> Endpoint:
-        ep = self._endpoint(registry)
-        if ep.base_url is None:
-            with ep.ready:
-                if ep.base_url is None:
-                    if ep.unreachable is not None:
-                        raise ep.unreachable
-                    try:
-                        self._probe(ep)
-                    except TransportError as exc:
-                        ep.unreachable = exc
-                        raise
-        return ep
-
-    def _probe(self, ep: Endpoint) -> None:
-        """``GET /v2/``: which scheme answers, and the challenge (distribution-spec
-        "Determining support"). HTTPS first; HTTP only where allowed and only when the TLS
-        handshake failed for a reason other than an untrusted certificate.
-
-        Where plain HTTP is allowed (loopback, or ``insecure``), the plain ``GET /v2/`` is sent
-        at the same time as the HTTPS attempt rather than after it fails: it carries no
-        credentials, and HTTPS still wins whenever it answers. One round trip instead of two
-        on every first contact with a local registry (docs/benchmarks.md)."""
-        scheme = "https"
-        response: requests.Response | None = None
-        if ep.plain_http_allowed:
-            plain = requests.Request("GET", f"http://{ep.host}/v2/").prepare()
-            early = _Attempt(
-                lambda: self._transport._exchange(ep, plain, stream=False, limited=False)
-            )
-            first = requests.Request("GET", f"https://{ep.host}/v2/").prepare()
-            try:
-                response = self._transport._exchange(ep, first, stream=False)
-            except requests.exceptions.SSLError as exc:
-                if is_certificate_error(exc):
-                    raise transport_error(ep.registry, ep.host, first, exc, attempts=1) from None
-                scheme = "http"
-            except requests.RequestException:
-                scheme = "http"
-            if response is None:
-                response = early.result()  # None when it failed: sent again below
-                if response is not None and response.status_code in RETRY_STATUSES:
-                    response = None  # a 429 or 5xx: sent again below, with the retries
-            # else HTTPS answered: the plain answer is left to its thread (read, not used).
-        if response is None:
-            prepared = requests.Request("GET", f"{scheme}://{ep.host}/v2/").prepare()
-            response = self._transport.send(ep, prepared)
-        if response.status_code not in (200, 401):
-            if response.status_code == 400 and scheme == "http":
-                raise TransportError(
-                    f"registry {ep.registry} answered 400 to plain HTTP",
-                    hint="it probably speaks HTTPS with a certificate hubpub cannot verify",
-                )
-            raise self._transport.status_error(ep, response, (), "GET /v2/")
-        ep.auth.learn(response)
-        ep.base_url = f"{scheme}://{ep.host}"
-        log.debug("registry %s: %s, auth %s", ep.registry, ep.base_url, ep.auth.challenge)
+        return self._transport.ready(self._endpoint(registry))
 
     def _request(
         self,
@@ -323,11 +253,11 @@ class RegistryClient:
         stream: bool = False,
         retry: bool = True,
     ) -> tuple[Endpoint, requests.Response]:
-        ep = self._ready(registry)
-        url = path_or_url if "://" in path_or_url else f"{ep.base_url}{path_or_url}"
-        # (requests sends Content-Length: 0 itself for a PUT, POST or PATCH without a body.)
-        prepared = requests.Request(method, url, headers=dict(headers or {}), data=data).prepare()
-        return ep, self._transport.drive(ep, prepared, scopes, stream=stream, retry=retry)
+        ep = self._endpoint(registry)
+        response = self._transport.request(
+            ep, method, path_or_url, scopes, headers=headers, data=data, stream=stream, retry=retry
+        )
+        return ep, response
 
     def _fail(
         self, ep: Endpoint, response: requests.Response, scopes: tuple[str, ...], what: str
@@ -800,23 +730,3 @@ def _with_query(url: str, extra: Mapping[str, str]) -> str:
     parts = urlsplit(url)
     query = parts.query + ("&" if parts.query else "") + urlencode(extra)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-
-
-class _Attempt:
-    """One request run on a thread of its own (not a pool's: the caller may be a pool worker
-    holding up the others), for the HTTP half of the probe. ``result`` is its response, or
-    None when it failed in any way: the caller then sends it the usual way, with retries,
-    which reports the error."""
-
-    def __init__(self, send: Callable[[], requests.Response]) -> None:
-        self._response: requests.Response | None = None
-        self._thread = threading.Thread(target=self._run, args=(send,), daemon=True)
-        self._thread.start()
-
-    def _run(self, send: Callable[[], requests.Response]) -> None:
-        with contextlib.suppress(Exception):
-            self._response = send()
-
-    def result(self) -> requests.Response | None:
-        self._thread.join()
-        return self._response

@@ -28,7 +28,7 @@ import requests
 
 from hubpub import __version__
 from hubpub.errors import RegistryError, TransportError
-from hubpub.registry.auth import RegistryAuth
+from hubpub.registry.auth import Credentials, RegistryAuth, TokenCache
 from hubpub.registry.errors import (
     hub_pull_limit,
     parse_retry_after,
@@ -36,6 +36,7 @@ from hubpub.registry.errors import (
     transport_error,
 )
 from hubpub.registry.models import RegistryOptions
+from hubpub.registry.probe import Attempt, probe
 from hubpub.registry.retry import (
     BODY_ERRORS,
     RETRY_STATUSES,
@@ -119,19 +120,89 @@ class Transport:
         environ: Mapping[str, str],
         options: Mapping[str, RegistryOptions],
         pool_size: int,
+        per_registry: int,
     ) -> None:
         self.policy = policy
         self.hooks = hooks
         self.environ = environ
         self.options = options
         self._pool_size = pool_size
+        self._per_registry = per_registry
+        self._tokens = TokenCache()
+        self._endpoints: list[Endpoint] = []
         self._other: dict[str, requests.Session] = {}
         self._other_lock = threading.Lock()
 
     def close(self) -> None:
         with self._other_lock:
+            for ep in self._endpoints:
+                ep.session.close()
             for session in self._other.values():
                 session.close()
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    def new_endpoint(
+        self,
+        registry: str,
+        host: str,
+        options: RegistryOptions,
+        credentials: Callable[[], Credentials | None],
+        login_hint: str,
+    ) -> Endpoint:
+        """A registry's endpoint with its auth state; the caller keeps one per API host."""
+
+        def allow_http_realm(netloc: str, options: RegistryOptions = options) -> bool:
+            return options.insecure or is_loopback(netloc)
+
+        auth = RegistryAuth(registry, credentials, self._tokens, login_hint, allow_http_realm)
+        ep = Endpoint(
+            registry,
+            host,
+            options,
+            auth,
+            self.environ,
+            pool_size=self._pool_size,
+            per_registry=self._per_registry,
+        )
+        with self._other_lock:
+            self._endpoints.append(ep)
+        return ep
+
+    def ready(self, ep: Endpoint) -> Endpoint:
+        """``ep`` after its first contact (the probe: scheme and challenge), made once; a
+        first contact that failed fails every later request at once."""
+        if ep.base_url is None:
+            with ep.ready:
+                if ep.base_url is None:
+                    if ep.unreachable is not None:
+                        raise ep.unreachable
+                    try:
+                        probe(self, ep)
+                    except TransportError as exc:
+                        ep.unreachable = exc
+                        raise
+        return ep
+
+    def request(
+        self,
+        ep: Endpoint,
+        method: str,
+        path_or_url: str,
+        scopes: tuple[str, ...],
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        stream: bool = False,
+        retry: bool = True,
+    ) -> requests.Response:
+        """A request to the registry of ``ep`` (a path on it, or a URL it handed out), with
+        its auth flow and retries."""
+        self.ready(ep)
+        url = path_or_url if "://" in path_or_url else f"{ep.base_url}{path_or_url}"
+        # (requests sends Content-Length: 0 itself for a PUT, POST or PATCH without a body.)
+        prepared = requests.Request(method, url, headers=dict(headers or {}), data=data).prepare()
+        return self.drive(ep, prepared, scopes, stream=stream, retry=retry)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -212,6 +283,17 @@ class Transport:
         raise TransportError(
             f"registry {ep.registry}: too many redirects for {loggable_url(url, ep.host)}"
         )
+
+    def send_once(self, ep: Endpoint, prepared: requests.PreparedRequest) -> requests.Response:
+        """One attempt, holding a request slot, without retries (the probe's HTTPS attempt,
+        whose failure decides the scheme); a failure raises requests' exception."""
+        return self._exchange(ep, prepared, stream=False)
+
+    def send_beside(self, ep: Endpoint, prepared: requests.PreparedRequest) -> Attempt:
+        """One attempt on a thread of its own that holds no request slot: the probe's plain
+        ``GET /v2/``, sent at the same time as the HTTPS one, whose answer may never be
+        waited for and so must not hold a slot the real requests need."""
+        return Attempt(lambda: self._exchange(ep, prepared, stream=False, limited=False))
 
     def send(
         self,
