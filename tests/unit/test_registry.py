@@ -21,8 +21,9 @@ from hubpub.registry.challenges import (
     parse_challenges,
     pick_challenge,
     scopes_want_push,
+    write_scopes,
 )
-from hubpub.registry.client import _with_query, write_scopes
+from hubpub.registry.client import _with_query
 from hubpub.registry.credentials import docker_config_file, server_key
 from hubpub.registry.errors import hub_pull_limit, parse_retry_after
 from hubpub.registry.models import Manifest, digest_of, verify_digest

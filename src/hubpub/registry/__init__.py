@@ -9,7 +9,8 @@
 Errors raised are the registry children of :class:`hubpub.errors.RegistryError`.
 """
 
-from hubpub.registry.client import RegistryClient, read_scopes, write_scopes
+from hubpub.registry.challenges import read_scopes, write_scopes
+from hubpub.registry.client import RegistryClient
 from hubpub.registry.models import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,

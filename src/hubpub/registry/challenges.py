@@ -2,9 +2,9 @@
 parsing, no I/O (tested in tests/unit/test_registry_parsing.py).
 
 Owns: :class:`Challenge` and its parsing (RFC 7235), the choice between Bearer and Basic,
-and the scope strings of distribution's docs/spec/auth/scope.md (building, merging, and
-finding the repositories a scope set would push to). ``auth`` builds the flow on these and
-``errors`` reads a refusal's challenge with them.
+and the scope strings of distribution's docs/spec/auth/scope.md (the scopes that read or
+write a repository, merging them, and finding the repositories a scope set would push to).
+``auth`` builds the flow on these and ``errors`` reads a refusal's challenge with them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from hubpub.reference import Repository
 
 _TOKEN68 = r"[A-Za-z0-9\-._~+/]+=*"
 _PARAM_RE = re.compile(r'\s*([A-Za-z0-9!#$%&\'*+\-.^_`|~]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)\s*')
@@ -87,6 +89,19 @@ def pick_challenge(challenges: Iterable[Challenge]) -> Challenge | None:
 
 def repository_scope(path: str, *actions: str) -> str:
     return f"repository:{path}:{','.join(actions)}"
+
+
+def read_scopes(repo: Repository) -> tuple[str, ...]:
+    return (repository_scope(repo.path, "pull"),)
+
+
+def write_scopes(repo: Repository, mount_from: Repository | None = None) -> tuple[str, ...]:
+    """``pull,push`` only when writing; a mount also reads its source, and asks for it in the
+    same token (registry-protocol.md, "Mount")."""
+    scopes = [repository_scope(repo.path, "pull", "push")]
+    if mount_from is not None and mount_from.path != repo.path:
+        scopes.append(repository_scope(mount_from.path, "pull"))
+    return tuple(scopes)
 
 
 def normalize_scopes(scopes: Iterable[str]) -> tuple[str, ...]:

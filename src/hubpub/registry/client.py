@@ -34,7 +34,7 @@ from hubpub.logs import mask
 from hubpub.reference import Reference, Repository, api_host, credential_host
 from hubpub.registry import credentials as creds_mod
 from hubpub.registry.auth import Credentials
-from hubpub.registry.challenges import repository_scope
+from hubpub.registry.challenges import read_scopes, write_scopes
 from hubpub.registry.models import (
     MANIFEST_ACCEPT,
     MANIFEST_MEDIA_TYPES,
@@ -48,10 +48,10 @@ from hubpub.registry.models import (
 )
 from hubpub.registry.retry import RETRY_STATUSES, RetryPolicy
 from hubpub.registry.transport import (
+    BodyConsumed,
     Endpoint,
     ResponseHook,
     Transport,
-    _BodyConsumed,
 )
 from hubpub.registry.urls import parse_link_next
 
@@ -70,19 +70,6 @@ _READ_SIZE = 1024 * 1024
 
 class _Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
-
-
-def read_scopes(repo: Repository) -> tuple[str, ...]:
-    return (repository_scope(repo.path, "pull"),)
-
-
-def write_scopes(repo: Repository, mount_from: Repository | None = None) -> tuple[str, ...]:
-    """``pull,push`` only when writing; a mount also reads its source, and asks for it in the
-    same token (registry-protocol.md, "Mount")."""
-    scopes = [repository_scope(repo.path, "pull", "push")]
-    if mount_from is not None and mount_from.path != repo.path:
-        scopes.append(repository_scope(mount_from.path, "pull"))
-    return tuple(scopes)
 
 
 class _BodyReader:
@@ -264,14 +251,6 @@ class RegistryClient:
     ) -> RegistryError:
         return self._transport.status_error(ep, response, scopes, what)
 
-    def _exists(
-        self, ep: Endpoint, response: requests.Response, scopes: tuple[str, ...], what: str
-    ) -> bool:
-        """The answer to a HEAD: 200 yes, 404 no, anything else an error."""
-        if response.status_code in (200, 404):
-            return response.status_code == 200
-        raise self._fail(ep, response, scopes, what)
-
     # -- manifests -------------------------------------------------------------------------
 
     def head_manifest(self, ref: Reference) -> ManifestInfo | None:
@@ -352,7 +331,7 @@ class RegistryClient:
 
     def _manifest_exists(self, ref: Reference, scopes: tuple[str, ...]) -> bool:
         ep, response = self._manifest_request("HEAD", ref, scopes)
-        return self._exists(ep, response, scopes, f"manifest {ref}")
+        return self._transport.exists(ep, response, scopes, f"manifest {ref}")
 
     def _manifest_request(
         self, method: str, ref: Reference, scopes: tuple[str, ...]
@@ -400,7 +379,7 @@ class RegistryClient:
         ep, response = self._request(
             repo.registry, "HEAD", f"/v2/{repo.path}/blobs/{digest}", scopes
         )
-        return self._exists(ep, response, scopes, f"blob {digest} in {repo}")
+        return self._transport.exists(ep, response, scopes, f"blob {digest} in {repo}")
 
     def get_blob(self, repo: Repository, digest: str) -> bytes:
         """A small blob (an image config), verified against its digest. A body cut short
@@ -527,7 +506,7 @@ class RegistryClient:
                 session = location or self._start_upload(repo, scopes)
                 self._upload_session(repo, digest, size, opener, scopes, session)
                 return
-            except (_UploadInterrupted, TransportError, _BodyConsumed, OSError) as exc:
+            except (_UploadInterrupted, TransportError, BodyConsumed, OSError) as exc:
                 last = exc
                 log.info(
                     "upload of %s to %s failed (%s); attempt %d of %d",

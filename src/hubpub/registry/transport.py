@@ -399,7 +399,7 @@ class Transport:
             while True:
                 is_main = outgoing is prepared
                 if is_main and sent_body and _is_stream(prepared.body):
-                    raise _BodyConsumed()
+                    raise BodyConsumed()
                 # Token requests always retry; the request itself as the caller asked.
                 response = self.send(
                     ep, outgoing, stream=stream and is_main, retry=retry or not is_main
@@ -432,8 +432,16 @@ class Transport:
             attempts=self.policy.attempts,
         )
 
+    def exists(
+        self, ep: Endpoint, response: requests.Response, scopes: tuple[str, ...], what: str
+    ) -> bool:
+        """The answer to a HEAD: 200 yes, 404 no, anything else an error."""
+        if response.status_code in (200, 404):
+            return response.status_code == 200
+        raise self.status_error(ep, response, scopes, what)
 
-class _BodyConsumed(Exception):
+
+class BodyConsumed(Exception):
     """A streamed body cannot be sent twice (the auth flow asked to resend it)."""
 
 
