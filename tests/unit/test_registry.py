@@ -23,11 +23,11 @@ from hubpub.registry.challenges import (
     scopes_want_push,
     write_scopes,
 )
-from hubpub.registry.client import _with_query
 from hubpub.registry.credentials import docker_config_file, server_key
 from hubpub.registry.errors import hub_pull_limit, parse_retry_after
 from hubpub.registry.models import Manifest, digest_of, verify_digest
 from hubpub.registry.transport import Transport
+from hubpub.registry.upload import _with_query
 from hubpub.registry.urls import host_of, is_loopback, parse_link_next, redirect_keeps_auth
 
 # -- WWW-Authenticate ------------------------------------------------------------------------------

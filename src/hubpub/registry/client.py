@@ -20,17 +20,14 @@ import dataclasses
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
-from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+from typing import Any, TypeVar
 
 import requests
 
-from hubpub.errors import RegistryError, TransportError
-from hubpub.logs import mask
+from hubpub.errors import RegistryError
 from hubpub.reference import Reference, Repository, api_host, credential_host
 from hubpub.registry import credentials as creds_mod
 from hubpub.registry.auth import Credentials
@@ -43,16 +40,15 @@ from hubpub.registry.models import (
     ManifestInfo,
     RegistryOptions,
     digest_of,
-    new_hasher,
     verify_digest,
 )
-from hubpub.registry.retry import RETRY_STATUSES, RetryPolicy
+from hubpub.registry.retry import RetryPolicy
 from hubpub.registry.transport import (
-    BodyConsumed,
     Endpoint,
     ResponseHook,
     Transport,
 )
+from hubpub.registry.upload import DEFAULT_CHUNK_SIZE, Opener, Readable, Uploads
 from hubpub.registry.urls import parse_link_next
 
 log = logging.getLogger("hubpub.registry")
@@ -60,55 +56,8 @@ log = logging.getLogger("hubpub.registry")
 T = TypeVar("T")
 R = TypeVar("R")
 
-# Above this size a blob goes up in PATCH chunks (distribution-spec "Pushing a blob in
-# chunks"); below, in one PUT. Either way it streams: a chunk is never held in memory.
-DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024
 # A config blob or a manifest is small; get_blob refuses more so a typo cannot fill memory.
 SMALL_BLOB_LIMIT = 32 * 1024 * 1024
-_READ_SIZE = 1024 * 1024
-
-
-class _Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
-class _BodyReader:
-    """A request body that streams ``size`` bytes from ``source`` and hashes them on the way.
-
-    ``__len__`` gives requests the Content-Length (a PUT of unknown length would go chunked,
-    which some registries refuse); ``__iter__`` makes requests treat it as a stream.
-    """
-
-    def __init__(self, source: _Readable, size: int, hasher: Any) -> None:
-        self._source = source
-        self._left = size
-        self._size = size
-        self._hasher = hasher
-
-    def __len__(self) -> int:
-        return self._size
-
-    def read(self, size: int = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        want = self._left if size is None or size < 0 else min(size, self._left)
-        data = self._source.read(min(want, _READ_SIZE))
-        if not data:
-            raise OSError(f"source ended {self._left} bytes early")
-        self._left -= len(data)
-        self._hasher.update(data)
-        return data
-
-    def __iter__(self) -> Iterator[bytes]:
-        while chunk := self.read(_READ_SIZE):
-            yield chunk
-
-
-class _UploadInterrupted(Exception):
-    """One upload session failed in a way a fresh session may not (5xx, reset, 416)."""
-
-
-Opener = Callable[[], contextlib.AbstractContextManager[_Readable]]
 
 
 class RegistryClient:
@@ -134,7 +83,6 @@ class RegistryClient:
         self._environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self._docker_config_folder = docker_config
         self._docker_config: creds_mod.DockerConfig | None = None
-        self._chunk_size = chunk_size
         self._hooks: list[ResponseHook] = []
         self._policy = retry or RetryPolicy()
         self._transport = Transport(
@@ -146,6 +94,7 @@ class RegistryClient:
             per_registry=per_registry,
         )
         self._endpoints: dict[str, Endpoint] = {}
+        self._uploads = Uploads(self._transport, self._endpoint, self._policy, chunk_size)
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers, "hubpub-registry")
         # A separate pool for blob transfers, so copy_image may run inside map() without
@@ -154,9 +103,6 @@ class RegistryClient:
         # (API host, digest) → repositories of that registry known to hold the blob, so each
         # blob crosses the network at most once per target registry (then it is mounted).
         self._blob_homes: dict[tuple[str, str], set[str]] = {}
-        # Registries (API hosts) that refused a mount outright: their copies ask HEAD first
-        # and upload, without trying to mount every blob again.
-        self._no_mounts: set[str] = set()
         self._blob_locks: dict[tuple[str, str], threading.Lock] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -375,11 +321,7 @@ class RegistryClient:
     def blob_exists(
         self, repo: Repository, digest: str, *, scopes: tuple[str, ...] | None = None
     ) -> bool:
-        scopes = scopes or read_scopes(repo)
-        ep, response = self._request(
-            repo.registry, "HEAD", f"/v2/{repo.path}/blobs/{digest}", scopes
-        )
-        return self._transport.exists(ep, response, scopes, f"blob {digest} in {repo}")
+        return self._uploads.exists(repo, digest, scopes=scopes)
 
     def get_blob(self, repo: Repository, digest: str) -> bytes:
         """A small blob (an image config), verified against its digest. A body cut short
@@ -404,7 +346,7 @@ class RegistryClient:
         return data
 
     @contextlib.contextmanager
-    def open_blob(self, repo: Repository, digest: str) -> Iterator[_Readable]:
+    def open_blob(self, repo: Repository, digest: str) -> Iterator[Readable]:
         """A stream of the blob's bytes (redirects to storage followed without credentials)."""
         scopes = read_scopes(repo)
         ep, response = self._request(
@@ -424,53 +366,14 @@ class RegistryClient:
         *,
         scopes: tuple[str, ...] | None = None,
     ) -> str | None:
-        """Cross-repository mount: None when mounted (201), else the URL of an upload session
-        to upload the blob through: the one the registry opened instead (202,
-        distribution-spec "Mounting a blob from another repository"), or a fresh one when the
-        registry refused the mount outright (ECR without the feature; registry-protocol.md)."""
-        scopes = scopes or write_scopes(repo, from_repo)
-        query = urlencode({"mount": digest, "from": from_repo.path})
-        ep, response = self._request(
-            repo.registry, "POST", f"/v2/{repo.path}/blobs/uploads/?{query}", scopes
-        )
-        if response.status_code == 201:
-            return None
-        if response.status_code == 202 and response.headers.get("Location"):
-            return urljoin(response.url, response.headers["Location"])
-        if response.status_code in (401, 403):
-            raise self._fail(ep, response, scopes, f"blob upload to {repo}")
-        # ECR and others refuse mounts they do not support: upload instead (protocol notes).
-        log.info("mount of %s into %s refused (%s); uploading", digest, repo, response.status_code)
-        if 400 <= response.status_code < 500 and response.status_code != 429:
-            # A refusal of the feature (ECR answers 4xx); a 429 or a 5xx is the moment's.
-            with self._lock:
-                self._no_mounts.add(api_host(repo.registry))
-        return self._start_upload(repo, scopes)
-
-    def _start_upload(self, repo: Repository, scopes: tuple[str, ...]) -> str:
-        ep, response = self._request(
-            repo.registry, "POST", f"/v2/{repo.path}/blobs/uploads/", scopes
-        )
-        location = response.headers.get("Location")
-        if response.status_code != 202 or not location:
-            raise self._fail(ep, response, scopes, f"blob upload to {repo}")
-        return urljoin(response.url, location)
+        """Cross-repository mount: None when mounted, else the URL of an upload session
+        (:meth:`Uploads.mount`)."""
+        return self._uploads.mount(repo, digest, from_repo, scopes=scopes)
 
     def upload_blob_file(self, repo: Repository, path: Path, digest: str | None = None) -> str:
         """Upload a file from disk (streamed), unless the repository has it; returns its
-        digest (computed by one read when not given)."""
-        if digest is None:
-            hasher = new_hasher("sha256:")
-            with path.open("rb") as handle:
-                while chunk := handle.read(_READ_SIZE):
-                    hasher.update(chunk)
-            digest = f"sha256:{hasher.hexdigest()}"
-        scopes = write_scopes(repo)
-        if self.blob_exists(repo, digest, scopes=scopes):
-            return digest
-        size = path.stat().st_size
-        self.upload_blob(repo, digest, size, lambda: path.open("rb"), scopes=scopes)
-        return digest
+        digest (:meth:`Uploads.upload_file`)."""
+        return self._uploads.upload_file(repo, path, digest)
 
     def upload_blob(
         self,
@@ -482,113 +385,9 @@ class RegistryClient:
         scopes: tuple[str, ...] | None = None,
         location: str | None = None,
     ) -> None:
-        """Stream ``size`` bytes from ``opener()`` into ``repo`` as ``digest``.
-
-        Monolithic (POST, then PUT ``?digest=``) up to the chunk size, else PATCH chunks
-        with ``Content-Range``. A failed PATCH or PUT cannot be resent (the session's state is
-        unknown), so the whole session restarts from the first byte with a fresh ``opener()``
-        (distribution-spec "Error codes": BLOB_UPLOAD_INVALID / 416 end a session).
-        """
-        scopes = scopes or write_scopes(repo)
-        attempts = self._policy.upload_attempts
-        last: Exception | None = None
-        # An explicit loop rather than stamina: each attempt differs (check whether the last
-        # PUT landed, open a new session, re-open the source), and every request inside
-        # already has stamina's retries; the wait here only spaces whole sessions.
-        for attempt in range(1, attempts + 1):
-            if attempt > 1:
-                policy = self._policy
-                time.sleep(min(policy.wait_max, policy.wait_initial * 2 ** (attempt - 2)))
-                if self.blob_exists(repo, digest, scopes=scopes):
-                    return  # the previous PUT landed, only its answer was lost
-                location = None
-            try:
-                session = location or self._start_upload(repo, scopes)
-                self._upload_session(repo, digest, size, opener, scopes, session)
-                return
-            except (_UploadInterrupted, TransportError, BodyConsumed, OSError) as exc:
-                last = exc
-                log.info(
-                    "upload of %s to %s failed (%s); attempt %d of %d",
-                    digest,
-                    repo,
-                    mask(str(exc)) or type(exc).__name__,
-                    attempt,
-                    attempts,
-                )
-        raise TransportError(
-            f"upload of blob {digest} to {repo} failed {attempts} times: "
-            f"{mask(str(last)) or type(last).__name__}",
-            hint="the registry or the network is failing; nothing was tagged, try again later",
-        )
-
-    def _upload_session(
-        self,
-        repo: Repository,
-        digest: str,
-        size: int,
-        opener: Opener,
-        scopes: tuple[str, ...],
-        location: str,
-    ) -> None:
-        hasher = new_hasher(digest)
-        with opener() as source:
-            reader = _BodyReader(source, size, hasher)
-            if size > self._chunk_size:
-                offset = 0
-                while offset < size:
-                    length = min(self._chunk_size, size - offset)
-                    chunk = _BodyReader(reader, length, new_hasher(digest))
-                    ep, response = self._request(
-                        repo.registry,
-                        "PATCH",
-                        location,
-                        scopes,
-                        headers={
-                            "Content-Type": "application/octet-stream",
-                            "Content-Range": f"{offset}-{offset + length - 1}",
-                        },
-                        data=chunk,
-                        retry=False,
-                    )
-                    self._check_upload(ep, response, scopes, repo, expect=(202,))
-                    location = urljoin(response.url, response.headers.get("Location", location))
-                    offset += length
-                body: _BodyReader | None = None
-            else:
-                # An empty body as a stream would go out chunked, which some registries refuse.
-                body = reader if size else None
-            ep, response = self._request(
-                repo.registry,
-                "PUT",
-                _with_query(location, {"digest": digest}),
-                scopes,
-                headers={"Content-Type": "application/octet-stream"},
-                data=body,
-                retry=False,
-            )
-            self._check_upload(ep, response, scopes, repo, expect=(201, 204))
-        actual = f"{digest.partition(':')[0]}:{hasher.hexdigest()}"
-        if actual != digest:
-            raise RegistryError(f"blob {digest} read from its source hashes to {actual}")
-        answered = response.headers.get("Docker-Content-Digest")
-        if answered and answered != digest:
-            raise RegistryError(f"registry {ep.registry} stored blob {digest} as {answered}")
-
-    def _check_upload(
-        self,
-        ep: Endpoint,
-        response: requests.Response,
-        scopes: tuple[str, ...],
-        repo: Repository,
-        expect: tuple[int, ...],
-    ) -> None:
-        if response.status_code in expect:
-            return
-        if response.status_code in RETRY_STATUSES or response.status_code in (404, 416):
-            # 404 BLOB_UPLOAD_UNKNOWN: the session expired or was lost; 416: out of order.
-            raise _UploadInterrupted(f"HTTP {response.status_code}")
-        raise self._fail(ep, response, scopes, f"blob upload to {repo}")
+        """Stream ``size`` bytes from ``opener()`` into ``repo`` as ``digest``
+        (:meth:`Uploads.upload`)."""
+        self._uploads.upload(repo, digest, size, opener, scopes=scopes, location=location)
 
     # -- copies ----------------------------------------------------------------------------
 
@@ -662,8 +461,7 @@ class RegistryClient:
             source_home = src.path if src.path in homes else None
             other = source_home or next(iter(sorted(homes)), None)
             location: str | None = None
-            with self._lock:
-                mounts = key[0] not in self._no_mounts
+            mounts = not self._uploads.mounts_refused(dst.registry)
             if other is not None and mounts:
                 # Mount first, without a HEAD: a mount is answered 201 whether the blob was
                 # already in ``dst`` or only in ``other`` (distribution-spec "Mounting a blob
@@ -677,7 +475,7 @@ class RegistryClient:
                     return
             if self.blob_exists(dst, blob.digest, scopes=scopes):
                 if location is not None:
-                    self._cancel_upload(dst, location, scopes)
+                    self._uploads.cancel(dst, location, scopes)
             else:
                 self.upload_blob(
                     dst,
@@ -689,23 +487,6 @@ class RegistryClient:
                 )
             homes.add(dst.path)
 
-    def _cancel_upload(self, repo: Repository, location: str, scopes: tuple[str, ...]) -> None:
-        """Close an upload session that is not needed (distribution-spec "Canceling an
-        upload"). Best effort: a registry expires abandoned sessions anyway."""
-        try:
-            _, response = self._request(repo.registry, "DELETE", location, scopes, retry=False)
-            response.close()
-        except RegistryError as exc:
-            log.debug("cancelling an upload to %s: %s", repo, exc)
-
 
 def _media_type(response: requests.Response) -> str:
     return response.headers.get("Content-Type", "").split(";", 1)[0].strip()
-
-
-def _with_query(url: str, extra: Mapping[str, str]) -> str:
-    """``url`` with ``extra`` appended to its query, keeping the query the registry put there
-    (distribution's ``_state`` token; registry-protocol.md, "Uploads")."""
-    parts = urlsplit(url)
-    query = parts.query + ("&" if parts.query else "") + urlencode(extra)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
