@@ -32,10 +32,10 @@ from hubpub.reference import Reference, Repository, api_host, credential_host
 from hubpub.registry import credentials as creds_mod
 from hubpub.registry.auth import Credentials
 from hubpub.registry.challenges import read_scopes, write_scopes
+from hubpub.registry.copy import Copies
 from hubpub.registry.models import (
     MANIFEST_ACCEPT,
     MANIFEST_MEDIA_TYPES,
-    Descriptor,
     Manifest,
     ManifestInfo,
     RegistryOptions,
@@ -100,10 +100,7 @@ class RegistryClient:
         # A separate pool for blob transfers, so copy_image may run inside map() without
         # waiting on its own pool (a bounded pool that waits on itself deadlocks).
         self._transfers = concurrent.futures.ThreadPoolExecutor(max_workers, "hubpub-blobs")
-        # (API host, digest) → repositories of that registry known to hold the blob, so each
-        # blob crosses the network at most once per target registry (then it is mounted).
-        self._blob_homes: dict[tuple[str, str], set[str]] = {}
-        self._blob_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._copies = Copies(self, self._uploads, self._transfers)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -275,7 +272,8 @@ class RegistryClient:
             )
         return manifest.digest
 
-    def _manifest_exists(self, ref: Reference, scopes: tuple[str, ...]) -> bool:
+    def manifest_exists(self, ref: Reference, scopes: tuple[str, ...]) -> bool:
+        """Whether ``ref`` exists (a HEAD; anything but 200 or 404 is an error)."""
         ep, response = self._manifest_request("HEAD", ref, scopes)
         return self._transport.exists(ep, response, scopes, f"manifest {ref}")
 
@@ -394,98 +392,13 @@ class RegistryClient:
     def copy_image(
         self, src: Reference, dst: Reference, *, manifest: Manifest | None = None
     ) -> str:
-        """Copy ``src`` (an image or an index with its children) to ``dst`` registry-side;
-        returns the digest. Blobs first, child manifests next, the tag last.
-
-        ``manifest``: the bytes of ``src``, when the caller already holds them (``src`` must
-        then name them by digest); saves the GET."""
-        if manifest is not None and src.digest != manifest.digest:
-            raise ValueError(f"copy_image: the manifest given is {manifest.digest}, not {src}")
-        top = manifest if manifest is not None else self.get_manifest(src)
-        scopes = self.copy_content(src.repository, dst.repository, top)
-        target = (
-            Reference(dst.repository, tag=dst.tag)
-            if dst.tag
-            else dst.repository.with_digest(top.digest)
-        )
-        return self.put_manifest(target, top, scopes=scopes)
+        """Copy ``src`` to ``dst`` registry-side; returns the digest (:meth:`Copies.image`)."""
+        return self._copies.image(src, dst, manifest=manifest)
 
     def copy_content(self, src: Repository, dst: Repository, top: Manifest) -> tuple[str, ...]:
-        """Everything ``top`` (held by ``src``) needs in ``dst`` before a tag can point to it:
-        its blobs and, for an index, its child manifests by digest. Returns the scopes that
-        write ``dst`` (and mount from ``src`` on the same registry), for the tag's PUT."""
-        same_registry = api_host(src.registry) == api_host(dst.registry)
-        scopes = write_scopes(dst, src if same_registry else None)
-        if src == dst:
-            return scopes
-        images: list[tuple[Manifest, Descriptor | None]] = []
-        if not top.is_index:
-            images.append((top, None))
-        for entry in top.children:
-            if self._manifest_exists(dst.with_digest(entry.digest), scopes):
-                continue  # a manifest in a repository implies its blobs there
-            child = self.get_manifest(src.with_digest(entry.digest))
-            images.append((child, entry))
-        self._copy_blobs([b for m, _ in images for b in m.blobs], src, dst, scopes)
-        for child, listed in images:
-            if listed is not None:
-                self.put_manifest(dst.with_digest(child.digest), child, scopes=scopes)
-        return scopes
-
-    def _copy_blobs(
-        self,
-        blobs: list[Descriptor],
-        src: Repository,
-        dst: Repository,
-        scopes: tuple[str, ...],
-    ) -> None:
-        unique = list({b.digest: b for b in blobs}.values())
-        futures = [self._transfers.submit(self._copy_blob, b, src, dst, scopes) for b in unique]
-        errors = [f.exception() for f in futures]
-        for error in errors:
-            if error is not None:
-                raise error
-
-    def _copy_blob(
-        self, blob: Descriptor, src: Repository, dst: Repository, scopes: tuple[str, ...]
-    ) -> None:
-        key = (api_host(dst.registry), blob.digest)
-        with self._lock:
-            lock = self._blob_locks.setdefault(key, threading.Lock())
-            homes = self._blob_homes.setdefault(key, set())
-        with lock:  # the set of one key is only touched holding that key's lock
-            if dst.path in homes:
-                return
-            if api_host(src.registry) == key[0]:
-                homes.add(src.path)
-            source_home = src.path if src.path in homes else None
-            other = source_home or next(iter(sorted(homes)), None)
-            location: str | None = None
-            mounts = not self._uploads.mounts_refused(dst.registry)
-            if other is not None and mounts:
-                # Mount first, without a HEAD: a mount is answered 201 whether the blob was
-                # already in ``dst`` or only in ``other`` (distribution-spec "Mounting a blob
-                # from another repository"), so the usual case costs one round trip, as in
-                # docker push. Only a 202 (``other`` lacks it) asks whether ``dst`` has it.
-                origin = Repository(dst.registry, other)
-                mount_scopes = scopes if origin == src else write_scopes(dst, origin)
-                location = self.mount_blob(dst, blob.digest, origin, scopes=mount_scopes)
-                if location is None:
-                    homes.add(dst.path)
-                    return
-            if self.blob_exists(dst, blob.digest, scopes=scopes):
-                if location is not None:
-                    self._uploads.cancel(dst, location, scopes)
-            else:
-                self.upload_blob(
-                    dst,
-                    blob.digest,
-                    blob.size,
-                    lambda: self.open_blob(src, blob.digest),
-                    scopes=scopes,
-                    location=location,
-                )
-            homes.add(dst.path)
+        """Everything ``top`` needs in ``dst`` before a tag can point to it; returns the
+        scopes for the tag's PUT (:meth:`Copies.content`)."""
+        return self._copies.content(src, dst, top)
 
 
 def _media_type(response: requests.Response) -> str:

@@ -1,0 +1,152 @@
+"""Registry-side copies: an image or an index, with its blobs and child manifests.
+
+Owns the order of a copy (blobs first, child manifests next, the tag last, so a tag never
+points at something missing) and the blob bookkeeping that makes each blob cross the
+network at most once per target registry: where a blob is known to live, a mount from
+there, else a ``HEAD`` and a streamed upload. Blob writes go through :class:`Uploads`;
+manifests and blob reads through the client's public methods (the :class:`Registry`
+protocol), so this module imports no client.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import threading
+from typing import Protocol
+
+from hubpub.reference import Reference, Repository, api_host
+from hubpub.registry.challenges import write_scopes
+from hubpub.registry.models import Descriptor, Manifest
+from hubpub.registry.upload import Readable, Uploads
+
+
+class Registry(Protocol):
+    """What a copy reads and writes besides blobs (:class:`RegistryClient` is one)."""
+
+    def get_manifest(self, ref: Reference) -> Manifest: ...
+
+    def put_manifest(
+        self, ref: Reference, manifest: Manifest, *, scopes: tuple[str, ...] | None = None
+    ) -> str: ...
+
+    def manifest_exists(self, ref: Reference, scopes: tuple[str, ...]) -> bool: ...
+
+    def open_blob(
+        self, repo: Repository, digest: str
+    ) -> contextlib.AbstractContextManager[Readable]: ...
+
+
+class Copies:
+    """Copies between repositories of one client; thread-safe. Blob transfers run on
+    ``transfers``, a pool of their own, so that a copy may run inside the client's ``map``
+    without waiting on its own pool (a bounded pool that waits on itself deadlocks)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        uploads: Uploads,
+        transfers: concurrent.futures.ThreadPoolExecutor,
+    ) -> None:
+        self._registry = registry
+        self._uploads = uploads
+        self._transfers = transfers
+        self._lock = threading.Lock()
+        # (API host, digest) → repositories of that registry known to hold the blob, so each
+        # blob crosses the network at most once per target registry (then it is mounted).
+        self._blob_homes: dict[tuple[str, str], set[str]] = {}
+        self._blob_locks: dict[tuple[str, str], threading.Lock] = {}
+
+    def image(self, src: Reference, dst: Reference, *, manifest: Manifest | None = None) -> str:
+        """Copy ``src`` (an image or an index with its children) to ``dst`` registry-side;
+        returns the digest. Blobs first, child manifests next, the tag last.
+
+        ``manifest``: the bytes of ``src``, when the caller already holds them (``src`` must
+        then name them by digest); saves the GET."""
+        if manifest is not None and src.digest != manifest.digest:
+            raise ValueError(f"copy_image: the manifest given is {manifest.digest}, not {src}")
+        top = manifest if manifest is not None else self._registry.get_manifest(src)
+        scopes = self.content(src.repository, dst.repository, top)
+        target = (
+            Reference(dst.repository, tag=dst.tag)
+            if dst.tag
+            else dst.repository.with_digest(top.digest)
+        )
+        return self._registry.put_manifest(target, top, scopes=scopes)
+
+    def content(self, src: Repository, dst: Repository, top: Manifest) -> tuple[str, ...]:
+        """Everything ``top`` (held by ``src``) needs in ``dst`` before a tag can point to it:
+        its blobs and, for an index, its child manifests by digest. Returns the scopes that
+        write ``dst`` (and mount from ``src`` on the same registry), for the tag's PUT."""
+        same_registry = api_host(src.registry) == api_host(dst.registry)
+        scopes = write_scopes(dst, src if same_registry else None)
+        if src == dst:
+            return scopes
+        images: list[tuple[Manifest, Descriptor | None]] = []
+        if not top.is_index:
+            images.append((top, None))
+        for entry in top.children:
+            if self._registry.manifest_exists(dst.with_digest(entry.digest), scopes):
+                continue  # a manifest in a repository implies its blobs there
+            child = self._registry.get_manifest(src.with_digest(entry.digest))
+            images.append((child, entry))
+        self._copy_blobs([b for m, _ in images for b in m.blobs], src, dst, scopes)
+        for child, listed in images:
+            if listed is not None:
+                self._registry.put_manifest(dst.with_digest(child.digest), child, scopes=scopes)
+        return scopes
+
+    def _copy_blobs(
+        self,
+        blobs: list[Descriptor],
+        src: Repository,
+        dst: Repository,
+        scopes: tuple[str, ...],
+    ) -> None:
+        unique = list({b.digest: b for b in blobs}.values())
+        futures = [self._transfers.submit(self._copy_blob, b, src, dst, scopes) for b in unique]
+        errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def _copy_blob(
+        self, blob: Descriptor, src: Repository, dst: Repository, scopes: tuple[str, ...]
+    ) -> None:
+        key = (api_host(dst.registry), blob.digest)
+        with self._lock:
+            lock = self._blob_locks.setdefault(key, threading.Lock())
+            homes = self._blob_homes.setdefault(key, set())
+        with lock:  # the set of one key is only touched holding that key's lock
+            if dst.path in homes:
+                return
+            if api_host(src.registry) == key[0]:
+                homes.add(src.path)
+            source_home = src.path if src.path in homes else None
+            other = source_home or next(iter(sorted(homes)), None)
+            location: str | None = None
+            mounts = not self._uploads.mounts_refused(dst.registry)
+            if other is not None and mounts:
+                # Mount first, without a HEAD: a mount is answered 201 whether the blob was
+                # already in ``dst`` or only in ``other`` (distribution-spec "Mounting a blob
+                # from another repository"), so the usual case costs one round trip, as in
+                # docker push. Only a 202 (``other`` lacks it) asks whether ``dst`` has it.
+                origin = Repository(dst.registry, other)
+                mount_scopes = scopes if origin == src else write_scopes(dst, origin)
+                location = self._uploads.mount(dst, blob.digest, origin, scopes=mount_scopes)
+                if location is None:
+                    homes.add(dst.path)
+                    return
+            if self._uploads.exists(dst, blob.digest, scopes=scopes):
+                if location is not None:
+                    self._uploads.cancel(dst, location, scopes)
+            else:
+                self._uploads.upload(
+                    dst,
+                    blob.digest,
+                    blob.size,
+                    lambda: self._registry.open_blob(src, blob.digest),
+                    scopes=scopes,
+                    location=location,
+                )
+            homes.add(dst.path)
