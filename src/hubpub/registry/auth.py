@@ -3,6 +3,8 @@
 The flow is a generator in httpx's style (style.md): :meth:`RegistryAuth.flow` yields the
 requests to send (a token request, then the registry request, maybe again after a 401) and
 receives their responses, so this module never does I/O itself; ``transport`` drives it.
+Owns the auth state of a registry and the token cache; the WWW-Authenticate grammar is
+challenges.py's and the messages of a refusal are errors.py's.
 
 Protocol (registry-protocol.md "Auth", distribution's docs/spec/auth/token.md):
 

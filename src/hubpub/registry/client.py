@@ -1,5 +1,9 @@
 """The registry client: manifests, tags, blobs and registry-side copies (docs/contracts.md).
 
+Owns the client's lifecycle (its thread pools, ``close``), the endpoint of each registry
+(options, credentials, login hint), manifests, tags and blob reads. Uploads (upload.py) and
+copies (copy.py) are delegated; every request goes through the transport's public methods.
+
 Requests per operation (OCI distribution-spec v1.1; registry-protocol.md):
 
 - first contact with a registry: ``GET /v2/`` (scheme, and the challenge for every later token)

@@ -11,7 +11,8 @@ This is a small port rather than ``docker.auth``: the SDK finds helpers on the p
 whatever environment it is given, only warns when one is missing, and falls back to
 ``~/.docker/config.json`` when ``DOCKER_CONFIG`` has no config.json, which the CLI does not
 (registry-protocol.md, "The docker SDK"). Credentials given through the environment variables
-named in hubpub.toml (``username_env``/``password_env``) come first.
+named in hubpub.toml (``username_env``/``password_env``) come first: :func:`find_credentials`
+is that rule, for the registry client and for the engine's pushes alike.
 """
 
 from __future__ import annotations

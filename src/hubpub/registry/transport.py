@@ -1,18 +1,19 @@
-"""HTTP to registries: one pooled session per registry, TLS, retries, redirects, errors.
+"""HTTP to registries: one endpoint per registry, its sessions, slots, 429 gate and redirects.
 
-- **Sessions:** one ``requests.Session`` per API host, its pool as large as the client's
+Owns the rules every request to a registry follows, decided here and nowhere else:
+
+- **Slots:** one ``requests.Session`` per API host, its pool as large as the client's
   thread pool so that keep-alive connections are reused rather than discarded; at most
-  ``per_registry`` requests in flight to one host (a semaphore), so a fan-out is gentle.
-- **Scheme and TLS:** HTTPS with verification always; plain HTTP is tried only for loopback
-  hosts or registries marked ``insecure`` and only when the HTTPS handshake fails for a reason
-  other than an untrusted certificate (Docker's order: HTTPS first, then HTTP). The CA is the
-  registry's ``ca_file``, else Docker's ``certs.d`` folders, else the system bundle.
-- **Retries** (stamina, with a backoff hook): 429 waits ``Retry-After`` (seconds or an HTTP
-  date, RFC 9110 section 10.2.3) and makes every other request to that registry wait too; 5xx,
-  resets and timeouts back off exponentially with jitter, bounded in attempts and total time.
-  Docker Hub's pull-limit 429 is not retried: its window is hours, not seconds.
+  ``per_registry`` requests in flight to one host (a semaphore), so a fan-out is gentle. The
+  only request that holds no slot is the probe's plain ``GET /v2/`` (:meth:`send_beside`).
+- **The 429 gate:** a 429 waits ``Retry-After`` (seconds or an HTTP date, RFC 9110 section
+  10.2.3) and makes every other request to that registry wait too; Docker Hub's pull-limit
+  429 is not retried: its window is hours, not seconds. When and how often a request goes
+  again is retry.py's (stamina, with a backoff hook).
 - **Redirects** are followed here, never by requests, so that ``Authorization`` provably stays
   behind when a redirect leaves the host (blob downloads redirect to object storage).
+- **Auth:** it drives auth.py's flow for each request; first contact is probe.py's, run once
+  per endpoint by :meth:`Transport.ready`. Messages are errors.py's, never auth's.
 """
 
 from __future__ import annotations
