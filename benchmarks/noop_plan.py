@@ -1,4 +1,4 @@
-"""Benchmark 3 (issue 5): a plan with no changes over 50 images × 4 tags.
+"""Benchmark 3 (docs/benchmarks.md): a plan with no changes over 50 images × 4 tags.
 
 The 50 images are published once (``hubpub apply``, untimed), then ``hubpub plan`` runs twice
 with a cold label cache: the first run reads each image's content key from its config blob

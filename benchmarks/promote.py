@@ -1,5 +1,5 @@
-"""Benchmark 1 (issue 5): promote an already-pushed 100 MB image to 10 new tags in another
-repository of the same registry.
+"""Benchmark 1 (docs/benchmarks.md, "Promotion"): promote an already-pushed 100 MB image to 10
+new tags in another repository of the same registry.
 
 - hubpub: ``source = "<registry>/src/big:rc"``, 10 tags in ``<registry>/dst-N/big``:
   ``hubpub apply`` (one HEAD of the source, one HEAD per tag, one cross-repository copy (blobs

@@ -1,4 +1,5 @@
-"""Benchmark 2 (issue 5): publish a fresh build to 6 tags in 2 repositories of one registry.
+"""Benchmark 2 (docs/benchmarks.md, "Publishing"): a fresh build to 6 tags in 2 repositories
+of one registry.
 
 - hubpub: ``hubpub apply`` on a config with 2 repositories × 3 tags: the engine pushes once,
   the 2 other tags of that repository are manifest PUTs, the other repository gets one copy

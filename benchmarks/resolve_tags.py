@@ -1,4 +1,4 @@
-"""Benchmark (issue 4): resolve the digests of 500 existing tags.
+"""Benchmark (docs/benchmarks.md, "Resolving tags"): resolve the digests of 500 existing tags.
 
 Three clients, in the same run, through the same FaultProxy (tests/fixtures/proxy.py) adding
 10 ms each way and capping at 1 Gbit/s, in front of a bearer-token registry (distribution 2.8

@@ -6,9 +6,10 @@ registry client, the docker SDK or rich, and ``hubpub --version`` loads none of 
 module is the one place that turns a :class:`~hubpub.errors.HubpubError` into one line on
 stderr and an exit code. A traceback is shown only with ``--debug``.
 
-Exit codes follow Terraform (tag-semantics.md): 0 success, 1 error, and with
-``--detailed-exitcode`` 2 means "changes present". Click's own usage errors exit 2 by default;
-they exit 1 here so that 2 keeps one meaning for scripts that read it.
+Exit codes follow Terraform's ``-detailed-exitcode`` (docs/architecture.md#errors-and-exit-codes):
+0 success, 1 error, and with ``--detailed-exitcode`` 2 means "changes present". Click's own
+usage errors exit 2 by default; they exit 1 here so that 2 keeps one meaning for scripts that
+read it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The content key of a build: know without building whether an image is current (issue 5).
+"""The content key of a build: know without building whether an image is current.
 
 The key is a sha256 over everything the engine's build sees and nothing that changes with
 every commit:

@@ -1,6 +1,6 @@
 """The Docker engine: build, tag, push. The only module that imports the docker SDK.
 
-The SDK's quirks this module absorbs (registry-protocol.md, "The docker SDK"):
+The SDK's quirks this module absorbs (docs/registry.md#docker-sdk-quirks):
 
 - ``push`` without ``tag`` pushes every local tag of the repository: always pass it.
 - Build and push errors arrive as lines of the stream (``errorDetail``), not as exceptions:
@@ -315,7 +315,7 @@ def _drain(
     """Read an engine stream (build, push, pull) to the end and return its first error.
 
     The docker SDK reports these errors inside the stream, not as exceptions, and one may
-    follow other lines (registry-protocol.md, "The docker SDK"): every line is read, and each
+    follow other lines (docs/registry.md#docker-sdk-quirks): every line is read, and each
     line that is not an error goes to ``handle``."""
     error: str | None = None
     for line in stream:

@@ -263,7 +263,8 @@ class Executor:
         else:
             manifest = self._source_manifest(task, deps)
         # A copy's PUTs (its own and those of the tags that follow it) reuse the scopes, so the
-        # token, its content used: one token request per copy, not two (registry-protocol.md).
+        # token, its content used: one token request per copy, not two
+        # (docs/registry.md#token-auth).
         return self.registry.put_manifest(task.ref, manifest, scopes=scopes)
 
     def _source_manifest(self, reader: Task, deps: Sequence[TaskResult]) -> Manifest:

@@ -1,4 +1,4 @@
-"""The git and CI state a publication is computed from (issue 3, "Git and CI state").
+"""The git and CI state a publication is computed from (docs/config.md#what-templates-see).
 
 This is the only module that runs ``git``, and only through :func:`run_git`, with the
 environment passed in (pre-commit's rule: tests control it). CI variables come from the same
@@ -6,7 +6,8 @@ mapping, so a detached checkout in CI still knows its branch:
 
 * GitHub Actions: ``GITHUB_REF``, ``GITHUB_SHA``, ``GITHUB_HEAD_REF``, and the event file
   (``GITHUB_EVENT_PATH``) for a pull request's head sha (users want the head, not the merge
-  commit: metadata-action #206, #414) and the repository's default branch;
+  commit: docs/config.md#where-hubpub-differs-from-metadata-action) and the repository's
+  default branch;
 * GitLab CI: ``CI_COMMIT_REF_NAME``, ``CI_COMMIT_SHA``, ``CI_COMMIT_TAG``,
   ``CI_MERGE_REQUEST_IID``, ``CI_DEFAULT_BRANCH``, ``CI_PROJECT_URL``.
 
@@ -44,7 +45,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class GitState:
-    """What templates see as ``git.*`` (contracts.md, gitstate.py)."""
+    """What templates see as ``git.*`` (docs/config.md#what-templates-see)."""
 
     sha: str
     short_sha: str
@@ -152,7 +153,7 @@ def _github(environ: Mapping[str, str]) -> CIState:
     pull = event.get("pull_request") if isinstance(event.get("pull_request"), dict) else None
     head_sha = _dig(pull, "head", "sha")
     if ref_kind(ref) == "pr" and isinstance(head_sha, str) and head_sha:
-        sha = head_sha  # the PR's head, not GitHub's merge commit (metadata-action #206)
+        sha = head_sha  # the PR's head, not GitHub's merge commit (docs/config.md)
     default = _dig(event, "repository", "default_branch")
     repository = environ.get("GITHUB_REPOSITORY")
     server = environ.get("GITHUB_SERVER_URL") or "https://github.com"

@@ -1,4 +1,4 @@
-"""Observe: what the registries hold for the desired references (issue 5, "Observe").
+"""Observe: what the registries hold for the desired references (docs/architecture.md#data-flow).
 
 For every desired reference one HEAD (concurrent, through the registry client), for every
 promotion source one HEAD, for every distinct base image of the build contexts one HEAD; then

@@ -2,7 +2,7 @@
 
 Nothing here touches the world. :mod:`hubpub.observe` gathers what the registries hold and
 the content keys of the build contexts; :func:`make_plan` decides, for every desired tag, what
-to do and how, following issue 5 and Terraform's plan/apply model (tag-semantics.md):
+to do and how, following Terraform's plan/apply model (docs/architecture.md#data-flow):
 
 - ``noop`` when the tag already points at the image it should;
 - ``create`` / ``update`` otherwise, *via*
@@ -13,8 +13,8 @@ to do and how, following issue 5 and Terraform's plan/apply model (tag-semantics
 
 A change that would move a tag from a multi-platform index to a single image (hubpub builds for
 the engine's platform; a tag that buildx made multi-platform would stop serving the others)
-carries a warning, shown by the plan and in its JSON: the issue is silent on it, and a user
-migrating from build-push-action would not expect arm64 pulls to break without a word.
+carries a warning, shown by the plan and in its JSON: a user migrating from build-push-action
+would not expect arm64 pulls to break without a word.
 
 Every warning of a plan is in one list, :attr:`Plan.warnings`: the planner's (about a tag,
 informative) and those added after planning (commands/_session.py, about a build whose files

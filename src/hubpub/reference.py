@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from hubpub.errors import ReferenceError_
 
 DOCKER_HUB = "docker.io"
-# Docker Hub's API is not served on docker.io itself (registry-protocol.md, "Docker Hub").
+# Docker Hub's API is not served on docker.io itself (docs/registry.md#references-and-hosts).
 DOCKER_HUB_API = "registry-1.docker.io"
 _DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
@@ -97,7 +97,7 @@ def api_host(registry: str) -> str:
 
 def credential_host(registry: str) -> str:
     """The key the Docker config and credential helpers use: every Docker Hub name is
-    ``docker.io``'s (registry-protocol.md, "The docker SDK": only that name maps to Hub)."""
+    ``docker.io``'s (only that name maps to Hub's key: docs/registry.md#docker-hub-quirks)."""
     return DOCKER_HUB if registry in _DOCKER_HUB_ALIASES else registry
 
 

@@ -1,9 +1,10 @@
 """Plans and apply results as text, JSON, progress and GitHub Actions summaries.
 
-The text follows Terraform's plan (tag-semantics.md): grouped by image, one line per desired
-tag with ``+ create``, ``~ update old → new``, ``= unchanged`` or ``! conflict``, a build line
-with its reason, and a closing summary line (``Plan: 1 build, 3 to create, 1 to update,
-4 unchanged.``). ``--json`` prints issue 5's format exactly.
+The text follows Terraform's plan output (docs/architecture.md#output-formats): grouped by
+image, one line per desired tag with ``+ create``, ``~ update old → new``, ``= unchanged`` or
+``! conflict``, a build line with its reason, and a closing summary line (``Plan: 1 build,
+3 to create, 1 to update, 4 unchanged.``). ``--json`` prints ``format_version`` 1 exactly:
+scripts read it.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         for w in plan.warnings
     ]
     if warnings:
-        # Only when there is one, so a plan without keeps exactly the issue's format.
+        # Only when there is one, so a plan without keeps exactly format_version 1's keys.
         data["warnings"] = warnings
     return data
 

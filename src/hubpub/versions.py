@@ -151,7 +151,8 @@ def _same_scheme(version: VersionInfo, tag: str) -> VersionInfo | None:
 
 def is_highest_stable(tag: str | None, all_tags: Iterable[str]) -> bool:
     """Whether ``tag`` is a stable version at least as high as every stable version tag of the
-    repository (issue 3: releasing backport 1.9.1 after 2.0.1 does not move ``latest``)."""
+    repository: releasing backport 1.9.1 after 2.0.1 does not move ``latest``
+    (docs/config.md#automatic-latest)."""
     if tag is None:
         return False
     version = parse_version(tag)

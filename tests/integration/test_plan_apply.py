@@ -1,4 +1,4 @@
-"""`hubpub plan` and `hubpub apply` end to end (issue 5, "Acceptance").
+"""`hubpub plan` and `hubpub apply` end to end (docs/architecture.md#data-flow).
 
 Real engine, real registries, a real git repository; hubpub runs as a subprocess exactly as a
 user runs it, and what it wrote is read back with tools it did not write: skopeo, and

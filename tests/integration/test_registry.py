@@ -1,4 +1,4 @@
-"""The registry client against real distribution registries (issue 4, acceptance).
+"""The registry client against real distribution registries (docs/registry.md, fact by fact).
 
 Images are pushed by skopeo from OCI layouts, and what hubpub writes is read back by skopeo.
 Three modes: plain HTTP, HTTPS + htpasswd, bearer tokens (alice owns ``alice/*``).
@@ -129,9 +129,9 @@ def test_a_copy_within_a_registry_mounts_each_blob_without_asking_first(
 def test_a_registry_that_refuses_mounts_is_asked_once_then_uploaded_to(
     registry_plain: Registry, fault_proxy: Any, tmp_path: Path, docker_config: Path
 ) -> None:
-    """ECR without the feature refuses a mount outright (registry-protocol.md): hubpub uploads
-    instead, and stops trying to mount on that registry (the blobs already in flight try once;
-    a later copy does not try at all)."""
+    """ECR without the feature refuses a mount outright (docs/registry.md#blob-mounts): hubpub
+    uploads instead, and stops trying to mount on that registry (the blobs already in flight try
+    once; a later copy does not try at all)."""
     proxy = fault_proxy(registry_plain)
     repo, first, second = unique("alice"), unique("alice"), unique("alice")
     layout = write_layout(tmp_path / "layout", layer_size=30_000)
@@ -875,7 +875,7 @@ def test_no_secret_in_debug_output(
 def test_docker_hub_names_share_one_credential_entry(tmp_path: Path) -> None:
     """`docker login` stores Docker Hub as https://index.docker.io/v1/; every Hub name of a
     reference (docker.io, index.docker.io, registry-1.docker.io) must find it, in the auths
-    and through a helper (the SDK maps only docker.io; registry-protocol.md)."""
+    and through a helper (the SDK maps only docker.io; docs/registry.md#docker-hub-quirks)."""
     from hubpub.registry.credentials import DockerConfig
 
     bindir = tmp_path / "bin"
@@ -905,7 +905,7 @@ def test_a_promotion_copies_once_then_tags_with_the_copys_token(
 ) -> None:
     """apply's registry-side half on a bearer-token registry: one copy (blobs mounted, no blob
     HEAD), the other tags PUT as soon as the content is there, and every write to the target
-    with one token (the copy's scopes are reused for the PUTs, issue 5 "fewest operations")."""
+    with one token (the copy's scopes are reused for the PUTs; docs/registry.md#token-auth)."""
     source, target = unique("alice"), unique("alice")
     layout = write_layout(tmp_path / "layout", layer_size=20_000)
     push_layout(layout, registry_token, f"{source}:rc")

@@ -1,4 +1,4 @@
-"""Every retry rule of the registry client, shown through the suite's fault proxy (issue 4).
+"""Every retry rule of docs/registry.md#retries-and-429, shown through the suite's fault proxy.
 
 The proxy sits between hubpub and a real registry and answers 429 / 5xx, resets connections
 (before forwarding, after, or mid-body) and delays requests on chosen paths. Its records say

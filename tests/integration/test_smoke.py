@@ -1,4 +1,4 @@
-"""Smoke test of the test services themselves (issue 2): the engine builds, each registry mode
+"""Smoke test of the test services themselves: the engine builds, each registry mode
 takes a push, and tools hubpub did not write (skopeo, docker pull + run) read it back.
 
 If these fail, every other integration test would fail for reasons that are not hubpub's.

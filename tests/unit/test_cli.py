@@ -1,4 +1,4 @@
-"""The CLI skeleton as a user meets it: ``python -m hubpub`` in a subprocess (issue 2, part 4).
+"""The CLI skeleton as a user meets it: ``python -m hubpub`` in a subprocess.
 
 A user error is one line on stderr and exit 1; the traceback appears only with ``--debug``.
 """

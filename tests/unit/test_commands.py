@@ -1,8 +1,8 @@
 """The commands of src/hubpub/commands, as a user meets them.
 
-``hubpub tags`` and ``hubpub validate`` end to end through ``cli.main`` (issue 3, "Commands"),
+``hubpub tags`` and ``hubpub validate`` end to end through ``cli.main`` (docs/config.md),
 in a real git repository, with the process environment under the test's control. The JSON
-schema (issue 3, "Schema"): generated from the model, checked in, printed by ``hubpub schema``,
+schema (docs/config.md): generated from the model, checked in, printed by ``hubpub schema``,
 and the example validates against it. What ``hubpub apply`` refuses with a saved plan.
 """
 

@@ -1,4 +1,4 @@
-"""Loading hubpub.toml: the model, [defaults], and errors a user can act on (issue 3).
+"""Loading hubpub.toml (docs/config.md): the model, [defaults], and errors a user can act on.
 
 Errors are one line: ``file:line:column`` for TOML syntax, ``file:line: path: message`` for
 validation, with the nearest known key for a typo.

@@ -148,8 +148,9 @@ def test_missing_dockerfile_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_user_labels_count_but_empty_ones_set_nothing(tmp_path: Path) -> None:
-    # The user's labels are part of the image's config, so of the key (contracts.md, "Notes
-    # from the lead"); an empty value sets no label (executor.build_labels), so it is no change.
+    # The user's labels are part of the image's config, so of the key (docs/config.md,
+    # `[[image]]`); an empty value sets no label (commands._session.build_labels), so it is no
+    # change.
     root = make_context(tmp_path / "ctx")
     dockerfile = root / "Dockerfile"
     first = content_key(root, dockerfile, {}, None, resolve)

@@ -1,4 +1,4 @@
-"""Config + real git repository → desired references (issue 3, "Acceptance").
+"""Config + real git repository → desired references (docs/config.md#tag-rules).
 
 Each row makes a git state in a temporary repository (commits, branches, lightweight and
 annotated tags, detached HEAD with CI variables, pull-request refs, dirty trees), then checks the

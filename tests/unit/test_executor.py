@@ -30,7 +30,7 @@ def test_tags_after_a_copy_into_their_repository_wait_only_for_its_content(
     source_digest: str | None, copy_deps: tuple[str, ...]
 ) -> None:
     """Promotion to N tags of another repository: one copy moves the content; the other tags
-    need that content, not the copy's own tag PUT (a round trip saved, issue 5)."""
+    need that content, not the copy's own tag PUT (a round trip saved)."""
     tags = [TargetTag(ref(f"{FAR}:{n}")) for n in ("1", "2", "3")]
     if source_digest is None:
         images = [ImageSpec("app", (TargetTag(ref(f"{R}:1.2.3")), *tags))]

@@ -1,5 +1,5 @@
 """read_git_state against real git repositories in temporary folders (no mocks of git), with CI
-variables passed in as the environment (issue 3, "Git and CI state")."""
+variables passed in as the environment (docs/config.md#what-templates-see)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""Tag rules → tag values, by tables and without I/O (issue 3, "Rules").
+"""Tag rules → tag values, by tables and without I/O (docs/config.md#how-tag-values-are-computed).
 
 The git state is built by hand (tests/helpers/templating.py); test_desired.py drives the same
 logic through real git repositories. Expected values follow docker/metadata-action's README and
-src/meta.ts unless a comment says which hubpub improvement (tag-semantics.md) changes them.
+src/meta.ts unless a comment says which hubpub improvement changes them
+(docs/config.md#where-hubpub-differs-from-metadata-action).
 """
 
 from __future__ import annotations
@@ -509,7 +510,7 @@ print(values(image, make_state("refs/heads/main")), "jinja2" in sys.modules)
 
 # --- properties ---------------------------------------------------------------------------------
 # Arbitrary branch and tag names through every preset give valid tags or nothing, never a crash
-# (issue 3, "Acceptance").
+# (docs/config.md#slugging).
 
 
 PRESETS = [

@@ -1,4 +1,4 @@
-"""Options shared by ``tags``, ``plan`` and ``apply`` (issue 3 and 5 ask for the same ones)."""
+"""Options shared by ``tags``, ``plan`` and ``apply``, so all three agree on what is desired."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def selection_options(func: F) -> F:
 
 
 def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The options ``plan`` and ``apply`` share (issue 5)."""
+    """The options ``plan`` and ``apply`` share."""
     for option in reversed(
         [
             click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text."),

@@ -188,7 +188,7 @@ def _remember_keys(current: Session, plan: Plan, result: ApplyResult) -> None:
 def _execute(
     current: Session, observation: Observation, plan: Plan, *, allow_overwrite: bool
 ) -> ApplyResult:
-    # A progress display on a terminal, plain log lines in CI (issue 5, "Progress").
+    # A progress display on a terminal; plain log lines in CI, where redraws would garble logs.
     display = RichProgress() if sys.stderr.isatty() else None
     progress: Progress = display or PlainProgress(sys.stderr)
     executor = Executor(

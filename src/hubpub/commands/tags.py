@@ -1,4 +1,4 @@
-"""``hubpub tags``: the desired references of each image, as text or JSON (issue 3).
+"""``hubpub tags``: the desired references of each image, as text or JSON.
 
 With ``--json`` the output is exactly ``{"images": [{"name": ..., "refs": [...]}]}``. When
 ``GITHUB_OUTPUT`` is set, the references are also written there the way docker/metadata-action

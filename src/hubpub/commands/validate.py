@@ -1,5 +1,5 @@
 """``hubpub validate``: the config file and every template, checked against the git state
-(issue 3, "Commands"). Exit 0 when all is well, 1 with one located error otherwise."""
+(docs/config.md). Exit 0 when all is well, 1 with one located error otherwise."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Read ``hubpub.toml``: parse, merge ``[defaults]``, validate, and locate every error.
 
-An error a user can act on names the file and the line (issue 3, "Errors a user can act on"):
+An error a user can act on names the file and the line, so that an editor can jump there:
 
 * TOML syntax: ``hubpub.toml:3:8: invalid value``;
 * validation: ``hubpub.toml:14: image[figlet].tags[2]: unknown key 'patern', did you mean

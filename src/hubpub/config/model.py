@@ -1,10 +1,10 @@
-"""The shape of ``hubpub.toml`` (issue 3, "The file"): frozen pydantic models, ``extra="forbid"``.
+"""The shape of ``hubpub.toml`` (docs/config.md): frozen pydantic models, ``extra="forbid"``.
 
 This module only describes and checks values; reading the file, merging ``[defaults]`` and
 turning validation errors into ``file:line: path: message`` lines is ``config.load``'s job.
 ``schemas/hubpub.schema.json`` is generated from :class:`ConfigFile` (``hubpub schema``).
 
-Tag rules come in three forms (issue 3, "Rules"):
+Tag rules come in three forms (docs/config.md#tag-rules):
 
 * a plain string, a template (``"sha-{{ git.short_sha }}"``);
 * a table with ``template`` and optionally ``when``, ``on``, ``match`` (Docker Hub's build rules);
@@ -347,7 +347,7 @@ class RegistryConfig(_Model):
     @field_validator("ca_file")
     @classmethod
     def _resolve_ca_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        # Relative to the config file's folder (contracts.md: absolute in Config).
+        # Relative to the config file's folder; absolute in Config (docs/config.md, `ca_file`).
         root = (info.context or {}).get("root")
         if value is not None and root is not None and not value.is_absolute():
             value = (Path(root) / value).resolve()
@@ -408,7 +408,7 @@ class ConfigFile(_Model):
 
 
 class Config(ConfigFile):
-    """A loaded config: the file's content plus where it lives (contracts.md)."""
+    """A loaded config: the file's content plus where it lives (``path``, ``root``)."""
 
     path: SkipJsonSchema[Path] = Field(description="The config file, absolute.")
     root: SkipJsonSchema[Path] = Field(description="Its folder: contexts are relative to it.")

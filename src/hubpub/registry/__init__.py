@@ -1,4 +1,4 @@
-"""hubpub's OCI registry client (issue 4; docs/contracts.md, "registry").
+"""hubpub's OCI registry client (docs/registry.md; docs/architecture.md#module-layout).
 
     client.py       RegistryClient: lifecycle, endpoints, manifests, tags, blob reads
     copy.py         registry-side copies: blobs once per registry, children first, tag last

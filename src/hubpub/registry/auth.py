@@ -1,12 +1,13 @@
 """Registry authentication: challenges, scopes, the token cache, and the auth flow.
 
-The flow is a generator in httpx's style (style.md): :meth:`RegistryAuth.flow` yields the
-requests to send (a token request, then the registry request, maybe again after a 401) and
-receives their responses, so this module never does I/O itself; ``transport`` drives it.
+The flow is a generator in httpx's style (docs/architecture.md#house-style):
+:meth:`RegistryAuth.flow` yields the requests to send (a token request, then the registry
+request, maybe again after a 401) and receives their responses, so this module never does I/O
+itself; ``transport`` drives it.
 Owns the auth state of a registry and the token cache; the WWW-Authenticate grammar is
 challenges.py's and the messages of a refusal are errors.py's.
 
-Protocol (registry-protocol.md "Auth", distribution's docs/spec/auth/token.md):
+Protocol (docs/registry.md#token-auth; distribution's docs/spec/auth/token.md):
 
 - A 401 carries ``WWW-Authenticate: Bearer realm=...,service=...,scope=...`` or ``Basic``.
 - A token comes from ``GET <realm>?service=&scope=&scope=`` with Basic credentials or none;
@@ -53,7 +54,8 @@ class Credentials:
 
     username: str | None
     # Out of repr: a Credentials in a log line, a traceback's locals or an assertion message
-    # must not show them (issue 4: no credential in output, logs or exceptions).
+    # must not show them (no credential in output, logs or exceptions:
+    # docs/registry.md#credentials).
     password: str | None = field(repr=False)
     identity_token: str | None = field(default=None, repr=False)
     source: str = ""
@@ -106,7 +108,7 @@ CacheKey = tuple[str, str, tuple[str, ...]]
 class TokenCache:
     """Tokens by (realm, service, scopes), shared by every thread. One lock per key makes
     concurrent requests for the same scopes wait for one token request instead of each
-    fetching its own (the issue's acceptance: one token fetch per registry and scope set)."""
+    fetching its own (one token fetch per registry and scope set: docs/registry.md#token-auth)."""
 
     def __init__(self) -> None:
         self._tokens: dict[CacheKey, Token] = {}

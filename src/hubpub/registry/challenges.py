@@ -1,5 +1,5 @@
 """What a registry's ``WWW-Authenticate`` says, and the token scopes hubpub asks for: pure
-parsing, no I/O (tested in tests/unit/test_registry_parsing.py).
+parsing, no I/O (tested in tests/unit/test_registry.py).
 
 Owns: :class:`Challenge` and its parsing (RFC 7235), the choice between Bearer and Basic,
 and the scope strings of distribution's docs/spec/auth/scope.md (the scopes that read or
@@ -97,7 +97,7 @@ def read_scopes(repo: Repository) -> tuple[str, ...]:
 
 def write_scopes(repo: Repository, mount_from: Repository | None = None) -> tuple[str, ...]:
     """``pull,push`` only when writing; a mount also reads its source, and asks for it in the
-    same token (registry-protocol.md, "Mount")."""
+    same token (docs/registry.md#blob-mounts)."""
     scopes = [repository_scope(repo.path, "pull", "push")]
     if mount_from is not None and mount_from.path != repo.path:
         scopes.append(repository_scope(mount_from.path, "pull"))

@@ -1,10 +1,10 @@
-"""The registry client: manifests, tags, blobs and registry-side copies (docs/contracts.md).
+"""The registry client: manifests, tags, blobs and registry-side copies (docs/registry.md).
 
 Owns the client's lifecycle (its thread pools, ``close``), the endpoint of each registry
 (options, credentials, login hint), manifests, tags and blob reads. Uploads (upload.py) and
 copies (copy.py) are delegated; every request goes through the transport's public methods.
 
-Requests per operation (OCI distribution-spec v1.1; registry-protocol.md):
+Requests per operation (OCI distribution-spec v1.1; docs/registry.md):
 
 - first contact with a registry: ``GET /v2/`` (scheme, and the challenge for every later token)
 - a tag's digest: one ``HEAD /v2/<name>/manifests/<tag>`` (a HEAD is not a Docker Hub pull);
@@ -284,8 +284,8 @@ class RegistryClient:
     def _manifest_request(
         self, method: str, ref: Reference, scopes: tuple[str, ...]
     ) -> tuple[Endpoint, requests.Response]:
-        """A HEAD or GET of a manifest, accepting every manifest type (registry-protocol.md,
-        "Accept header": with fewer, a tag of an index answers with another digest)."""
+        """A HEAD or GET of a manifest, accepting every manifest type: with fewer, a tag of an
+        index answers with another digest (docs/registry.md#oci-index-accept)."""
         return self._request(
             ref.registry,
             method,

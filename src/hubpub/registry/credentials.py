@@ -10,7 +10,7 @@ Hub host name (reference.credential_host normalizes them first).
 This is a small port rather than ``docker.auth``: the SDK finds helpers on the process ``PATH``
 whatever environment it is given, only warns when one is missing, and falls back to
 ``~/.docker/config.json`` when ``DOCKER_CONFIG`` has no config.json, which the CLI does not
-(registry-protocol.md, "The docker SDK"). Credentials given through the environment variables
+(docs/registry.md#docker-sdk-quirks). Credentials given through the environment variables
 named in hubpub.toml (``username_env``/``password_env``) come first: :func:`find_credentials`
 is that rule, for the registry client and for the engine's pushes alike.
 """

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from hubpub.registry.auth import Credentials
 
 
-# --- readings (tested in tests/unit/test_registry_parsing.py) ----------------------------------
+# --- readings (tested in tests/unit/test_registry.py) ---------------------------------------------
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -1,4 +1,4 @@
-"""The values the registry client hands to the rest of hubpub (docs/contracts.md, "registry").
+"""The values the registry client hands to the rest of hubpub (docs/architecture.md#data-flow).
 
 A :class:`Manifest` keeps the exact bytes the registry served: its digest is the sha256 of those
 bytes (OCI image-spec, "Descriptors": the digest covers the raw content), so re-serialized JSON
@@ -22,7 +22,7 @@ DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+jso
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
-# All four, always (registry-protocol.md, "Accept header"): without the OCI types distribution
+# All four, always (docs/registry.md#oci-index-accept): without the OCI types distribution
 # answers 404 for OCI manifests; without the list type a tag that points to a list answers with
 # its linux/amd64 child, which has another digest.
 MANIFEST_MEDIA_TYPES = (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX)

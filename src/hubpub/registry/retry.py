@@ -57,7 +57,7 @@ def retrying(
     policy: RetryPolicy, on: tuple[type[Exception], ...] | Callable[[Exception], bool | float]
 ) -> Iterable[stamina.Attempt]:
     """Attempts bounded in number and in total time, with capped exponential backoff and
-    jitter (the policy's bounds; issue 4, "Faults")."""
+    jitter (the policy's bounds; docs/registry.md#retries-and-429)."""
     return stamina.retry_context(
         on=on,
         attempts=policy.attempts,

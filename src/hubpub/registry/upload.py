@@ -82,7 +82,7 @@ Opener = Callable[[], contextlib.AbstractContextManager[Readable]]
 
 def _with_query(url: str, extra: Mapping[str, str]) -> str:
     """``url`` with ``extra`` appended to its query, keeping the query the registry put there
-    (distribution's ``_state`` token; registry-protocol.md, "Uploads")."""
+    (distribution's ``_state`` token; docs/registry.md#uploads)."""
     parts = urlsplit(url)
     query = parts.query + ("&" if parts.query else "") + urlencode(extra)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
@@ -151,7 +151,8 @@ class Uploads:
         """Cross-repository mount: None when mounted (201), else the URL of an upload session
         to upload the blob through: the one the registry opened instead (202,
         distribution-spec "Mounting a blob from another repository"), or a fresh one when the
-        registry refused the mount outright (ECR without the feature; registry-protocol.md)."""
+        registry refused the mount outright (ECR without the feature;
+        docs/registry.md#blob-mounts)."""
         scopes = scopes or write_scopes(repo, from_repo)
         query = urlencode({"mount": digest, "from": from_repo.path})
         ep, response = self._request(
@@ -163,7 +164,8 @@ class Uploads:
             return urljoin(response.url, response.headers["Location"])
         if response.status_code in (401, 403):
             raise self._transport.status_error(ep, response, scopes, f"blob upload to {repo}")
-        # ECR and others refuse mounts they do not support: upload instead (protocol notes).
+        # ECR and others refuse mounts they do not support: upload instead
+        # (docs/registry.md#blob-mounts).
         log.info("mount of %s into %s refused (%s); uploading", digest, repo, response.status_code)
         if 400 <= response.status_code < 500 and response.status_code != 429:
             # A refusal of the feature (ECR answers 4xx); a 429 or a 5xx is the moment's.

@@ -1,5 +1,5 @@
 """URLs the registry client reads and writes: pure functions, no I/O (tested in
-tests/unit/test_registry_parsing.py).
+tests/unit/test_registry.py).
 
 Owns the ``Link`` header of a tag list, the host of a ``netloc``, which hosts count as
 loopback, whether a redirect keeps ``Authorization``, and a URL fit for a log line.

@@ -1,5 +1,6 @@
 """Tag templates, presets and slugging: from an image's tag rules and the git state to the list
-of tag values (issue 3, "Rules"). This package re-exports the public names of its modules:
+of tag values (docs/config.md#how-tag-values-are-computed). This package re-exports the public
+names of its modules:
 
 * ``templating.slug``: a value made a valid tag;
 * ``templating.sandbox``: the Jinja2 sandbox, what templates see, rendering and its messages;
@@ -12,10 +13,10 @@ Versions (parsing, order, the highest stable one) are ``hubpub.versions``, re-ex
   strict: reading a name that does not exist is an error naming the image, the rule and the name.
   ``None`` renders as the empty string, so ``"{{ git.branch }}"`` on a tag build is skipped.
 * Presets copy docker/metadata-action (src/meta.ts, src/tag.ts): priorities, pre-release
-  handling, ``sha-`` + 7, ``pr-<n>``, slugging. hubpub's improvements (tag-semantics.md, "Most
-  reported problems"): no ``0`` tag for 0.x unless ``major_zero``; ``latest = "auto"`` only for
-  the highest stable version among the repository's tags; prefix/suffix on any preset;
-  ``latest_suffix``.
+  handling, ``sha-`` + 7, ``pr-<n>``, slugging. hubpub's improvements
+  (docs/config.md#where-hubpub-differs-from-metadata-action): no ``0`` tag for 0.x unless
+  ``major_zero``; ``latest = "auto"`` only for the highest stable version among the
+  repository's tags; prefix/suffix on any preset; ``latest_suffix``.
 * Everything here is pure: no git, no files, no environment beyond what is passed in.
 * Jinja2 is imported only when a template or expression has Jinja syntax in it (0.04 to 0.05 s
   at every start, plus its lexer on first use): a literal template (``"1.4.2"``, ``"edge"``),

@@ -40,7 +40,7 @@ log = logging.getLogger("hubpub.templating")
 # Jinja2 is imported inside the functions that use it, not here: 0.04 to 0.05 s at every start,
 # which a config of literal templates never needs (the package's docstring).
 
-SHORT_SHA = 7  # metadata-action's default; changing it broke users (#467, #479, #480)
+SHORT_SHA = 7  # metadata-action's default, which its users rely on (docs/config.md#tag-rules)
 
 # metadata-action's priorities (src/tag.ts DefaultPriorities); templates are its "raw", a
 # template with `match` its "match".
@@ -138,7 +138,8 @@ def _wants_latest(image: Image, git: GitState, vote: bool | None) -> bool:
     if version is not None and not version.is_prerelease and not git.tags_complete:
         # A shallow clone (actions/checkout's default) lists only the tags it fetched: a
         # backport would look like the highest version and take latest, the very surprise
-        # latest = "auto" exists to prevent (issue 3). Refuse rather than guess.
+        # latest = "auto" exists to prevent (docs/config.md#automatic-latest). Refuse rather
+        # than guess.
         raise LocatedTemplateError(
             f"image '{image.name}': latest = \"auto\" compares {git.tag} with every version "
             "tag, but this clone is shallow (or not a git repository) and may not have them all",
@@ -241,7 +242,7 @@ def _run_version(
             value = version.text
         else:
             if version.major == 0 and not rule.major_zero and _major_only(pattern):
-                continue  # hubpub: no "0" tag for 0.x unless asked (tag-semantics.md)
+                continue  # no "0" tag for 0.x unless major_zero (docs/config.md#tag-rules)
             value = render(pattern, names, f"{where}.pattern")
         tag = finish_tag(prefix, value, suffix)
         out.append((tag, tag == full))

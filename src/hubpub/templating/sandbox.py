@@ -123,7 +123,8 @@ _GROUP = re.compile(r"(?<!\{)\{\\([1-9])\}(?!\})")
 
 
 def translate_dockerhub(text: str) -> str:
-    """Docker Hub's ``{sourceref}`` and ``{\\1}`` as Jinja (tag-semantics.md, "Docker Hub")."""
+    """Docker Hub's ``{sourceref}`` and ``{\\1}`` as Jinja
+    (docs/config.md#docker-hub-build-rules)."""
     text = _SOURCEREF.sub("{{ git.ref_name }}", text)
     return _GROUP.sub(r"{{ match[\1] }}", text)
 
@@ -136,7 +137,7 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")  # Jinja's lexer's newline_re
 def is_literal(text: str) -> bool:
     """Whether ``text`` (Docker Hub's ``{sourceref}`` and ``{\\1}`` translated) holds no Jinja
     syntax: Jinja would then parse it as one piece of template data, with no names to check
-    and nothing that can fail, and render it as itself (tests/unit/test_templating_property.py
+    and nothing that can fail, and render it as itself (tests/unit/test_templating.py
     compares the two). Translation only ever adds ``{{``: a literal is ``text`` unchanged."""
     translated = translate_dockerhub(text)
     return not any(opener in translated for opener in _JINJA_OPENERS)
