@@ -218,8 +218,13 @@ class RichProgress:
     """A live display on a terminal: one row per task with a spinner and its last line."""
 
     def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.console import Console  # lazy: rich costs 0.025 s, only on a terminal
+        from rich.progress import (  # lazy: rich, as above
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.console = Console(stderr=True)
         self.progress = Progress(

@@ -34,7 +34,7 @@ def check_template(text: str, allowed: frozenset[str], env_names: Iterable[str])
     environment variables. ``None`` when it looks fine."""
     if is_literal(text):
         return None
-    from jinja2 import TemplateSyntaxError
+    from jinja2 import TemplateSyntaxError  # lazy: Jinja2, 0.04-0.05 s
 
     try:
         tree = environment().parse(translate_dockerhub(text))
@@ -44,8 +44,8 @@ def check_template(text: str, allowed: frozenset[str], env_names: Iterable[str])
 
 
 def check_expression(text: str, allowed: frozenset[str], env_names: Iterable[str]) -> str | None:
-    from jinja2 import TemplateSyntaxError, nodes
-    from jinja2.parser import Parser
+    from jinja2 import TemplateSyntaxError, nodes  # lazy: Jinja2, 0.04-0.05 s
+    from jinja2.parser import Parser  # lazy: Jinja2, 0.04-0.05 s
 
     # Parsed as an expression, as compile_expression does, not wrapped in "{{ (...) }}": an
     # error then speaks of what the user wrote ("unexpected ')'" named a parenthesis of ours).
@@ -67,8 +67,8 @@ def check_expression(text: str, allowed: frozenset[str], env_names: Iterable[str
 def _check_tree(
     tree: nodes.Template, allowed: frozenset[str], env_names: Iterable[str]
 ) -> str | None:
-    from jinja2 import meta, nodes
-    from jinja2.utils import missing
+    from jinja2 import meta, nodes  # lazy: Jinja2, 0.04-0.05 s
+    from jinja2.utils import missing  # lazy: Jinja2, 0.04-0.05 s
 
     unknown = sorted(meta.find_undeclared_variables(tree) - allowed - set(environment().globals))
     if unknown:

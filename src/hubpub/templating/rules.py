@@ -293,7 +293,7 @@ def slug_suggestion(template: str) -> str:
 @functools.lru_cache(maxsize=128)
 def _major_only(pattern: str) -> bool:
     """A pattern that names ``major`` and nothing finer (``{{major}}``, ``v{{ major }}``)."""
-    from jinja2 import TemplateSyntaxError, meta
+    from jinja2 import TemplateSyntaxError, meta  # lazy: Jinja2, 0.04-0.05 s
 
     try:
         used = meta.find_undeclared_variables(environment().parse(pattern))

@@ -58,7 +58,7 @@ class _Groups(tuple[str | None, ...]):
 def undefined_message(obj: Any, name: Any, known: Iterable[str] = ()) -> str:
     """Why ``obj.name`` (or the bare ``name`` when ``obj`` is jinja's ``missing``) is undefined,
     with the nearest of the ``known`` names as what to write instead."""
-    from jinja2.utils import missing  # only Jinja's paths get here: it is loaded
+    from jinja2.utils import missing  # lazy: only Jinja's paths get here, where it is loaded
 
     if obj is missing:
         return f"'{name}' is undefined{_suggestion(str(name), known)}"
@@ -100,8 +100,8 @@ def _finalize(value: Any) -> Any:
 def environment() -> SandboxedEnvironment:
     """The sandbox every template and expression runs in, made (and Jinja2 imported) on first
     use: see the package's docstring."""
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
+    from jinja2 import StrictUndefined  # lazy: Jinja2, 0.04-0.05 s
+    from jinja2.sandbox import SandboxedEnvironment  # lazy: Jinja2, 0.04-0.05 s
 
     class _Undefined(StrictUndefined):
         __slots__ = ()
@@ -177,7 +177,7 @@ class LocatedTemplateError(TemplateError):
 
 
 def _fail(where: str, exc: Exception) -> TemplateError:
-    from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
+    from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError  # lazy: Jinja2
 
     if isinstance(exc, UndefinedError):
         return TemplateError(f"{where}: {exc.message}")
@@ -192,7 +192,7 @@ def render(text: str, context: Mapping[str, Any], where: str) -> str:
     """``text`` rendered in the sandbox, stripped; errors name ``where`` (image and rule)."""
     if is_literal(text):
         return _render_literal(text).strip()
-    from jinja2.exceptions import TemplateError as JinjaTemplateError
+    from jinja2.exceptions import TemplateError as JinjaTemplateError  # lazy: Jinja2, 0.04-0.05 s
 
     try:
         return str(_compile(text).render(context)).strip()
@@ -202,7 +202,7 @@ def render(text: str, context: Mapping[str, Any], where: str) -> str:
 
 def evaluate(expression: str, context: Mapping[str, Any], where: str) -> bool:
     """A ``when`` expression's truth."""
-    from jinja2.exceptions import TemplateError as JinjaTemplateError
+    from jinja2.exceptions import TemplateError as JinjaTemplateError  # lazy: Jinja2, 0.04-0.05 s
 
     try:
         return bool(_compile_expression(expression)(**context))
