@@ -1,4 +1,5 @@
-"""Registry authentication: challenges, scopes, the token cache, and the auth flow.
+"""Registry authentication: the token cache and the auth flow (challenges and scopes are
+parsed in ``challenges.py``).
 
 The flow is a generator in httpx's style (docs/architecture.md#house-style):
 :meth:`RegistryAuth.flow` yields the requests to send (a token request, then the registry

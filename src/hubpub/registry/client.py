@@ -98,7 +98,7 @@ class RegistryClient:
             per_registry=per_registry,
         )
         self._endpoints: dict[str, Endpoint] = {}
-        self._uploads = Uploads(self._transport, self._endpoint, self._policy, chunk_size)
+        self._uploads = Uploads(self._transport, self._request, self._policy, chunk_size)
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers, "hubpub-registry")
         # A separate pool for blob transfers, so copy_image may run inside map() without

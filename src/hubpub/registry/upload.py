@@ -88,20 +88,38 @@ def _with_query(url: str, extra: Mapping[str, str]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
+class Request(Protocol):
+    """How the client sends a request to a registry (``RegistryClient._request``)."""
+
+    def __call__(
+        self,
+        registry: str,
+        method: str,
+        path_or_url: str,
+        scopes: tuple[str, ...],
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        stream: bool = False,
+        retry: bool = True,
+    ) -> tuple[Endpoint, requests.Response]: ...
+
+
 class Uploads:
     """Blob writes to every registry of one client; thread-safe.
 
-    ``endpoint`` gives the endpoint of a registry (the client keeps one per API host)."""
+    ``request`` is the client's: it sends through the transport to the endpoint the client
+    keeps for the registry (one per API host)."""
 
     def __init__(
         self,
         transport: Transport,
-        endpoint: Callable[[str], Endpoint],
+        request: Request,
         policy: RetryPolicy,
         chunk_size: int,
     ) -> None:
         self._transport = transport
-        self._endpoint = endpoint
+        self._request = request
         self._policy = policy
         self._chunk_size = chunk_size
         self._lock = threading.Lock()
@@ -113,23 +131,6 @@ class Uploads:
         """The registry refused a mount outright earlier in this run."""
         with self._lock:
             return api_host(registry) in self._no_mounts
-
-    def _request(
-        self,
-        registry: str,
-        method: str,
-        path_or_url: str,
-        scopes: tuple[str, ...],
-        *,
-        headers: Mapping[str, str] | None = None,
-        data: Any = None,
-        retry: bool = True,
-    ) -> tuple[Endpoint, requests.Response]:
-        ep = self._endpoint(registry)
-        response = self._transport.request(
-            ep, method, path_or_url, scopes, headers=headers, data=data, retry=retry
-        )
-        return ep, response
 
     def exists(
         self, repo: Repository, digest: str, *, scopes: tuple[str, ...] | None = None
