@@ -20,7 +20,7 @@ import pytest
 
 from tests.fixtures.engine import DockerEngine
 from tests.fixtures.registry import Registry
-from tests.integration.test_plan_apply import Project, build_project
+from tests.helpers.project import Project, build_project
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TAGS = (
