@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import traceback
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -57,6 +58,18 @@ class LazyGroup(click.Group):
             return None
         module = importlib.import_module(f"hubpub.commands.{cmd_name}")
         command: click.Command = module.command
+        # `hubpub plan --debug` as well as `hubpub --debug plan`: CI logs are read by people
+        # who add the flag at the end of the line they already have.
+        if not any(param.name == "debug" for param in command.params):
+            command.params.append(
+                click.Option(
+                    ["--debug"],
+                    is_flag=True,
+                    expose_value=False,
+                    callback=_debug_callback,
+                    help="Log every step (secrets masked) and show tracebacks.",
+                )
+            )
         self.commands[cmd_name] = command
         return command
 
@@ -84,8 +97,17 @@ class LazyGroup(click.Group):
     envvar="HUBPUB_DEBUG",
     help="Log every step (secrets masked) and show tracebacks.",
 )
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The hubpub config file, for every command that reads one (or give it after the "
+    "command).  [default: hubpub.toml]",
+)
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, config_path: Path | None) -> None:
     """Declarative publishing of container images.
 
     hubpub reads hubpub.toml, computes the tags each image should carry from the git state,
@@ -94,7 +116,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    ctx.obj["config_path"] = config_path
     configure_logging(debug)
+
+
+def _debug_callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.find_root().obj.get("debug"):
+        ctx.find_root().obj["debug"] = True
+        configure_logging(True)
 
 
 # click >= 8.2 raises this for a bare `hubpub`; older versions print the help themselves.

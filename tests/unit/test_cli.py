@@ -93,3 +93,35 @@ def test_a_mistyped_command_gets_a_suggestion(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         "hubpub: error: No such command 'plna'. Did you mean 'plan'? (see 'hubpub --help')"
     )
+
+
+def test_debug_and_config_work_after_the_command_as_before_it(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.toml")
+    before = hubpub_cli("--debug", "-c", missing, "validate", cwd=tmp_path)
+    after = hubpub_cli("validate", "-c", missing, "--debug", cwd=tmp_path)
+    for result in (before, after):
+        assert result.returncode == 1
+        assert "Traceback (most recent call last):" in result.stderr
+        assert result.stderr.splitlines()[-1].startswith("hubpub: error: ")
+        assert "missing.toml" in result.stderr.splitlines()[-1]
+    assert before.stderr.splitlines()[-1] == after.stderr.splitlines()[-1]
+
+
+def test_the_config_given_after_the_command_wins(tmp_path: Path) -> None:
+    result = hubpub_cli(
+        "-c",
+        str(tmp_path / "first.toml"),
+        "validate",
+        "-c",
+        str(tmp_path / "second.toml"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "second.toml" in result.stderr
+    assert "first.toml" not in result.stderr
+
+
+def test_without_c_the_config_is_hubpub_toml_in_the_current_folder(tmp_path: Path) -> None:
+    result = hubpub_cli("validate", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "hubpub.toml" in result.stderr.splitlines()[-1]

@@ -11,14 +11,26 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+DEFAULT_CONFIG = Path("hubpub.toml")
+
+
+def _config_path(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path:
+    """The command's ``-c``, else the one given before the command (``hubpub -c F plan``)."""
+    if value is not None:
+        return value
+    before = (ctx.find_root().obj or {}).get("config_path")
+    return before if isinstance(before, Path) else DEFAULT_CONFIG
+
+
 def config_option(func: F) -> F:
     return click.option(
         "-c",
         "--config",
         "config_path",
         type=click.Path(path_type=Path, dir_okay=False),
-        default=Path("hubpub.toml"),
-        show_default=True,
+        default=None,
+        callback=_config_path,
+        show_default="hubpub.toml",
         help="The hubpub config file.",
     )(func)
 
