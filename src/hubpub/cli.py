@@ -141,7 +141,8 @@ def _print_traceback() -> None:
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    click.echo(f"hubpub: error: {message}", err=True)
+    for line in message.splitlines() or [""]:
+        click.echo(f"hubpub: error: {line}", err=True)
     sys.exit(code)
 
 

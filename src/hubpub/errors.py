@@ -24,7 +24,8 @@ from __future__ import annotations
 
 
 class HubpubError(Exception):
-    """A failure the user can act on. ``str(err)`` is the whole one-line message."""
+    """A failure the user can act on. ``str(err)`` is the whole one-line message (a
+    :class:`ConfigError` may hold several errors, one line each)."""
 
     exit_code = 1
 
@@ -40,7 +41,12 @@ class HubpubError(Exception):
 
 
 class ConfigError(HubpubError):
-    pass
+    """The config file. Several errors found in one reading are one ``ConfigError`` whose
+    message has one line per error (:meth:`all`), so that a user fixes them all in one go."""
+
+    @classmethod
+    def all(cls, lines: list[str]) -> ConfigError:
+        return cls("\n".join(lines))
 
 
 class TemplateError(HubpubError):

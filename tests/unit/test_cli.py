@@ -125,3 +125,18 @@ def test_without_c_the_config_is_hubpub_toml_in_the_current_folder(tmp_path: Pat
     result = hubpub_cli("validate", cwd=tmp_path)
     assert result.returncode == 1
     assert "hubpub.toml" in result.stderr.splitlines()[-1]
+
+
+def test_every_config_error_is_its_own_line_in_file_order(tmp_path: Path) -> None:
+    (tmp_path / "hubpub.toml").write_text(
+        'version = 1\n[[image]]\nname = "a"\ncontxt = "."\nrepositories = ["x/a"]\n'
+        '[[image]]\nname = "b"\ncontext = "."\nrepositorys = ["x/b"]\n'
+    )
+    result = hubpub_cli("validate", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "hubpub: error: hubpub.toml:4: image[a].contxt: unknown key 'contxt', "
+        "did you mean 'context'?",
+        "hubpub: error: hubpub.toml:9: image[b].repositorys: unknown key 'repositorys', "
+        "did you mean 'repositories'?",
+    ]

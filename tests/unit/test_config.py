@@ -71,9 +71,9 @@ def error_of(tmp_path: Path, text: str, kind: type[HubpubError] = ConfigError) -
     path = write(tmp_path, text)
     with pytest.raises(kind) as caught:
         load_config(path)
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
+    # Every error at once, one line each in file order: the first line is the first error.
+    first, *_others = str(caught.value).split("\n")
+    return first
 
 
 @pytest.fixture(autouse=True)
@@ -473,3 +473,75 @@ def test_key_lines_survives_any_text() -> None:
 @given(st.text(alphabet="[]{}=\"'#,.\n \tab1", max_size=80))
 def test_key_lines_always_ends(text: str) -> None:
     key_lines(text)
+
+
+def test_every_error_is_reported_at_once_in_file_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        version = 1
+        [[image]]
+        name = "a"
+        contxt = "."
+        repositories = ["x/a"]
+        [[image]]
+        name = "b"
+        context = "."
+        repositories = ["x/b"]
+        tags = [{ preset = "semver", patern = "{{version}}" }]
+        """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).split("\n") == [
+        "hubpub.toml:4: image[a].contxt: unknown key 'contxt', did you mean 'context'?",
+        "hubpub.toml:10: image[b].tags[0].patern: unknown key 'patern', did you mean 'pattern'?",
+    ]
+
+
+def test_a_bad_default_is_reported_once_not_once_per_image(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        version = 1
+        [defaults]
+        insecure_registry = "x"
+        [[image]]
+        name = "a"
+        context = "."
+        repositories = ["x/a"]
+        [[image]]
+        name = "b"
+        context = "."
+        repositories = ["x/b"]
+        """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    lines = str(caught.value).split("\n")
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("hubpub.toml:3: ")
+
+
+def test_every_semantic_error_at_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        version = 1
+        [[image]]
+        name = "a"
+        context = "."
+        repositories = ["x/a"]
+        tags = ["{{ git.nope }}"]
+        [[image]]
+        name = "a"
+        source = "x/a:1"
+        repositories = ["x/b"]
+        """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    lines = str(caught.value).split("\n")
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("hubpub.toml:6: image 'a', tags[0]: 'git.nope' is undefined")
+    assert lines[1].startswith("hubpub.toml:8: image[1].name: duplicate image name 'a'")

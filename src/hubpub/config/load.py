@@ -20,9 +20,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from hubpub.config.lines import Locations, PathKey, at, display_name, key_lines
-from hubpub.config.messages import syntax_message, validation_message
+from hubpub.config.messages import syntax_message, validation_messages
 from hubpub.config.model import Config, ConfigFile
-from hubpub.errors import ConfigError, TemplateError
+from hubpub.errors import ConfigError, HubpubError, TemplateError
 from hubpub.templating import LocatedTemplateError, check_image_templates
 
 # Keys of [[image]] that only make sense for a build, or only for a promotion: an image that
@@ -71,7 +71,7 @@ def parse_config(text: str, path: Path) -> Config:
     try:
         ConfigFile.model_validate(merged, context=context)
     except ValidationError as exc:
-        raise ConfigError(validation_message(exc, merged, locations)) from None
+        raise ConfigError.all(validation_messages(exc, merged, locations)) from None
 
     config = Config.model_validate({**merged, "path": path, "root": path.parent}, context=context)
     _check_semantics(config, locations)
@@ -117,29 +117,47 @@ def merge_defaults(data: Mapping[str, Any]) -> tuple[dict[str, Any], set[PathKey
 
 
 def _check_semantics(config: Config, locations: Locations) -> None:
+    """The checks that need more than one value, every failure at once (in file order)."""
+    found: list[tuple[int, HubpubError]] = []
+
+    def fail(key: PathKey, error: HubpubError) -> None:
+        found.append((locations.line(key) or 1 << 30, error))
+
     seen: dict[str, int] = {}
     for index, image in enumerate(config.images):
         if image.name in seen:
-            where = locations.where(("image", index, "name"))
-            raise ConfigError(
-                f"{where}image[{index}].name: duplicate image name {image.name!r} "
-                f"(image[{seen[image.name]}] has it too)",
-                hint="names are unique: rename one",
+            key: PathKey = ("image", index, "name")
+            fail(
+                key,
+                ConfigError(
+                    f"{locations.where(key)}image[{index}].name: duplicate image name "
+                    f"{image.name!r} (image[{seen[image.name]}] has it too)",
+                    hint="names are unique: rename one",
+                ),
             )
-        seen[image.name] = index
+        else:
+            seen[image.name] = index
     for name in config.registries:
         if "/" in name or not name.strip():
-            where = locations.where(("registries", name))
-            raise ConfigError(
-                f"{where}registries: expected a registry host such as 'localhost:5000', "
-                f"got {name!r}"
+            key = ("registries", name)
+            fail(
+                key,
+                ConfigError(
+                    f"{locations.where(key)}registries: expected a registry host such as "
+                    f"'localhost:5000', got {name!r}"
+                ),
             )
     for index, image in enumerate(config.images):
         try:
             check_image_templates(image, config.env)
         except LocatedTemplateError as exc:
-            where = locations.where(("image", index, *exc.path))
-            raise TemplateError(f"{where}{exc}") from None
+            key = ("image", index, *exc.path)
+            fail(key, TemplateError(f"{locations.where(key)}{exc}"))
+    if len(found) == 1:
+        raise found[0][1]
+    if found:
+        found.sort(key=lambda item: item[0])
+        raise ConfigError.all([str(error) for _line, error in found])
 
 
 # --- errors found after loading ----------------------------------------------------------------

@@ -45,17 +45,29 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def validation_message(exc: ValidationError, data: Mapping[str, Any], locations: Locations) -> str:
+def validation_messages(
+    exc: ValidationError, data: Mapping[str, Any], locations: Locations
+) -> list[str]:
+    """Every validation error, one line each, in file order, so that one run shows them all. An
+    error said again by inheritance (a bad ``[defaults]`` value fails again in every image) is
+    said once, at the ``[defaults]`` line that holds the value."""
     errors = _relevant(exc.errors(include_url=False))
-    # The first error in file order: the others are often its echoes (a bad [defaults] value
-    # fails again in every image), and one error at a time keeps the message on one line.
-    first = min(errors, key=lambda e: locations.line(_clean_loc(e["loc"])) or 1 << 30)
-    loc = _clean_loc(first["loc"])
-    message = _describe(first, loc, data)
-    breadcrumb = breadcrumb_of(loc, data)
-    where = locations.where(loc)
-    prefix = f"{breadcrumb}: " if breadcrumb else ""
-    return f"{where}{prefix}{message}"
+    ordered = sorted(errors, key=lambda e: locations.line(_clean_loc(e["loc"])) or 1 << 30)
+    lines: list[str] = []
+    seen: set[tuple[str, str | int | None]] = set()
+    for error in ordered:
+        loc = _clean_loc(error["loc"])
+        where = locations.where(loc)
+        # The same key on the same line is one mistake, whichever table inherited it.
+        said = (where, loc[-1] if loc else None)
+        if said in seen:
+            continue
+        seen.add(said)
+        message = _describe(error, loc, data)
+        breadcrumb = breadcrumb_of(loc, data)
+        prefix = f"{breadcrumb}: " if breadcrumb else ""
+        lines.append(f"{where}{prefix}{message}")
+    return lines
 
 
 def _relevant(errors: list[ErrorDetails]) -> list[ErrorDetails]:
