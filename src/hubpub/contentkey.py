@@ -98,6 +98,54 @@ def base_images(text: str, build_args: Mapping[str, str], target: str | None = N
     return images
 
 
+def dockerfile_problems(
+    text: str, build_args: Mapping[str, str], target: str | None = None
+) -> list[tuple[int | None, str]]:
+    """What would make the engine refuse this Dockerfile before building anything, found
+    without an engine (``validate``): ``(line, problem)`` pairs, ``line`` None for the file.
+
+    It does not parse; it has no ``FROM``; ``target`` names none of its stages; a ``FROM``
+    uses a variable that no global ``ARG`` default or build arg sets (``FROM ${BASE}`` with
+    ``BASE`` unset would be ``FROM``, an empty image name)."""
+    try:
+        commands = _dockerfile.parse_string(text)
+    except _dockerfile.GoParseError as exc:
+        return [(None, f"cannot parse it: {exc}")]
+    problems: list[tuple[int | None, str]] = []
+    global_args: dict[str, str | None] = {}
+    stages: list[str] = []
+    for cmd in commands:
+        name = cmd.cmd.upper()
+        if name == "ARG" and not stages:
+            for item in cmd.value:
+                key, has_default, default = item.partition("=")
+                if key in build_args:
+                    global_args[key] = build_args[key]
+                else:
+                    global_args[key] = _unquote(default) if has_default else None
+        elif name == "FROM":
+            values = list(cmd.value)
+            stages.append(values[2] if len(values) >= 3 and values[1].upper() == "AS" else "")
+            for match in _VAR.finditer(values[0] if values else ""):
+                var = match.group("plain") or match.group("braced")
+                defaulted = match.group("op") in (":-", "-", ":+", "+")
+                if global_args.get(var) is None and var not in build_args and not defaulted:
+                    problems.append(
+                        (
+                            cmd.start_line,
+                            f"{cmd.original.strip()}: build arg {var} is not set "
+                            "(set it in the image's build_args, or give the ARG a default "
+                            "before the first FROM)",
+                        )
+                    )
+    if not stages:
+        problems.append((None, "no FROM instruction"))
+    elif target is not None and target.lower() not in (stage.lower() for stage in stages):
+        named = ", ".join(stage for stage in stages if stage) or "none is named"
+        problems.append((None, f"target {target!r} is not one of its stages ({named})"))
+    return problems
+
+
 _VAR = re.compile(
     r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-+])?(?P<word>[^}]*)\}"
     r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"

@@ -256,6 +256,51 @@ def test_validate_checks_ca_file(project: Path, capsys: pytest.CaptureFixture[st
     assert run("validate") == 0
 
 
+@pytest.mark.parametrize(
+    ("dockerfile", "extra", "expected"),
+    [
+        (
+            "FROM scratch AS build\nFROM scratch AS runtime\n",
+            'target = "runtme"\n',
+            "hubpub.toml:6: image[figlet].target: figlet/Dockerfile: target 'runtme' is not "
+            "one of its stages (build, runtime)",
+        ),
+        (
+            "ARG BASE\nFROM ${BASE}\n",
+            "",
+            "figlet/Dockerfile:2: image[figlet]: FROM ${BASE}: build arg BASE is not set (set "
+            "it in the image's build_args, or give the ARG a default before the first FROM)",
+        ),
+        ("# only a comment\n", "", "figlet/Dockerfile: image[figlet]: cannot parse it: file "),
+        ("RUN true\n", "", "figlet/Dockerfile: image[figlet]: no FROM instruction"),
+    ],
+)
+def test_validate_checks_the_dockerfile_without_an_engine(
+    project: Path, capsys: pytest.CaptureFixture[str], dockerfile: str, extra: str, expected: str
+) -> None:
+    (project / "figlet" / "Dockerfile").write_text(dockerfile)
+    text = CONFIG.replace('context = "figlet"\n', f'context = "figlet"\n{extra}', 1)
+    (project / "hubpub.toml").write_text(text)
+    assert run("validate") == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"hubpub: error: {expected}")
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def test_validate_accepts_a_from_whose_arg_is_set(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "figlet" / "Dockerfile").write_text(
+        "ARG BASE\nARG TAG=1\nFROM ${BASE}:${TAG} AS build\nFROM ${NOPE:-scratch}\n"
+    )
+    text = CONFIG.replace(
+        'context = "figlet"\n', 'context = "figlet"\nbuild_args = { BASE = "busybox" }\n', 1
+    )
+    (project / "hubpub.toml").write_text(text)
+    assert run("validate") == 0, capsys.readouterr().err
+
+
 def test_latest_auto_refuses_to_guess_in_a_shallow_clone(
     project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from hubpub.config.load import where_in
 from hubpub.config.model import Config
-from hubpub.desired import DesiredImage, desired_images
+from hubpub.contentkey import dockerfile_problems
+from hubpub.desired import BuildSpec, DesiredImage, desired_images
 from hubpub.errors import ConfigError, TemplateError
 from hubpub.gitstate import GitState, read_git_state
 from hubpub.templating import LocatedTemplateError
@@ -48,31 +49,64 @@ def compute_desired(
 
 
 def check_files(config: Config, images: list[DesiredImage]) -> None:
-    """Build contexts, Dockerfiles and CA files exist (a typo there would only show at build
-    or push time)."""
+    """Build contexts, Dockerfiles and CA files exist, and each Dockerfile would be accepted
+    (it parses, its target is one of its stages, its FROM lines have their build args): a
+    mistake there would otherwise only show at build or push time. Every problem at once."""
+    problems: list[str] = []
     for host, registry in config.registries.items():
         if registry.ca_file is not None and not registry.ca_file.is_file():
             where = where_in(config.path, ("registries", host, "ca_file"))
             shown = _shown(registry.ca_file, config.root)
-            raise ConfigError(f"{where}registries[{host}].ca_file: no file {shown}")
+            problems.append(f"{where}registries[{host}].ca_file: no file {shown}")
     for image in images:
         if image.build is None:
             continue
         index = [i.name for i in config.images].index(image.name)
-        if not image.build.context.is_dir():
+        build = image.build
+        if not build.context.is_dir():
             where = where_in(config.path, ("image", index, "context"))
-            raise ConfigError(
-                f"{where}image[{image.name}].context: no folder "
-                f"{_shown(image.build.context, config.root)}",
-                hint="context is relative to the config file's folder",
+            problems.append(
+                str(
+                    ConfigError(
+                        f"{where}image[{image.name}].context: no folder "
+                        f"{_shown(build.context, config.root)}",
+                        hint="context is relative to the config file's folder",
+                    )
+                )
             )
-        if not image.build.dockerfile.is_file():
+        elif not build.dockerfile.is_file():
             where = where_in(config.path, ("image", index, "dockerfile"))
-            raise ConfigError(
-                f"{where}image[{image.name}].dockerfile: no file "
-                f"{_shown(image.build.dockerfile, config.root)}",
-                hint="dockerfile is relative to the context, as on Docker Hub",
+            problems.append(
+                str(
+                    ConfigError(
+                        f"{where}image[{image.name}].dockerfile: no file "
+                        f"{_shown(build.dockerfile, config.root)}",
+                        hint="dockerfile is relative to the context, as on Docker Hub",
+                    )
+                )
             )
+        else:
+            problems.extend(_dockerfile_problems(config, index, image.name, build))
+    if problems:
+        raise ConfigError.all(problems)
+
+
+def _dockerfile_problems(config: Config, index: int, name: str, build: BuildSpec) -> list[str]:
+    shown = _shown(build.dockerfile, config.root)
+    try:
+        text = build.dockerfile.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return [f"{shown}: image[{name}]: cannot read the Dockerfile: {exc.strerror or exc}"]
+    out = []
+    for line, problem in dockerfile_problems(text, build.build_args, build.target):
+        if line is not None:
+            out.append(f"{shown}:{line}: image[{name}]: {problem}")
+        elif problem.startswith("target "):
+            where = where_in(config.path, ("image", index, "target"))
+            out.append(f"{where}image[{name}].target: {shown}: {problem}")
+        else:
+            out.append(f"{shown}: image[{name}]: {problem}")
+    return out
 
 
 def _shown(path: Path, root: Path) -> str:
