@@ -45,8 +45,10 @@ if [ -n "$version" ]; then
   want=$spec
 else
   spec=$action_path
-  # The action's files arrive as an archive, not a git checkout: key on their content.
-  want="local $(cd "$action_path" && find pyproject.toml src -type f ! -name '*.pyc' -print0 \
+  # The action's files arrive as an archive, not a git checkout: key on their content (the
+  # package's own files only: pip's build writes src/*.egg-info, and Python __pycache__).
+  want="local $(cd "$action_path" && find pyproject.toml src/hubpub -type f \
+    ! -path '*/__pycache__/*' -print0 \
     | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
 fi
 if [ ! -x "$venv/bin/hubpub" ] || [ "$(cat "$venv/.hubpub-action" 2>/dev/null)" != "$want" ]; then

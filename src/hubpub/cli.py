@@ -28,6 +28,7 @@ import click
 
 from hubpub import __version__
 from hubpub.errors import HubpubError
+from hubpub.github import annotate
 from hubpub.logs import configure_logging, mask
 
 # hubpub uses no pydantic plugin; without this, pydantic scans every installed package's entry
@@ -141,7 +142,10 @@ def _print_traceback() -> None:
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    for line in message.splitlines() or [""]:
+    lines = message.splitlines() or [""]
+    # In GitHub Actions, each error is also an annotation on the file and line it names.
+    annotate(os.environ, "error", lines)
+    for line in lines:
         click.echo(f"hubpub: error: {line}", err=True)
     sys.exit(code)
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from hubpub.executor import ApplyResult, Task, TaskResult
-from hubpub.github import write_outputs, write_summary
+from hubpub.github import annotate, group, write_outputs, write_summary
 from hubpub.planner import Change, Plan, Summary
 from hubpub.reference import Reference
 
@@ -158,7 +158,24 @@ def result_json(result: ApplyResult) -> dict[str, Any]:
         }
         for r in result.results
     ]
+    # Every desired reference with the digest it points to after the run, changed or not:
+    # what a later step (sign, deploy) needs, whatever this run had to do.
+    data["digests"] = reference_digests(result)
     return data
+
+
+def reference_digests(result: ApplyResult) -> dict[str, str]:
+    """Every desired reference that points to its image after this run (the ones apply wrote
+    and the ones that already did), in plan order -> that digest. A tag apply did not reach
+    after a partial failure is left out: it does not point to this run's image."""
+    written = {str(ref): digest for _image, ref, digest in result.written}
+    now: dict[str, str] = {}
+    for change in result.plan.changes:
+        ref = str(change.ref)
+        digest = written.get(ref) or (change.current if change.action == "noop" else None)
+        if digest:
+            now[ref] = digest
+    return now
 
 
 def final_digests(result: ApplyResult) -> dict[str, dict[str, Any]]:
@@ -166,16 +183,11 @@ def final_digests(result: ApplyResult) -> dict[str, dict[str, Any]]:
 
     Only references that do point there now: after a partial failure, a tag apply did not
     reach is not reported as published."""
-    written = {str(ref): digest for _image, ref, digest in result.written}
+    now = reference_digests(result)
     images: dict[str, dict[str, Any]] = {}
     for image in result.plan.images:
-        now = {
-            str(c.ref): written.get(str(c.ref)) or (c.current if c.action == "noop" else None)
-            for c in image.changes
-        }
-        refs = [ref for ref, digest in now.items() if digest]
-        digest = now[refs[0]] if refs else None
-        images[image.name] = {"digest": digest, "refs": refs}
+        refs = [str(c.ref) for c in image.changes if str(c.ref) in now]
+        images[image.name] = {"digest": now[refs[0]] if refs else None, "refs": refs}
     return images
 
 
@@ -214,8 +226,41 @@ class PlainProgress:
             self._print(f"hubpub: {label}: {result.error}")
 
 
+class GitHubProgress(PlainProgress):
+    """PlainProgress under GitHub Actions: each build's log is one collapsible group, printed
+    when the build ends (builds run concurrently: their lines would interleave), with only
+    its start and end outside the group."""
+
+    _KEEP = 2000  # lines of one build's log kept for its group; the end matters most
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        super().__init__(stream)
+        self._logs: dict[str, list[str]] = {}
+
+    def line(self, task: Task, text: str) -> None:
+        if task.kind != "build":
+            super().line(task, text)
+            return
+        with self._lock:
+            log = self._logs.setdefault(task.id, [])
+            log.append(text)
+            del log[: -self._KEEP]
+
+    def finished(self, result: TaskResult) -> None:
+        if result.task.kind == "build":
+            with self._lock:
+                log = self._logs.pop(result.task.id, [])
+            state = {"done": "done", "failed": "FAILED"}.get(result.status, result.status)
+            title = f"hubpub: {result.task.label} ({state}, {result.seconds:.1f}s)"
+            with self._lock:
+                print(group(title, log), file=self.stream, end="", flush=True)
+        super().finished(result)
+
+
 class RichProgress:
-    """A live display on a terminal: one row per task with a spinner and its last line."""
+    """A live display on a terminal while apply runs: one row per running task, with a
+    spinner and its last line; a finished task leaves the display (the result table printed
+    after apply lists every task once), and the display leaves the screen when apply ends."""
 
     def __init__(self) -> None:
         from rich.console import Console  # lazy: rich costs 0.025 s, only on a terminal
@@ -232,7 +277,7 @@ class RichProgress:
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
             console=self.console,
-            transient=False,
+            transient=True,
         )
         self._ids: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -256,35 +301,42 @@ class RichProgress:
 
     def finished(self, result: TaskResult) -> None:
         with self._lock:
-            task_id = self._ids.get(result.task.id)
-            if task_id is None:
-                task_id = self._ids[result.task.id] = self.progress.add_task("", total=1)
-        mark = {"done": "[green]✓[/green]", "failed": "[red]✗[/red]"}.get(
-            result.status, "[yellow]-[/yellow]"
-        )
-        detail = short(result.digest) if result.status == "done" else (result.error or "")
-        detail = detail.replace("[", "\\[")
-        self.progress.update(
-            task_id, description=f"{mark} {result.task.label} {detail}", completed=1
-        )
-        self.progress.stop_task(task_id)
+            task_id = self._ids.pop(result.task.id, None)
+        if task_id is not None:
+            self.progress.remove_task(task_id)
 
 
 # --- GitHub Actions -----------------------------------------------------------------------
 
 
 def write_github(environ: Mapping[str, str], plan: Plan, result: ApplyResult | None = None) -> None:
-    """A markdown summary to ``$GITHUB_STEP_SUMMARY``; refs and digests to ``$GITHUB_OUTPUT``."""
+    """A markdown summary to ``$GITHUB_STEP_SUMMARY``; after apply, the step outputs:
+    ``refs`` and ``digests``, every desired reference that points to its image now (changed
+    or not), ``changed``, the ones this run wrote, ``images`` per image, ``json`` the result."""
     write_summary(environ, markdown(plan, result))
+    annotate(environ, "warning", warning_lines(plan))
     if result is not None:
-        written = result.written
-        digests = {str(ref): digest for _image, ref, digest in written}
+        now = reference_digests(result)
         outputs = {
-            "refs": "\n".join(str(ref) for _image, ref, _digest in written),
-            "digests": json.dumps(digests, sort_keys=True),
+            "refs": "\n".join(now),
+            "digests": json.dumps(now, sort_keys=True),
+            "changed": "\n".join(str(ref) for _image, ref, _digest in result.written),
             "images": json.dumps(final_digests(result), sort_keys=True),
+            "json": json.dumps(result_json(result), sort_keys=True),
         }
         write_outputs(environ, outputs)
+
+
+def warning_lines(plan: Plan) -> list[str]:
+    """Each warning of the plan as one line naming its image (and tag)."""
+    return [
+        f"image {w.image!r}: {w.text}" if w.ref is None else f"image {w.image!r}: {w.ref}: {w.text}"
+        for w in plan.warnings
+    ]
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "failed").split())
 
 
 def markdown(plan: Plan, result: ApplyResult | None = None) -> str:
@@ -310,11 +362,19 @@ def markdown(plan: Plan, result: ApplyResult | None = None) -> str:
         action = _WORD[change.action]
         if change.via and change.action != "noop":
             action += f" ({change.via})"
-        row = f"| {change.image} | `{ref}` | {action} | `{short(digest) if digest else ''}` |"
+        shown = f"`{short(digest)}`" if digest else ""
+        row = f"| {change.image} | `{ref}` | {action} | {shown} |"
         if result is not None:
             row += f" {status.get(ref, 'unchanged' if change.action == 'noop' else '')} |"
         lines.append(row)
     lines.append("")
+    failed = result.by_status("failed") if result is not None else []
+    if failed:
+        # What failed and why, first: the table says only which tags were not reached.
+        lines.append("**Failed:**")
+        lines.append("")
+        lines.extend(f"- {item.task.label}: {_one_line(item.error)}" for item in failed)
+        lines.append("")
     for warning in plan.warnings:
         subject = f"build **{warning.image}**" if warning.ref is None else f"`{warning.ref}`"
         lines.append(f"> [!WARNING]\n> {subject}: {warning.text}\n")

@@ -20,35 +20,13 @@ import pytest
 
 from tests.fixtures.engine import DockerEngine
 from tests.fixtures.registry import Registry
+from tests.helpers.github import parse_outputs
 from tests.helpers.project import Project, build_project
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TAGS = (
     'tags = [{ preset = "ref", on = "branch" }, { preset = "ref", on = "pr" }, { preset = "sha" }]'
 )
-
-
-def parse_outputs(text: str) -> dict[str, str]:
-    """``$GITHUB_OUTPUT`` as the runner reads it: ``name=value`` or ``name<<DELIM`` blocks."""
-    outputs: dict[str, str] = {}
-    lines = iter(text.splitlines())
-    for line in lines:
-        match = re.fullmatch(r"([A-Za-z_][\w-]*)<<(.+)", line)
-        if match:
-            name, delimiter = match.groups()
-            value = []
-            for inner in lines:
-                if inner == delimiter:
-                    break
-                value.append(inner)
-            else:
-                raise AssertionError(f"output {name}: delimiter {delimiter} never closed")
-            outputs[name] = "\n".join(value)
-        else:
-            name, sep, value_ = line.partition("=")
-            assert sep, f"not an output line: {line!r}"
-            outputs[name] = value_
-    return outputs
 
 
 class Runner:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hubpub.executor import ApplyResult, TaskResult, tasks_for
 from hubpub.report import final_digests, write_github
+from tests.helpers.github import parse_outputs
 from tests.helpers.plans import D_SRC, FAR, R, sample_plan
 
 
@@ -28,26 +29,49 @@ def test_github_summary_and_outputs(tmp_path: Path) -> None:
     assert f"| web | `{FAR}:web` | unchanged | `sha256:cccccccccccc` | unchanged |" in text
     assert "Plan: 1 build, 3 to create, 1 to update, 1 unchanged." in text
 
-    lines = output.read_text().splitlines()
-    start = lines.index(next(line for line in lines if line.startswith("refs<<")))
-    marker = lines[start].split("<<", 1)[1]
-    end = lines.index(marker, start + 1)
-    assert lines[start + 1 : end] == [
-        f"{R}:1.2.3",
-        f"{R}:latest",
-        f"{R}:sha-abc1234",
-        f"{FAR}:latest",
-    ]
-    digests = json.loads(next(line for line in lines if line.startswith("digests="))[8:])
-    assert digests == {
-        f"{R}:1.2.3": digest,
-        f"{R}:latest": digest,
-        f"{R}:sha-abc1234": digest,
-        f"{FAR}:latest": digest,
+    outputs = parse_outputs(output.read_text())
+    written = [f"{R}:1.2.3", f"{R}:latest", f"{R}:sha-abc1234", f"{FAR}:latest"]
+    # Every desired reference, changed or not (web's tag was already there): a later step
+    # (sign, deploy) gets them all; `changed` is what this run wrote.
+    assert outputs["refs"].splitlines() == [*written, f"{FAR}:web"]
+    assert outputs["changed"].splitlines() == written
+    assert json.loads(outputs["digests"]) == {
+        **dict.fromkeys(written, digest),
+        f"{FAR}:web": D_SRC,
     }
-    images = json.loads(next(line for line in lines if line.startswith("images="))[7:])
+    assert json.loads(outputs["json"])["digests"] == json.loads(outputs["digests"])
+    images = json.loads(outputs["images"])
     assert images["app"]["digest"] == digest
     assert images["web"] == {"digest": D_SRC, "refs": [f"{FAR}:web"]}
+
+
+def test_a_no_change_apply_still_names_every_reference(tmp_path: Path) -> None:
+    plan, _ = sample_plan()
+    web_only = [image for image in plan.images if image.name == "web"]
+    quiet = type(plan)(tuple(web_only))
+    output = tmp_path / "output"
+    write_github({"GITHUB_OUTPUT": str(output)}, quiet, ApplyResult(quiet, ()))
+    outputs = parse_outputs(output.read_text())
+    assert outputs["refs"] == f"{FAR}:web"
+    assert json.loads(outputs["digests"]) == {f"{FAR}:web": D_SRC}
+    assert outputs["changed"] == ""
+
+
+def test_the_summary_of_a_failed_apply_says_what_failed_and_why(tmp_path: Path) -> None:
+    plan, _ = sample_plan()
+    results = []
+    for task in tasks_for(plan):
+        if task.kind == "build":
+            results.append(TaskResult(task, "failed", error="step RUN make:\nexit code 2"))
+        else:
+            results.append(TaskResult(task, "not-started", error="not started: build failed"))
+    summary = tmp_path / "summary.md"
+    write_github({"GITHUB_STEP_SUMMARY": str(summary)}, plan, ApplyResult(plan, tuple(results)))
+    text = summary.read_text()
+    assert "**Failed:**\n\n- build app: step RUN make: exit code 2\n" in text
+    row = next(line for line in text.splitlines() if f"`{R}:sha-abc1234`" in line)
+    assert row.endswith("|  | not-started |"), row
+    assert "``" not in text
 
 
 def test_outputs_after_a_partial_failure_name_only_the_tags_that_point_there() -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from hubpub import github
 from hubpub.commands._options import plan_options
 from hubpub.commands._session import Session, checkout_warnings, session
 from hubpub.errors import HubpubError, PlanError, StalePlanError
@@ -28,6 +29,7 @@ from hubpub.observe import Observation
 from hubpub.planfile import SavedPlan, check_stale, config_hash, load
 from hubpub.planner import Plan, make_plan
 from hubpub.report import (
+    GitHubProgress,
     PlainProgress,
     RichProgress,
     render_plan,
@@ -189,8 +191,10 @@ def _execute(
     current: Session, observation: Observation, plan: Plan, *, allow_overwrite: bool
 ) -> ApplyResult:
     # A progress display on a terminal; plain log lines in CI, where redraws would garble logs.
+    # Under GitHub Actions, each build's log is a collapsible group.
     display = RichProgress() if sys.stderr.isatty() else None
-    progress: Progress = display or PlainProgress(sys.stderr)
+    plain = GitHubProgress if github.enabled(current.environ) else PlainProgress
+    progress: Progress = display or plain(sys.stderr)
     executor = Executor(
         current.registry,
         current.engine,
