@@ -59,15 +59,16 @@ def enabled(environ: Mapping[str, str]) -> bool:
 
 # hubpub's located messages start "file:line: " or "file:line:col: " (docs/config.md), the
 # form an editor (and GitHub's annotations) can jump to.
-_LOCATED = re.compile(r"(?P<file>[^\s:][^:]*):(?P<line>\d+)(?::(?P<col>\d+))?: ")
+_LOCATED = re.compile(r"(?P<file>[^\s:]+):(?P<line>\d+)(?::(?P<col>\d+))?: ")
 
 
 def annotation(level: str, message: str, *, title: str = "hubpub") -> str:
     """One ``::error``/``::warning`` workflow command for ``message``, with ``file``,
-    ``line`` and ``col`` when the message starts with a location."""
+    ``line`` and ``col`` when the message starts with the location of a file (a file that
+    exists: ``localhost:5000: ...`` names a registry, not line 5000)."""
     properties = {"title": title}
     match = _LOCATED.match(message)
-    if match:
+    if match and Path(match["file"]).is_file():
         properties["file"] = match["file"]
         properties["line"] = match["line"]
         if match["col"]:

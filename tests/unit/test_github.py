@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import pytest
+
 from hubpub.executor import ApplyResult, TaskResult, tasks_for
+from hubpub.github import annotate, annotation, group
 from hubpub.report import final_digests, write_github
 from tests.helpers.github import parse_outputs
 from tests.helpers.plans import D_SRC, FAR, R, sample_plan
@@ -89,3 +93,57 @@ def test_outputs_after_a_partial_failure_name_only_the_tags_that_point_there() -
     images = final_digests(ApplyResult(plan, tuple(results)))
     assert images["app"] == {"digest": pushed, "refs": [push_ref]}
     assert images["web"] == {"digest": D_SRC, "refs": [f"{FAR}:web"]}
+
+
+@pytest.mark.parametrize(
+    ("level", "message", "expected"),
+    [
+        (
+            "error",
+            "hubpub.toml:4: image[a].contxt: unknown key 'contxt', did you mean 'context'?",
+            "::error title=hubpub,file=hubpub.toml,line=4::hubpub.toml:4: image[a].contxt: "
+            "unknown key 'contxt', did you mean 'context'?",
+        ),
+        (
+            "error",
+            "ci/hubpub.toml:3:8: invalid value (TOML syntax)",
+            "::error title=hubpub,file=ci/hubpub.toml,line=3,col=8::ci/hubpub.toml:3:8: "
+            "invalid value (TOML syntax)",
+        ),
+        (
+            "warning",
+            "image 'app': 100% of\nits files: changed",
+            "::warning title=hubpub::image 'app': 100%25 of%0Aits files: changed",
+        ),
+        (
+            "error",
+            "localhost:5000: refused",  # a registry's port is not a line number
+            "::error title=hubpub::localhost:5000: refused",
+        ),
+    ],
+)
+def test_annotations_name_the_file_and_line_a_message_starts_with(
+    level: str, message: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ci").mkdir()
+    for name in ("hubpub.toml", "ci/hubpub.toml"):
+        (tmp_path / name).write_text("")
+    assert annotation(level, message) == expected
+
+
+def test_annotations_only_under_github_actions() -> None:
+    out = io.StringIO()
+    annotate({}, "error", ["x"], stream=out)
+    assert out.getvalue() == ""
+    annotate({"GITHUB_ACTIONS": "true"}, "error", ["x", "y"], stream=out)
+    assert out.getvalue() == "::error title=hubpub::x\n::error title=hubpub::y\n"
+
+
+def test_a_group_cannot_be_ended_by_the_log_it_holds() -> None:
+    text = group("hubpub: build app (done, 1.0s)", ["step 1", "::endgroup::", "::error::x"])
+    lines = text.splitlines()
+    assert lines[0] == "::group::hubpub: build app (done, 1.0s)"
+    token = lines[1].removeprefix("::stop-commands::")
+    assert lines[2:5] == ["step 1", "::endgroup::", "::error::x"]
+    assert lines[5:] == [f"::{token}::", "::endgroup::"]
