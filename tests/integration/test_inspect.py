@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.fixtures import skopeo
+from tests.fixtures.engine import DockerEngine
 from tests.fixtures.registry import Registry
+from tests.helpers.project import build_project
 from tests.helpers.registry import (
     empty_docker_config,
     push_layout,
@@ -126,3 +128,32 @@ def test_inspect_uses_the_registries_of_hubpub_toml(registry_tls: Registry, tmp_
     missing = hubpub(elsewhere, "inspect", name, "-c", "nope.toml")
     assert missing.returncode == 1
     assert "nope.toml: no such file" in missing.stderr
+
+
+def test_inspect_shows_the_labels_that_say_which_commit_made_the_image(
+    tmp_path: Path,
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+) -> None:
+    path = f"{unique('alice')}/app"
+    project = build_project(
+        tmp_path,
+        docker_engine,
+        [f"{registry_plain.host}/{path}"],
+        [registry_plain],
+        base=busybox_image,
+        tags='tags = [{ preset = "ref", on = "branch" }]',
+    )
+    commit = project.git("rev-parse", "HEAD")
+    project.ok("apply", "--ref", "refs/heads/main", f"--redirect=docker.io={registry_plain.host}")
+
+    ref = f"{registry_plain.host}/{path}:main"
+    doc = json.loads(project.ok("inspect", ref, "--json").stdout)
+    labels = skopeo.inspect(registry_plain, f"{path}:main")["Labels"]
+    assert doc["labels"] == dict(sorted(labels.items()))
+    assert doc["labels"]["org.opencontainers.image.revision"] == commit
+    text = project.ok("inspect", ref).stdout.splitlines()
+    start = text.index("Labels:")
+    assert f"  org.opencontainers.image.revision={commit}" in text[start:]
+    assert "  org.opencontainers.image.version=main" in text[start:]

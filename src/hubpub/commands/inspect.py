@@ -44,6 +44,9 @@ def describe(client: RegistryClient, ref: Reference, manifest: Manifest) -> dict
         "mediaType": manifest.media_type,
         "size": manifest.size,
     }
+    annotations = manifest.json().get("annotations")
+    if isinstance(annotations, dict) and annotations:
+        doc["annotations"] = {str(k): str(v) for k, v in sorted(annotations.items())}
     if manifest.is_index:
         doc["platforms"] = [
             {
@@ -66,6 +69,11 @@ def describe(client: RegistryClient, ref: Reference, manifest: Manifest) -> dict
         if isinstance(data, dict) and data.get("os"):
             platform = platform_text(data)
         doc["config"] = {"digest": config.digest, "mediaType": config.media_type}
+        # The labels say which commit, version and time made the image (revision, version,
+        # created, source: the OCI annotation keys hubpub sets, docs/config.md).
+        labels = (data.get("config") or {}).get("Labels") if isinstance(data, dict) else None
+        if isinstance(labels, dict) and labels:
+            doc["labels"] = {str(k): str(v) for k, v in sorted(labels.items())}
     doc["platforms"] = [{"platform": platform or "unknown", "digest": manifest.digest}]
     doc["layers"] = [{"digest": layer.digest, "size": layer.size} for layer in manifest.layers]
     return doc
@@ -85,6 +93,10 @@ def _text(doc: dict[str, Any]) -> str:
     else:
         lines.append("Platforms:")
         lines.extend(f"  {p['platform']:<20} {p['digest']}" for p in doc["platforms"])
+    for title, key in (("Labels:", "labels"), ("Annotations:", "annotations")):
+        if doc.get(key):
+            lines.append(title)
+            lines.extend(f"  {name}={value}" for name, value in doc[key].items())
     return "\n".join(lines)
 
 
@@ -119,7 +131,8 @@ def command(
         raise click.UsageError("--json, --raw and --digest exclude each other")
     ref = parse_reference(reference)
     source = ctx.get_parameter_source("config_path")
-    explicit = source is not None and source.name != "DEFAULT"
+    given_first = (ctx.find_root().obj or {}).get("config_path") is not None  # hubpub -c F inspect
+    explicit = given_first or (source is not None and source.name != "DEFAULT")
     options = registry_options(config_path, explicit)
     if insecure:
         base = options.get(ref.registry, RegistryOptions())
