@@ -218,7 +218,11 @@ class PlainProgress:
     def finished(self, result: TaskResult) -> None:
         label = result.task.label
         if result.status == "done":
-            what = result.digest if result.task.kind != "build" else "built " + short(result.digest)
+            # A build's result is the engine's image ID, not a registry digest: the digest is
+            # known only once the image is pushed (its push line says it).
+            what = (
+                result.digest if result.task.kind != "build" else f"image ID {short(result.digest)}"
+            )
             self._print(f"hubpub: {label}: done {what} ({result.seconds:.1f}s)")
         elif result.status == "failed":
             self._print(f"hubpub: {label}: FAILED: {result.error}")

@@ -813,3 +813,26 @@ def test_a_version_tag_publishes_its_own_commit_not_the_checkout(
     )
     project.git("checkout", "-q", "v1.0.0")
     project.ok("apply", *release)
+
+
+def test_a_saved_plan_given_another_config_names_that_cause(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    registry_base: str,
+    tmp_path: Path,
+) -> None:
+    repo = f"{registry_plain.host}/t{uid()}/app"
+    project = build_project(tmp_path, docker_engine, [repo], [registry_plain], base=registry_base)
+    planfile = tmp_path / "p5.plan"
+    project.ok("plan", "--ref", "refs/heads/main", "--only", "app", "--out", str(planfile))
+    other = (project.root / "hubpub.toml").read_text().replace('name = "app"', 'name = "web"')
+    project.write("other.toml", other)
+
+    refused = project.hubpub("apply", str(planfile), "-c", "other.toml")
+
+    assert refused.code == 1
+    assert refused.stderr == (
+        f"hubpub: error: the plan {planfile} was made for another version of other.toml, or "
+        "for another config (pass -c with the config it was made for, or run 'hubpub plan "
+        "--out' again)\n"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -11,7 +12,14 @@ from hubpub.errors import PlanError
 from hubpub.executor import ApplyResult, TaskResult, tasks_for
 from hubpub.planfile import SavedPlan, load, save
 from hubpub.planner import ImageSpec, Observed, TargetTag, make_plan
-from hubpub.report import plan_json, render_plan, render_result, summary_line, write_github
+from hubpub.report import (
+    PlainProgress,
+    plan_json,
+    render_plan,
+    render_result,
+    summary_line,
+    write_github,
+)
 from tests.helpers.plans import D_OLD, FAR, KEY, R, ref, sample_plan
 
 
@@ -126,3 +134,18 @@ def test_a_platform_warning_shows_in_text_json_summary_and_saved_plans(tmp_path:
     again = load(path)
     assert again.plan == plan
     assert again.observed.indexes == frozenset({D_OLD})
+
+
+def test_ci_lines_call_a_build_result_an_image_id_and_a_push_result_a_digest() -> None:
+    plan, _ = sample_plan()
+    tasks = tasks_for(plan)
+    out = io.StringIO()
+    progress = PlainProgress(out)
+    build = next(t for t in tasks if t.kind == "build")
+    push = next(t for t in tasks if t.kind == "push")
+    progress.finished(TaskResult(build, "done", digest="sha256:" + "e" * 64, seconds=1.0))
+    progress.finished(TaskResult(push, "done", digest="sha256:" + "d" * 64, seconds=0.5))
+    assert out.getvalue().splitlines() == [
+        "hubpub: build app: done image ID sha256:eeeeeeeeeeee (1.0s)",
+        f"hubpub: push {push.ref}: done sha256:{'d' * 64} (0.5s)",
+    ]

@@ -89,6 +89,9 @@ def command(
                 f"{config_path}: no such file, and {planfile} needs the config it was made for",
                 hint="pass -c with that config's path",
             )
+        # Before anything reads the config with the plan's options (its --only names images
+        # of the config it was made for): another config is the cause to report.
+        _check_config(config_path, saved, planfile)
         ref, sha, only = saved.options.ref, saved.options.sha, saved.options.only
         redirects, rebuild = saved.options.redirects, saved.options.rebuild
         allow_overwrite = allow_overwrite or saved.options.allow_overwrite
@@ -137,15 +140,18 @@ def _refuse_dirty(plan: Plan, *, allow_dirty: bool) -> None:
         )
 
 
+def _check_config(config_path: Path, saved: SavedPlan, planfile: Path) -> None:
+    if config_hash(config_path) != saved.config_sha256:
+        raise PlanError(
+            f"the plan {planfile} was made for another version of {config_path}, or for "
+            "another config",
+            hint="pass -c with the config it was made for, or run 'hubpub plan --out' again",
+        )
+
+
 def _check_saved(
     current: Session, saved: SavedPlan, planfile: Path | None
 ) -> tuple[Observation, Plan]:
-    got = config_hash(current.config.path)
-    if got != saved.config_sha256:
-        raise PlanError(
-            f"the plan {planfile} was made for another version of {current.config.path}",
-            hint="run 'hubpub plan --out' again",
-        )
     if current.git.sha != saved.commit:
         raise PlanError(
             f"the plan {planfile} was made for commit {saved.commit[:12]}, this is "
