@@ -15,8 +15,10 @@ import subprocess
 import uuid
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.fixtures.engine import DockerEngine
 from tests.fixtures.registry import Registry
@@ -239,3 +241,122 @@ def test_bad_inputs_are_one_error_annotation(
     assert message in errors[0]
     assert "Traceback" not in done.stdout + done.stderr
     assert "refs" not in outputs
+
+
+# --- the README's workflow, run step by step --------------------------------------------------
+
+
+def readme_workflow() -> dict[str, Any]:
+    """The first YAML block under "In GitHub Actions" in README.md."""
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text.split("### In GitHub Actions", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    workflow: dict[str, Any] = yaml.safe_load(block)
+    return workflow
+
+
+_EXPRESSION = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
+
+
+def evaluate(text: str, context: dict[str, str]) -> str:
+    """``${{ name }}`` replaced from ``context``; an unknown name fails the test (the README's
+    workflow uses something this runner does not know: teach it, or change the README)."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in context, f"README workflow uses ${{{{ {name} }}}}"
+        return context[name]
+
+    return _EXPRESSION.sub(value, text)
+
+
+def condition(expression: str, context: dict[str, str]) -> bool:
+    left, op, right = expression.partition(" == ")
+    assert op, f"README workflow's if: {expression!r} is not `a == 'b'`"
+    return context.get(left.strip(), "") == right.strip().strip("'")
+
+
+def run_readme_workflow(
+    runner: Runner, project: Project, event: str, context: dict[str, str], *, pr_head: str = ""
+) -> list[str]:
+    """Each step of the README's job as a runner runs it; what its `run:` steps printed."""
+    steps = readme_workflow()["jobs"]["hubpub"]["steps"]
+    printed: list[str] = []
+    for step in steps:
+        if "if" in step and not condition(step["if"], context):
+            continue
+        env = {name: evaluate(str(value), context) for name, value in step.get("env", {}).items()}
+        uses = step.get("uses", "")
+        if uses.startswith("actions/checkout@"):
+            # The project is the checkout; version tags need the whole history.
+            assert step["with"]["fetch-depth"] == 0
+        elif uses.startswith("OWNER/hubpub@"):
+            inputs = {k: evaluate(str(v), context) for k, v in step.get("with", {}).items()}
+            saved = project.env
+            project.env = {**saved, **env}
+            try:
+                done, outputs, _summary = runner.run(
+                    project, event, inputs, pr_head=pr_head or None
+                )
+            finally:
+                project.env = saved
+            assert done.returncode == 0, done.stdout + done.stderr
+            context |= {f"steps.{step['id']}.outputs.{k}": v for k, v in outputs.items()}
+        else:
+            script = evaluate(step["run"], context)
+            done = subprocess.run(
+                ["bash", "-e", "-c", script],
+                cwd=project.root,
+                env={**project.env, **env},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            printed.append(done.stdout)
+    return printed
+
+
+def test_the_readme_workflow_publishes_on_push_and_only_plans_on_a_pull_request(
+    runner: Runner,
+    tmp_path: Path,
+    docker_engine: DockerEngine,
+    registry_base: str,
+    registry_plain: Registry,
+    registry_tls: Registry,
+    skopeo: ModuleType,
+) -> None:
+    # The README's config: the registry's credentials in REG_USER / REG_PASSWORD.
+    path = f"a{uuid.uuid4().hex[:8]}/app"
+    project = build_project(
+        tmp_path,
+        docker_engine,
+        [f"{registry_tls.host}/{path}"],
+        [registry_plain],  # where the base image is
+        base=registry_base,
+        tags=TAGS,
+        extra=(
+            f'\n[registries."{registry_tls.host}"]\nca_file = "{registry_tls.ca_file}"\n'
+            'username_env = "REG_USER"\npassword_env = "REG_PASSWORD"\n'
+        ),
+    )
+    context = {
+        "github.actor": registry_tls.username or "",
+        "secrets.GITHUB_TOKEN": registry_tls.password or "",
+    }
+    head = project.git("rev-parse", "HEAD")
+
+    printed = run_readme_workflow(runner, project, "pull_request", dict(context), pr_head=head)
+    assert printed == []  # the last step runs after an apply only
+    listed = skopeo.run(
+        "list-tags",
+        *skopeo.flags(registry_tls),
+        f"docker://{registry_tls.host}/{path}",
+        check=False,
+    )
+    assert listed.returncode != 0  # nothing was pushed from the pull request
+
+    printed = run_readme_workflow(runner, project, "push", dict(context))
+    expected = [f"{registry_tls.host}/{path}:main", f"{registry_tls.host}/{path}:sha-{head[:7]}"]
+    assert sorted(printed[0].split()) == sorted(expected)
+    for ref in expected:
+        assert skopeo.digest(registry_tls, ref.split("/", 1)[1])
