@@ -158,6 +158,65 @@ def push_layout(layout: Layout, registry: Registry, ref: str) -> None:
     )
 
 
+def nest_layout(layout: Layout) -> Layout:
+    """``layout`` (an index) wrapped in another index: an index of an index, which image-spec
+    allows and skopeo does not copy ("a manifest list instead of a manifest")."""
+    blobs_dir = layout.path / "blobs" / "sha256"
+    inner = (blobs_dir / layout.digest.split(":")[1]).read_bytes()
+    outer = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": OCI_INDEX, "digest": layout.digest, "size": len(inner)}],
+        }
+    ).encode()
+    digest = _digest(outer)
+    (blobs_dir / digest.split(":")[1]).write_bytes(outer)
+    top = {"mediaType": OCI_INDEX, "digest": digest, "size": len(outer)}
+    (layout.path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+    return Layout(layout.path, digest, OCI_INDEX, [layout.digest, *layout.children], layout.blobs)
+
+
+def push_layout_raw(layout: Layout, registry: Registry, repository: str, tag: str) -> None:
+    """Push ``layout`` to a plain-HTTP, no-auth registry with bare HTTP requests (the
+    distribution spec's monolithic upload and manifest PUT), manifests after what they list:
+    for what skopeo does not copy, still without hubpub."""
+    assert registry.username is None, "push_layout_raw speaks to an anonymous registry"
+    base = f"{registry.url}/v2/{repository}"
+    blobs_dir = layout.path / "blobs" / "sha256"
+
+    def put_manifest(digest: str, reference: str) -> None:
+        data = (blobs_dir / digest.split(":")[1]).read_bytes()
+        doc = json.loads(data)
+        for child in doc.get("manifests", []):
+            put_manifest(child["digest"], child["digest"])
+        for blob in [doc.get("config"), *doc.get("layers", [])]:
+            if blob:
+                upload = requests.post(f"{base}/blobs/uploads/", timeout=30)
+                upload.raise_for_status()
+                location = upload.headers["Location"]
+                if location.startswith("/"):
+                    location = registry.url + location
+                body = (blobs_dir / blob["digest"].split(":")[1]).read_bytes()
+                sep = "&" if "?" in location else "?"
+                done = requests.put(
+                    f"{location}{sep}digest={blob['digest']}",
+                    data=body,
+                    headers={"Content-Type": "application/octet-stream"},
+                    timeout=30,
+                )
+                done.raise_for_status()
+        answer = requests.put(
+            f"{base}/manifests/{reference}",
+            data=data,
+            headers={"Content-Type": doc["mediaType"]},
+            timeout=30,
+        )
+        answer.raise_for_status()
+
+    put_manifest(layout.digest, tag)
+
+
 def options_for(*registries: Registry) -> dict[str, RegistryOptions]:
     """What hubpub.toml would say: plain and token registries are insecure (plain HTTP), TLS
     ones name their CA."""

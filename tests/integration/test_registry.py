@@ -33,8 +33,10 @@ from tests.helpers.registry import (
     client_for,
     creds_env,
     env_options,
+    nest_layout,
     options_for,
     push_layout,
+    push_layout_raw,
     ref,
     unique,
     write_layout,
@@ -940,3 +942,76 @@ def test_a_promotion_copies_once_then_tags_with_the_copys_token(
     assert counter.count("PUT", "/manifests/") == 3
     for tag in tags:
         assert skopeo.digest(registry_token, f"{tag.ref.path}:{tag.ref.tag}") == layout.digest
+
+
+def test_an_index_of_indexes_is_copied_whole_with_every_digest_kept(
+    registry_plain: Registry,
+    registry_tls: Registry,
+    tmp_path: Path,
+    docker_config: Path,
+) -> None:
+    repo = unique("alice")
+    inner = write_layout(tmp_path / "layout", platforms=("linux/amd64", "linux/arm64"), index=True)
+    layout = nest_layout(inner)
+    push_layout_raw(layout, registry_plain, repo, "1")
+    options = env_options(registry_tls) | options_for(registry_plain)
+    with client_for(
+        registry_plain,
+        registry_tls,
+        docker_config=docker_config,
+        environ=creds_env(registry_tls),
+        options=options,
+    ) as client:
+        across = client.copy_image(ref(registry_plain, f"{repo}:1"), ref(registry_tls, f"{repo}:1"))
+        within = client.copy_image(
+            ref(registry_plain, f"{repo}:1"), ref(registry_plain, f"{repo}-b:1")
+        )
+    assert across == within == layout.digest
+    blobs = tmp_path / "layout" / "blobs" / "sha256"
+    for registry, name in ((registry_tls, repo), (registry_plain, f"{repo}-b")):
+        # skopeo reads every level back byte for byte: the outer index by its tag, the inner
+        # index and each image by digest, and each image's blobs.
+        assert (
+            skopeo.raw_manifest(registry, f"{name}:1")
+            == (blobs / layout.digest.split(":")[1]).read_bytes()
+        )
+        for digest in layout.children:
+            assert (
+                skopeo.raw_manifest(registry, f"{name}@{digest}")
+                == (blobs / digest.split(":")[1]).read_bytes()
+            )
+        for child in inner.children:
+            config = skopeo.run(
+                "inspect",
+                "--config",
+                "--raw",
+                *skopeo.flags(registry),
+                f"docker://{registry.host}/{name}@{child}",
+            ).stdout
+            assert json.loads(config)["os"] == "linux"
+
+
+def test_every_manifest_request_accepts_all_four_manifest_types(
+    registry_plain: Registry, fault_proxy: Any, tmp_path: Path, docker_config: Path
+) -> None:
+    # A distribution registry answers 404 for an OCI index to a request whose Accept does not
+    # list it (docs/registry.md#oci-index-accept): HEAD and GET alike must list all four.
+    repo = unique("alice")
+    layout = write_layout(tmp_path / "layout", platforms=("linux/amd64", "linux/arm64"), index=True)
+    push_layout(layout, registry_plain, f"{repo}:1")
+    proxy = fault_proxy(registry_plain)
+    with client_for(docker_config=docker_config, options={}) as client:
+        assert client.head_manifest(ref(proxy.host, f"{repo}:1")) is not None
+        assert client.get_manifest(ref(proxy.host, f"{repo}:1")).digest == layout.digest
+        client.copy_image(ref(proxy.host, f"{repo}:1"), ref(proxy.host, f"{repo}-c:1"))
+    manifest_requests = [r for r in proxy.requests if "/manifests/" in r.path]
+    assert {r.method for r in manifest_requests} >= {"HEAD", "GET", "PUT"}
+    for request in manifest_requests:
+        if request.method in ("HEAD", "GET"):
+            accepted = {t.strip() for t in request.headers["accept"].split(",")}
+            assert accepted >= {
+                "application/vnd.oci.image.index.v1+json",
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            }, request

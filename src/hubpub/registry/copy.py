@@ -76,25 +76,37 @@ class Copies:
 
     def content(self, src: Repository, dst: Repository, top: Manifest) -> tuple[str, ...]:
         """Everything ``top`` (held by ``src``) needs in ``dst`` before a tag can point to it:
-        its blobs and, for an index, its child manifests by digest. Returns the scopes that
-        write ``dst`` (and mount from ``src`` on the same registry), for the tag's PUT."""
+        its blobs and, for an index, its child manifests by digest (a child that is itself an
+        index, with its own children first). Returns the scopes that write ``dst`` (and mount
+        from ``src`` on the same registry), for the tag's PUT."""
         same_registry = api_host(src.registry) == api_host(dst.registry)
         scopes = write_scopes(dst, src if same_registry else None)
-        if src == dst:
-            return scopes
-        images: list[tuple[Manifest, Descriptor | None]] = []
+        if src != dst:
+            self._content(src, dst, top, scopes)
+        return scopes
+
+    def _content(
+        self, src: Repository, dst: Repository, top: Manifest, scopes: tuple[str, ...]
+    ) -> None:
         if not top.is_index:
-            images.append((top, None))
+            self._copy_blobs(list(top.blobs), src, dst, scopes)
+            return
+        images: list[Manifest] = []
+        indexes: list[Manifest] = []
         for entry in top.children:
             if self._registry.manifest_exists(dst.with_digest(entry.digest), scopes):
-                continue  # a manifest in a repository implies its blobs there
+                continue  # a manifest in a repository implies what it lists is there too
             child = self._registry.get_manifest(src.with_digest(entry.digest))
-            images.append((child, entry))
-        self._copy_blobs([b for m, _ in images for b in m.blobs], src, dst, scopes)
-        for child, listed in images:
-            if listed is not None:
-                self._registry.put_manifest(dst.with_digest(child.digest), child, scopes=scopes)
-        return scopes
+            (indexes if child.is_index else images).append(child)
+        # An index may list indexes (image-spec "image-index.md": manifests of any media
+        # type); each lands after everything it lists, as the top does, so no manifest ever
+        # names one that is missing.
+        self._copy_blobs([b for m in images for b in m.blobs], src, dst, scopes)
+        for child in images:
+            self._registry.put_manifest(dst.with_digest(child.digest), child, scopes=scopes)
+        for child in indexes:
+            self._content(src, dst, child, scopes)
+            self._registry.put_manifest(dst.with_digest(child.digest), child, scopes=scopes)
 
     def _copy_blobs(
         self,
