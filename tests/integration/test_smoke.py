@@ -416,3 +416,20 @@ def test_issuer_identity_tokens(registry_token: Registry) -> None:
         assert refused.status_code == 401
     finally:
         issuer.expires_in = 300
+
+
+def test_the_arm64_busybox_runs_through_qemu(
+    docker_engine: DockerEngine, busybox_arm64_image: str
+) -> None:
+    """The arm64 base the multi-platform tests build from: its config says arm64, and its
+    programs run on this amd64 engine through qemu (binfmt_misc)."""
+    image = docker_engine.client.images.get(busybox_arm64_image)
+    assert (image.attrs["Os"], image.attrs["Architecture"]) == ("linux", "arm64")
+    out = docker_engine.client.containers.run(
+        busybox_arm64_image,
+        ["uname", "-m"],
+        remove=True,
+        network_mode="none",
+        platform="linux/arm64",
+    )
+    assert out.decode().strip() == "aarch64"
