@@ -39,6 +39,7 @@ class DesiredTag:
     ref: Reference  # repository + tag
     rule: str  # "tags[1] (preset semver)", for messages
     immutable: bool  # full version tag of semver/pep440, or rule immutable = true
+    monotonic: bool = False  # moves only forward in commit history (templating TagValue)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def _desired(config: Config, image: Image, git: GitState, env: Mapping[str, str]
 
     values = image_tags(image, git, env)
     tags = tuple(
-        DesiredTag(repository.with_tag(value.tag), value.rule, value.immutable)
+        DesiredTag(repository.with_tag(value.tag), value.rule, value.immutable, value.monotonic)
         for repository in repositories
         for value in values.tags
     )

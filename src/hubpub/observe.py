@@ -86,7 +86,7 @@ class Observation:
 def image_spec(image: DesiredImage) -> ImageSpec:
     return ImageSpec(
         image.name,
-        tuple(TargetTag(tag.ref, tag.immutable, tag.rule) for tag in image.tags),
+        tuple(TargetTag(tag.ref, tag.immutable, tag.rule, tag.monotonic) for tag in image.tags),
         source=image.source,
     )
 

@@ -46,6 +46,7 @@ class TargetTag:
     ref: Reference
     immutable: bool = False
     rule: str = ""
+    monotonic: bool = False  # moves only forward in commit history (desired.DesiredTag)
 
 
 @dataclass(frozen=True)

@@ -164,3 +164,15 @@ def is_highest_stable(tag: str | None, all_tags: Iterable[str]) -> bool:
         if theirs is not None and theirs.is_stable and theirs.release_key() > mine:
             return False
     return True
+
+
+def higher_stable(version: VersionInfo, all_tags: Iterable[str]) -> list[VersionInfo]:
+    """The stable versions among ``all_tags`` (of ``version``'s scheme) higher than it: the
+    ones that may own a floating tag of its series (``1`` or ``1.2``) instead of it."""
+    mine = version.release_key()
+    out = []
+    for other in all_tags:
+        theirs = _same_scheme(version, other)
+        if theirs is not None and theirs.is_stable and theirs.release_key() > mine:
+            out.append(theirs)
+    return out

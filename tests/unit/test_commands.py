@@ -326,9 +326,12 @@ def test_latest_auto_refuses_to_guess_in_a_shallow_clone(
     capsys.readouterr()
     assert run("tags", "--ref", "refs/tags/v1.2.3", "--only", "figlet") == 1
     err = capsys.readouterr().err.strip()
+    # The semver preset's floating tags (1, 1.2) follow the same rule as latest = "auto"
+    # (docs/config.md, "Tags only move forward"), and are decided first.
     assert re.fullmatch(
-        r"hubpub: error: .*hubpub\.toml:\d+: image 'figlet': latest = \"auto\" compares v1\.2\.3 "
-        r"with every version tag, but this clone is shallow .*fetch-depth: 0.*",
+        r"hubpub: error: .*hubpub\.toml:\d+: image 'figlet', tags\[\d\]: the floating tag "
+        r"'1\.2' goes to the highest version that makes it, which compares v1\.2\.3 with every "
+        r"version tag, but this clone is shallow .*fetch-depth: 0.*",
         err,
     ), err
     assert "\n" not in err

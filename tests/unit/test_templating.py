@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ from hubpub.templating import (
     translate_dockerhub,
 )
 from hubpub.templating.sandbox import _compile, _render_literal
+from hubpub.versions import parse_semver
 from tests.helpers.templating import SHA, make_image, make_state, values
 
 SEMVER = {"preset": "semver"}
@@ -271,6 +273,95 @@ def test_backport_does_not_move_latest() -> None:
     assert not is_highest_stable("v3.0.0-rc.1", tags)
     assert not is_highest_stable("v1.9.1", tags)
     assert not is_highest_stable(None, tags)
+
+
+# A floating tag of a version series belongs to the highest stable version that makes it
+# (docs/config.md, "Tags only move forward"): (released tag, the repository's other version
+# tags, rules, expected tags).
+SERIES = [
+    ("backport after a minor", "v1.2.9", ("v1.3.0",), (SEMVER,), ["1.2.9", "1.2"]),
+    ("backport after a major", "v1.2.9", ("v2.0.0",), (SEMVER,), ["1.2.9", "1.2", "1"]),
+    ("old patch of a series", "v1.2.8", ("v1.2.9", "v1.3.0"), (SEMVER,), ["1.2.8"]),
+    ("highest of all", "v1.3.1", ("v1.2.9", "v1.3.0"), (SEMVER,), ["1.3.1", "1.3", "1", "latest"]),
+    (
+        "a higher pre-release does not count",
+        "v1.2.9",
+        ("v1.3.0-rc.1",),
+        (SEMVER,),
+        ["1.2.9", "1.2", "1", "latest"],
+    ),
+    (
+        "prefix and suffix alike",
+        "v1.2.9",
+        ("v1.3.0",),
+        ({"preset": "semver", "prefix": "v", "suffix": "-slim"},),
+        ["v1.2.9-slim", "v1.2-slim"],
+    ),
+    (
+        "custom pattern",
+        "v1.2.9",
+        ("v1.3.0",),
+        ({"preset": "semver", "pattern": ["{{version}}", "{{major}}.x"]},),
+        ["1.2.9"],
+    ),
+    ("pep440 alike", "1.2.9", ("1.3.0",), (PEP440,), ["1.2.9", "1.2"]),
+    ("pep440 post release is not stable", "1.3.post1", ("1.3",), (PEP440,), ["1.3.post1"]),
+    (
+        "the other scheme does not count",
+        "1.2.9",
+        ("1.3",),
+        (SEMVER,),
+        ["1.2.9", "1.2", "1", "latest"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("tag", "others", "rules", "expected"),
+    [row[1:] for row in SERIES],
+    ids=[row[0] for row in SERIES],
+)
+def test_a_floating_version_tag_goes_to_the_highest_of_its_series(
+    tag: str, others: tuple[str, ...], rules: tuple[Any, ...], expected: list[str]
+) -> None:
+    state = make_state(f"refs/tags/{tag}", tags=others)
+    assert values(make_image(*rules), state) == expected
+
+
+def test_a_shallow_clone_refuses_to_decide_a_series() -> None:
+    state = replace(make_state("refs/tags/v1.2.9"), tags_complete=False)
+    with pytest.raises(TemplateError, match=r"the floating tag '1\.2' goes to the highest"):
+        image_tags(make_image(SEMVER, latest=False), state, {})
+    # Only the full version, or a pre-release: nothing to compare.
+    only_full = make_image({"preset": "semver", "pattern": "{{version}}"}, latest=False)
+    assert values(only_full, state) == ["1.2.9"]
+    pre = replace(make_state("refs/tags/v1.3.0-rc.1"), tags_complete=False)
+    assert values(make_image(SEMVER), pre) == ["1.3.0-rc.1"]
+
+
+def test_which_tags_only_move_forward_in_history() -> None:
+    rules = (SEMVER, SHA_PRESET, {"preset": "ref"}, {"preset": "edge"}, "nightly")
+    branch = image_tags(make_image(*rules, latest=True), make_state("refs/heads/main"), {})
+    assert {v.tag: v.monotonic for v in branch.tags} == {
+        "main": True,
+        "edge": True,
+        "nightly": True,
+        "latest": True,
+        "sha-0123456": False,  # names its commit
+    }
+    release = image_tags(make_image(*rules), make_state("refs/tags/v1.2.3"), {})
+    # The version order decides 1, 1.2 and latest = "auto", not the commit order.
+    assert {v.tag: v.monotonic for v in release.tags} == {
+        "1.2.3": False,
+        "1.2": False,
+        "1": False,
+        "v1.2.3": True,
+        "nightly": True,
+        "sha-0123456": False,
+        "latest": False,
+    }
+    fixed = image_tags(make_image({"template": "x", "immutable": True}), make_state(None), {})
+    assert [v.monotonic for v in fixed.tags] == [False]
 
 
 def test_version_and_immutable() -> None:
@@ -593,3 +684,32 @@ def test_a_literal_renders_as_jinja_renders_it(text: str) -> None:
     assert render(text, context, "x") == str(_compile(text).render(context)).strip()
     environment().parse(text)  # no syntax error
     assert check_template(text, RULE_NAMES, []) is None
+
+
+# Random release histories: releasing versions in any order never moves a floating tag of a
+# series (1, 1.2, latest) to a version lower than the one it names.
+_versions = st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3), st.booleans()).map(
+    lambda v: f"v{v[0]}.{v[1]}.{v[2]}" + ("-rc.1" if v[3] else "")
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_versions, min_size=1, max_size=12, unique=True))
+def test_releases_in_any_order_never_move_a_series_tag_to_an_older_version(
+    releases: list[str],
+) -> None:
+    image = make_image(SEMVER)
+    owner: dict[str, str] = {}  # tag -> the version it names in the registry
+    for index, tag in enumerate(releases):
+        state = make_state(f"refs/tags/{tag}", tags=tuple(releases[: index + 1]))
+        mine = parse_semver(tag)
+        assert mine is not None
+        for value in image_tags(image, state, {}).tags:
+            if value.immutable:
+                continue
+            before = owner.get(value.tag)
+            if before is not None:
+                theirs = parse_semver(before)
+                assert theirs is not None
+                assert theirs.release_key() <= mine.release_key(), (value.tag, before, tag)
+            owner[value.tag] = tag

@@ -33,7 +33,14 @@ from hubpub.templating.sandbox import (
     render,
 )
 from hubpub.templating.slug import finish_tag, slug
-from hubpub.versions import is_highest_stable, parse_pep440, parse_semver, parse_version
+from hubpub.versions import (
+    VersionInfo,
+    higher_stable,
+    is_highest_stable,
+    parse_pep440,
+    parse_semver,
+    parse_version,
+)
 
 log = logging.getLogger("hubpub.templating")
 
@@ -62,6 +69,12 @@ class TagValue:
     tag: str
     rule: str  # "tags[1] (preset semver)", for messages and plans
     immutable: bool
+    # A floating tag that moves only forward in commit history (a branch name, edge,
+    # latest = true, a template): the planner skips a move to an ancestor of the commit its
+    # image was built from (docs/config.md, "Tags only move forward"). False for immutable
+    # tags, per-commit ones (sha) and the version-derived ones (1, 1.2, latest = "auto"),
+    # which the version order decides instead.
+    monotonic: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,18 +120,21 @@ def image_tags(image: Image, git: GitState, env: Mapping[str, str]) -> ImageTags
         except TemplateError as exc:
             raise LocatedTemplateError(str(exc), ("tags", index)) from None
         label = rule_label(index, rule)
-        for tag, immutable in produced:
+        for tag, immutable, monotonic in produced:
             if not tag:
                 continue
             if latest_vote is None:
                 latest_vote = vote
             if tag not in seen:
                 seen.add(tag)
-                values.append(TagValue(tag, label, immutable or rule.immutable))
+                fixed = immutable or rule.immutable
+                values.append(TagValue(tag, label, fixed, monotonic and not fixed))
     if values and _wants_latest(image, git, latest_vote):
         tag = finish_tag("", "latest", image.latest_suffix)
         if tag and tag not in seen:
-            values.append(TagValue(tag, f"latest (latest = {_latest_text(image)})", False))
+            # latest = true follows the branch it is published from; "auto" the versions.
+            rule_text = f"latest (latest = {_latest_text(image)})"
+            values.append(TagValue(tag, rule_text, False, image.latest is True))
     return ImageTags(tuple(values), values[0].tag if values else None)
 
 
@@ -150,11 +166,13 @@ def _wants_latest(image: Image, git: GitState, vote: bool | None) -> bool:
     return is_highest_stable(git.tag, git.version_tags)
 
 
-Produced = tuple[list[tuple[str, bool]], bool]
+# (tag, immutable, monotonic) of each value, and the rule's vote for latest.
+Produced = tuple[list[tuple[str, bool, bool]], bool]
 
 
 def _run_rule(rule: Rule, git: GitState, context: dict[str, Any], where: str) -> Produced:
-    """One rule's values (each with its immutability) and its vote for ``latest``."""
+    """One rule's values (each with its immutability and whether it only moves forward) and
+    its vote for ``latest``."""
     kind = ref_kind(git.ref)
     if isinstance(rule, TemplateRule):
         return _run_template(rule, git, kind, context, where)
@@ -169,19 +187,21 @@ def _run_rule(rule: Rule, git: GitState, context: dict[str, Any], where: str) ->
             return [], False
         if kind == "pr":
             number = str(git.pr_number) if git.pr_number is not None else (git.ref_name or "")
-            return [(finish_tag("pr-" if prefix is None else prefix, number, suffix), False)], False
+            tag = finish_tag("pr-" if prefix is None else prefix, number, suffix)
+            return [(tag, False, True)], False
         name = git.branch if kind == "branch" else git.tag
-        return [(finish_tag(prefix or "", name or "", suffix), False)], kind == "tag"
+        return [(finish_tag(prefix or "", name or "", suffix), False, True)], kind == "tag"
     if isinstance(rule, ShaPreset):
         if not git.sha:
             return [], False
         value = git.sha if rule.format == "long" else git.sha[:SHORT_SHA]
-        return [(finish_tag("sha-" if prefix is None else prefix, value, suffix), False)], False
+        tag = finish_tag("sha-" if prefix is None else prefix, value, suffix)
+        return [(tag, False, False)], False  # per commit: it never names another one
     if isinstance(rule, EdgePreset):
         branch = rule.branch or git.default_branch
         if kind != "branch" or git.branch != branch:
             return [], False
-        return [(finish_tag(prefix or "", "edge", suffix), False)], False
+        return [(finish_tag(prefix or "", "edge", suffix), False, True)], False
     raise AssertionError(f"unknown rule {rule!r}")  # pragma: no cover
 
 
@@ -206,7 +226,7 @@ def _run_template(
             hint=_invalid_tag_hint(rule.template, context, where),
         )
     # A template with `match` is metadata-action's `match` type, which votes for latest.
-    return [(value, False)], rule.match is not None
+    return [(value, False, True)], rule.match is not None
 
 
 def _run_version(
@@ -234,7 +254,8 @@ def _run_version(
         "patch": version.patch,
         "raw": raw,
     }
-    out: list[tuple[str, bool]] = []
+    out: list[tuple[str, bool, bool]] = []
+    higher: list[VersionInfo] | None = None  # asked once, when a floating tag needs it
     for pattern in patterns_of(rule):
         is_raw = re.fullmatch(r"\{\{\s*raw\s*\}\}", pattern) is not None
         if version.is_prerelease and not is_raw:
@@ -245,8 +266,58 @@ def _run_version(
                 continue  # no "0" tag for 0.x unless major_zero (docs/config.md#tag-rules)
             value = render(pattern, names, f"{where}.pattern")
         tag = finish_tag(prefix, value, suffix)
-        out.append((tag, tag == full))
+        if tag != full and not version.is_prerelease:
+            # A floating tag of a series (1, 1.2, v1-slim) belongs to the highest stable
+            # version that renders it, as latest = "auto" to the highest of all: a backport
+            # 1.2.9 after 1.3.0 makes 1.2.9 and 1.2, not 1 (docs/config.md, "Tags only move
+            # forward").
+            if higher is None:
+                _refuse_shallow(git, version, where, tag)
+                higher = higher_stable(version, git.version_tags)
+            owner = _series_owner(pattern, higher, names, tag, prefix, suffix, where)
+            if owner is not None:
+                log.info("%s: %s belongs to %s, higher than %s: no tag", where, tag, owner, raw)
+                continue
+        out.append((tag, tag == full, False))
     return out, version.is_stable
+
+
+def _series_owner(
+    pattern: str,
+    higher: list[VersionInfo],
+    names: Mapping[str, Any],
+    tag: str,
+    prefix: str,
+    suffix: str,
+    where: str,
+) -> str | None:
+    """The first of ``higher`` whose value for ``pattern`` is ``tag`` (its raw text)."""
+    for other in higher:
+        other_names = {
+            **names,
+            "version": other,
+            "major": other.major,
+            "minor": other.minor,
+            "patch": other.patch,
+            "raw": other.raw,
+        }
+        if finish_tag(prefix, render(pattern, other_names, f"{where}.pattern"), suffix) == tag:
+            return other.raw
+    return None
+
+
+def _refuse_shallow(git: GitState, version: VersionInfo, where: str, tag: str) -> None:
+    """A shallow clone (actions/checkout's default) lists only the tags it fetched: a backport
+    would look like the highest version and take a floating tag. Refuse rather than guess."""
+    if version.is_prerelease or git.tags_complete:
+        return
+    raise TemplateError(
+        f"{where}: the floating tag {tag!r} goes to the highest version that makes it, which "
+        f"compares {git.tag} with every version tag, but this clone is shallow (or not a git "
+        "repository) and may not have them all",
+        hint="fetch them (actions/checkout with fetch-depth: 0, or git fetch --unshallow "
+        "--tags), or write the pattern {{version}} only",
+    )
 
 
 _EXPRESSION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
