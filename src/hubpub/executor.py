@@ -15,8 +15,12 @@ by the digest that task produced (never by tag, which someone may move meanwhile
 exception saves a round trip: a tag created from a copy into its own repository waits only for
 the copied content (shared with the copy task, moved once), not for the copy's own tag PUT.
 
-A failure stops only the tasks that depend on it; the result lists every task as done, failed or
-not-started, and a second apply, planned afresh, does only what is still missing.
+A failure stops only the tasks that depend on it; the result lists every task as done, failed,
+skipped or not-started, and a second apply, planned afresh, does only what is still missing.
+
+Before writing a tag that only moves forward, and once after, the executor checks where it
+points (the compare-and-swap of swap.py): a tag is skipped rather than moved back to an older
+commit's image that another apply replaced meanwhile.
 """
 
 from __future__ import annotations
@@ -32,12 +36,13 @@ from typing import Generic, Literal, Protocol, TypeVar
 from hubpub.desired import DesiredImage
 from hubpub.engine import BuildRequest, PushAuth
 from hubpub.errors import HubpubError, PlanError
-from hubpub.planner import Change, Plan
+from hubpub.planner import Change, ImagePlan, Plan
 from hubpub.reference import Reference, Repository, parse_reference
 from hubpub.registry.models import Manifest, ManifestInfo
+from hubpub.swap import SETTLE_SECONDS, CompareAndSwap, MoveCheck, Skipped
 
 TaskKind = Literal["build", "push", "tag", "copy"]
-Status = Literal["done", "failed", "not-started"]
+Status = Literal["done", "failed", "not-started", "skipped"]
 
 
 class Registry(Protocol):
@@ -110,7 +115,7 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        return all(r.status == "done" for r in self.results)
+        return all(r.status in ("done", "skipped") for r in self.results)
 
     @property
     def written(self) -> list[tuple[str, Reference, str]]:
@@ -164,41 +169,60 @@ def tasks_for(plan: Plan, *, allow_overwrite: bool = False) -> list[Task]:
             hint="bump the version, or pass --allow-overwrite to move it anyway",
         )
     tasks: list[Task] = []
-    by_id: dict[str, Task] = {}
-    writer: dict[Reference, str] = {}  # reference -> id of the task that writes it
     for image in plan.images:
-        build_id = None
         if image.build is not None:
-            build_id = f"build {image.name}"
-            tasks.append(Task(build_id, "build", image.name, None))
-        for change in image.changes:
-            if change.action == "noop" or change.via is None:
-                continue
-            task_id = f"{change.via} {change.ref}"
-            deps: tuple[str, ...] = ()
-            content_of = None
-            if change.via == "push":
-                if build_id is None:
-                    raise PlanError(f"plan pushes {change.ref} but builds no image {image.name}")
-                deps = (build_id,)
-            elif change.source is not None and change.source.digest is None:
-                if change.source not in writer:
-                    raise PlanError(f"plan reads {change.source} before writing it")
-                source_task = by_id[writer[change.source]]
-                if (
-                    change.via == "tag"
-                    and source_task.kind == "copy"
-                    and source_task.ref is not None
-                    and source_task.ref.repository == change.ref.repository
-                ):
-                    deps, content_of = source_task.deps, source_task.id
-                else:
-                    deps = (source_task.id,)
-            writer[change.ref] = task_id
-            task = Task(task_id, change.via, image.name, change.ref, deps, change, content_of)
-            by_id[task_id] = task
-            tasks.append(task)
+            tasks.append(Task(f"build {image.name}", "build", image.name, None))
+        tasks.extend(_ImageTasks(image).tasks())
     return tasks
+
+
+class _ImageTasks:
+    """The write tasks of one image. The push is not always its first change (planner.py puts
+    it on a tag that names the commit): each task is made after the one whose reference it
+    reads, and listed in the plan's order."""
+
+    def __init__(self, image: ImagePlan) -> None:
+        self.image = image
+        self.build_id = f"build {image.name}" if image.build is not None else None
+        self.writes = {
+            change.ref: change
+            for change in image.changes
+            if change.action not in ("noop", "skip") and change.via is not None
+        }
+        self.made: dict[Reference, Task] = {}
+
+    def tasks(self) -> list[Task]:
+        return [self.task_of(change) for change in self.writes.values()]
+
+    def task_of(self, change: Change, seen: tuple[Reference, ...] = ()) -> Task:
+        if change.ref in self.made:
+            return self.made[change.ref]
+        if change.ref in seen or change.via is None:
+            raise PlanError(f"plan reads {change.ref} before writing it")
+        deps: tuple[str, ...] = ()
+        content_of = None
+        if change.via == "push":
+            if self.build_id is None:
+                raise PlanError(f"plan pushes {change.ref} but builds no image {self.image.name}")
+            deps = (self.build_id,)
+        elif change.source is not None and change.source.digest is None:
+            writer = self.writes.get(change.source)
+            if writer is None:
+                raise PlanError(f"plan reads {change.source} before writing it")
+            source_task = self.task_of(writer, (*seen, change.ref))
+            if (
+                change.via == "tag"
+                and source_task.kind == "copy"
+                and source_task.ref is not None
+                and source_task.ref.repository == change.ref.repository
+            ):
+                deps, content_of = source_task.deps, source_task.id
+            else:
+                deps = (source_task.id,)
+        task_id = f"{change.via} {change.ref}"
+        task = Task(task_id, change.via, self.image.name, change.ref, deps, change, content_of)
+        self.made[change.ref] = task
+        return task
 
 
 class Executor:
@@ -211,8 +235,11 @@ class Executor:
         push_auth: Callable[[str], PushAuth | None] = lambda registry: None,
         progress: Progress | None = None,
         max_workers: int = 8,
+        moves: MoveCheck | None = None,
+        settle: float = SETTLE_SECONDS,
     ) -> None:
         self.registry = registry
+        self.swap = CompareAndSwap(registry, moves, settle)
         self._engine_factory = engine
         self._engine: EngineLike | None = None
         self._engine_lock = threading.Lock()
@@ -246,6 +273,7 @@ class Executor:
         if task.ref is None or task.change is None:
             raise PlanError(f"task {task.label} has no reference")
         if task.kind == "push":
+            self.swap.before(task.change, None, lambda text: self.progress.line(task, text))
             return self._push(task, deps[0].digest)
         scopes = None
         if task.content_of is not None:
@@ -262,10 +290,19 @@ class Executor:
             scopes = content.scopes
         else:
             manifest = self._source_manifest(task, deps)
+        if self.swap.before(task.change, manifest.digest, lambda t: self.progress.line(task, t)):
+            return manifest.digest  # another apply wrote this very image there meanwhile
         # A copy's PUTs (its own and those of the tags that follow it) reuse the scopes, so the
         # token, its content used: one token request per copy, not two
         # (docs/registry.md#token-auth).
-        return self.registry.put_manifest(task.ref, manifest, scopes=scopes)
+        ref = task.ref
+        digest = self.registry.put_manifest(ref, manifest, scopes=scopes)
+        return self.swap.after(
+            task.change,
+            digest,
+            lambda: self.registry.put_manifest(ref, manifest, scopes=scopes),
+            lambda text: self.progress.line(task, text),
+        )
 
     def _source_manifest(self, reader: Task, deps: Sequence[TaskResult]) -> Manifest:
         """The manifest ``reader`` (a tag or copy) takes, by digest: the plan's, or the one
@@ -416,6 +453,8 @@ def run_graph(
                     digest = future.result()
                 except NotStarted as exc:
                     result = TaskResult(task, "not-started", error=str(exc))
+                except Skipped as exc:
+                    result = TaskResult(task, "skipped", error=str(exc), seconds=elapsed)
                 except HubpubError as exc:
                     result = TaskResult(task, "failed", error=str(exc), seconds=elapsed)
                 except Exception as exc:  # a bug: still report it as this task's failure

@@ -2,14 +2,11 @@
 
 This is the only module that runs ``git``, and only through :func:`run_git`, with the
 environment passed in (pre-commit's rule: tests control it). CI variables come from the same
-mapping, so a detached checkout in CI still knows its branch:
+mapping (ci.py reads them), so a detached checkout in CI still knows its branch.
 
-* GitHub Actions: ``GITHUB_REF``, ``GITHUB_SHA``, ``GITHUB_HEAD_REF``, and the event file
-  (``GITHUB_EVENT_PATH``) for a pull request's head sha (users want the head, not the merge
-  commit: docs/config.md#where-hubpub-differs-from-metadata-action) and the repository's
-  default branch;
-* GitLab CI: ``CI_COMMIT_REF_NAME``, ``CI_COMMIT_SHA``, ``CI_COMMIT_TAG``,
-  ``CI_MERGE_REQUEST_IID``, ``CI_DEFAULT_BRANCH``, ``CI_PROJECT_URL``.
+Besides the state, it answers the history questions the planner's rule that tags only move
+forward needs (:func:`commit_relations`: is the commit an image was built from an ancestor or
+a descendant of the one published).
 
 ``--ref`` and ``--sha`` override both. Precedence, high to low: option, CI, git.
 
@@ -19,28 +16,44 @@ CI variables), e.g. from an exported tarball in a CI job: nothing else needs git
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
-from urllib.parse import urlsplit
+from typing import Literal, TypeVar
 
+from hubpub.ci import PR_REF, CIState, ci_state, clean_url, ref_kind, short_name
 from hubpub.errors import GitError
 from hubpub.versions import parse_version
 
 SHORT_SHA = 7
 FALLBACK_DEFAULT_BRANCH = "main"
 _FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_PR_REF = re.compile(r"refs/(?:pull|merge-requests)/(\d+)(?:/.*)?")
-_SHORT_REF_PREFIXES = ("refs/heads/", "refs/tags/", "refs/pull/", "refs/merge-requests/")
 
 T = TypeVar("T")
+
+__all__ = [
+    "CIState",
+    "GitState",
+    "Relation",
+    "changed_paths",
+    "ci_state",
+    "clean_url",
+    "commit_relations",
+    "read_git_state",
+    "ref_kind",
+    "run_git",
+    "short_name",
+]
+
+# How the commit an image was built from relates to the commit published: "newer" descends
+# from it, "older" is its ancestor, "diverged" neither (a force push), "unknown" when git
+# cannot say (not in the clone, or a shallow clone's cut history).
+Relation = Literal["same", "newer", "older", "diverged", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -66,26 +79,6 @@ class GitState:
     # False when ``version_tags`` may miss some: a shallow clone (actions/checkout's default
     # fetch-depth: 1), or no repository at all.
     tags_complete: bool = field(default=True, metadata={"template": False})
-
-
-def ref_kind(ref: str | None) -> str | None:
-    """``branch``, ``tag``, ``pr`` or ``None`` (detached, or another kind of ref)."""
-    if ref is None:
-        return None
-    if ref.startswith("refs/heads/"):
-        return "branch"
-    if ref.startswith("refs/tags/"):
-        return "tag"
-    if _PR_REF.fullmatch(ref):
-        return "pr"
-    return None
-
-
-def short_name(ref: str) -> str:
-    for prefix in _SHORT_REF_PREFIXES:
-        if ref.startswith(prefix):
-            return ref[len(prefix) :]
-    return ref.removeprefix("refs/")
 
 
 # --- the one place git runs --------------------------------------------------------------------
@@ -122,128 +115,6 @@ def run_git(
         message = (done.stderr.strip().splitlines() or ["failed"])[-1]
         raise GitError(f"git {' '.join(args)}: {message.removeprefix('fatal: ')}")
     return done.stdout.strip() if strip else done.stdout
-
-
-# --- CI ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CIState:
-    ref: str | None = None
-    sha: str | None = None
-    branch: str | None = None  # the PR/MR source branch, for a detached checkout
-    pr_number: int | None = None
-    default_branch: str | None = None
-    source_url: str | None = None
-
-
-def ci_state(environ: Mapping[str, str]) -> CIState:
-    """What the CI variables say; all ``None`` outside CI."""
-    if environ.get("GITHUB_REF") or environ.get("GITHUB_SHA"):
-        return _github(environ)
-    if environ.get("CI_COMMIT_SHA") or environ.get("CI_COMMIT_REF_NAME"):
-        return _gitlab(environ)
-    return CIState()
-
-
-def _github(environ: Mapping[str, str]) -> CIState:
-    ref = environ.get("GITHUB_REF") or None
-    sha = environ.get("GITHUB_SHA") or None
-    event = _event(environ.get("GITHUB_EVENT_PATH"))
-    pull = event.get("pull_request") if isinstance(event.get("pull_request"), dict) else None
-    head_sha = _dig(pull, "head", "sha")
-    if ref_kind(ref) == "pr" and isinstance(head_sha, str) and head_sha:
-        sha = head_sha  # the PR's head, not GitHub's merge commit (docs/config.md)
-    default = _dig(event, "repository", "default_branch")
-    repository = environ.get("GITHUB_REPOSITORY")
-    server = environ.get("GITHUB_SERVER_URL") or "https://github.com"
-    found = _PR_REF.fullmatch(ref or "")
-    return CIState(
-        ref=ref,
-        sha=sha,
-        branch=environ.get("GITHUB_HEAD_REF") or None,
-        pr_number=int(found[1]) if found else None,
-        default_branch=default if isinstance(default, str) and default else None,
-        source_url=clean_url(f"{server}/{repository}") if repository else None,
-    )
-
-
-def _gitlab(environ: Mapping[str, str]) -> CIState:
-    tag = environ.get("CI_COMMIT_TAG") or None
-    iid = environ.get("CI_MERGE_REQUEST_IID") or None
-    name = environ.get("CI_COMMIT_BRANCH") or environ.get("CI_COMMIT_REF_NAME") or None
-    branch = None
-    if tag:
-        ref: str | None = f"refs/tags/{tag}"
-    elif iid and iid.isdigit():
-        ref = f"refs/merge-requests/{iid}/head"
-        branch = environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or name
-    elif name:
-        ref = f"refs/heads/{name}"
-    else:
-        ref = None
-    url = environ.get("CI_PROJECT_URL")
-    return CIState(
-        ref=ref,
-        sha=environ.get("CI_COMMIT_SHA") or None,
-        branch=branch,
-        pr_number=int(iid) if iid and iid.isdigit() else None,
-        default_branch=environ.get("CI_DEFAULT_BRANCH") or None,
-        source_url=clean_url(url) if url else None,
-    )
-
-
-def _event(path: str | None) -> dict[str, object]:
-    if not path:
-        return {}
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _dig(data: object, *keys: str) -> object:
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
-
-
-# --- URLs --------------------------------------------------------------------------------------
-
-_SCP_LIKE = re.compile(r"(?:[^@/]+@)?([^:/]+):(?!//)(.+)")
-
-
-def clean_url(url: str) -> str | None:
-    """The https URL of a remote, without credentials; ``None`` for local paths.
-
-    ``git@github.com:x/y.git`` and ``ssh://git@github.com/x/y`` become
-    ``https://github.com/x/y``; ``https://user:token@host/x/y.git`` becomes
-    ``https://host/x/y`` (a token in a remote must never reach a label or a log)."""
-    url = url.strip()
-    if "://" not in url:
-        found = _SCP_LIKE.fullmatch(url)
-        if not found or found[1] in (".", "..") or url.startswith(("/", ".")):
-            return None
-        host, path = found[1], found[2]
-        return f"https://{host}/{_strip_path(path)}"
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https", "ssh", "git", "git+ssh", "ssh+git") or not (
-        parts.hostname
-    ):
-        return None
-    scheme = "http" if parts.scheme == "http" else "https"
-    host = parts.hostname
-    if parts.port and scheme == parts.scheme:
-        host = f"{host}:{parts.port}"
-    path = _strip_path(parts.path)
-    return f"{scheme}://{host}/{path}" if path else f"{scheme}://{host}"
-
-
-def _strip_path(path: str) -> str:
-    return path.strip("/").removesuffix(".git")
 
 
 # --- reading the state -------------------------------------------------------------------------
@@ -318,7 +189,7 @@ def read_git_state(
         tag = short_name(full_ref) if kind == "tag" and full_ref is not None else None
         pr_number = None
         if kind == "pr" and full_ref is not None:
-            found = _PR_REF.fullmatch(full_ref)
+            found = PR_REF.fullmatch(full_ref)
             pr_number = int(found[1]) if found else ci.pr_number
 
         if origin_head is not None:
@@ -405,6 +276,40 @@ def changed_paths(repo_dir: Path, paths: Sequence[Path], environ: Mapping[str, s
     return [line[3:].rpartition(" -> ")[2] for line in out.splitlines() if len(line) > 3]
 
 
+def commit_relations(
+    repo_dir: Path, published: str, revisions: Iterable[str], environ: Mapping[str, str]
+) -> dict[str, Relation]:
+    """How each of ``revisions`` (the commits the images a tag points to were built from)
+    relates to ``published``: ``newer`` (descends from it), ``older`` (an ancestor),
+    ``diverged``, ``same``, or ``unknown`` when git cannot say: the revision is not in the
+    clone, there is no clone, or the clone is shallow and its history may be cut (then only a
+    proven ancestry counts). The planner decides from these (planner.newer_published)."""
+    wanted = [revision for revision in dict.fromkeys(revisions) if revision]
+    if not wanted:
+        return {}
+    try:
+        top = run_git(["rev-parse", "--show-toplevel"], repo_dir, environ)
+    except (GitError, _NoGit):
+        return dict.fromkeys(wanted, "unknown")
+    git = _Git(Path(top), environ)
+    shallow = git.is_shallow()
+    if git.resolve_commit(published) is None:
+        return dict.fromkeys(wanted, "unknown")
+    out: dict[str, Relation] = {}
+    for revision in wanted:
+        if revision == published:
+            out[revision] = "same"
+        elif git.resolve_commit(revision) is None:
+            out[revision] = "unknown"
+        elif git.is_ancestor(published, revision):
+            out[revision] = "newer"
+        elif git.is_ancestor(revision, published):
+            out[revision] = "older"
+        else:
+            out[revision] = "unknown" if shallow else "diverged"
+    return out
+
+
 class _Git:
     """The questions hubpub asks git, each through :func:`run_git`."""
 
@@ -446,6 +351,10 @@ class _Git:
 
     def resolve_commit(self, sha: str) -> str | None:
         return self.try_run("rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}") or None
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        # Exit 1 is "no"; both commits are known to exist, so no other failure is expected.
+        return self.try_run("merge-base", "--is-ancestor", older, newer) is not None
 
     def commit_time(self, sha: str) -> datetime:
         text = self.try_run("show", "-s", "--format=%cI", sha) or self.try_run(

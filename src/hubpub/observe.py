@@ -22,20 +22,29 @@ redirected to: desired references, promotion sources and base images.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from hubpub.bases import LocalImages, resolve_bases
-from hubpub.contentkey import LABEL, Dockerfile, content_key, context_entries
+from hubpub.contentkey import Dockerfile, content_key, context_entries
 from hubpub.desired import DesiredImage
 from hubpub.errors import NotFoundError, PlanError, RegistryError
 from hubpub.labelcache import LabelCache
-from hubpub.planner import ImageSpec, Observed, TargetTag
+from hubpub.planner import ImageSpec, Observed, Provenance, TargetTag
+from hubpub.provenance import (
+    Lineage,
+    from_record,
+    key_of,
+    moving_digests,
+    no_lineage,
+    observe_provenance,
+    read_config_labels,
+    record_of,
+)
 from hubpub.redirects import Redirects
 from hubpub.reference import Reference, Repository
 from hubpub.registry.models import INDEX_MEDIA_TYPES, Manifest, ManifestInfo
@@ -99,7 +108,10 @@ def observe(
     redirects: Redirects | None = None,
     cache: LabelCache | None = None,
     rebuild: bool = False,
+    lineage: Lineage = no_lineage,
 ) -> Observation:
+    """``lineage``: how commits relate to the one published (gitstate.commit_relations), for
+    the tags that only move forward (provenance.py)."""
     redirects = redirects or Redirects({})
     images = tuple(redirects.image(image) for image in images)
     cache = cache or LabelCache(None)
@@ -114,6 +126,7 @@ def observe(
     stop = threading.Event()
     labels: dict[str, str | None] = {}
     others: dict[str, tuple[tuple[Reference, str], ...]] = {}
+    known: dict[str, Provenance] = {}  # what the label reads found besides the keys
     with ThreadPoolExecutor(4, "hubpub-observe") as side, _stop_on_error(stop):
         # 1. The build contexts are read and hashed while the registries answer (the HEADs,
         #    base lookups and label reads below wait on the network, not on this thread).
@@ -127,7 +140,9 @@ def observe(
         # 4. While the contexts hash: the labels the tags point to, and the tag lists step 6
         #    will search.
         reads = (
-            _LabelReads() if rebuild else _start_label_reads(side, images, tags, registry, cache)
+            _LabelReads()
+            if rebuild
+            else _start_label_reads(side, images, tags, registry, cache, known)
         )
         # 5. Content keys of the build contexts, base images resolved once across images.
         digests = bases_future.result() if bases_future is not None else {}
@@ -137,6 +152,9 @@ def observe(
         if not rebuild:
             labels = reads.labels.result() if reads.labels is not None else {}
             others = _search_other_tags(images, tags, keys, labels, reads.listing, registry, cache)
+        # 7. The provenance of the images a tag that only moves forward would leave.
+        moving = moving_digests(images, tags, keys, labels, sources, rebuild=rebuild)
+        provenance, relations = observe_provenance(moving, known, registry, cache, lineage)
 
     observed = Observed(
         tags=tags,
@@ -145,6 +163,8 @@ def observe(
         sources=sources,
         others=others,
         indexes=indexes,
+        provenance=provenance,
+        relations=relations,
     )
     return Observation(images, tuple(image_spec(i) for i in images), observed, bases)
 
@@ -184,8 +204,10 @@ def _start_label_reads(
     tags: Mapping[Reference, str | None],
     registry: Registry,
     cache: LabelCache,
+    known: dict[str, Provenance],
 ) -> _LabelReads:
-    """Start reading the content-key label of every image a tag of a build image points to."""
+    """Start reading the content-key label of every image a tag of a build image points to
+    (and, in the same read, its provenance, into ``known``)."""
     labels: Future[dict[str, str | None]] | None = None
     listing: Future[dict[Repository, list[str]]] | None = None
     where = {
@@ -196,7 +218,7 @@ def _start_label_reads(
         if (digest := tags.get(tag.ref)) is not None
     }
     if where:
-        labels = side.submit(_labels, where, registry, cache)
+        labels = side.submit(_labels, where, registry, cache, None, known)
     # An image none of whose tags exists will search its repositories for its key (step 6)
     # whatever that key is: list their tags now, while the context hashes.
     early = list(
@@ -397,26 +419,34 @@ def _labels(
     registry: Registry,
     cache: LabelCache,
     fetch_limit: int | None = None,
+    known: dict[str, Provenance] | None = None,
 ) -> dict[str, str | None]:
     """The content-key label of each digest, read in the repository given for it (the same
-    digest is the same bytes wherever it is): from the cache, else the registry."""
+    digest is the same bytes wherever it is): from the cache, else the registry. The same
+    read gives the image's provenance labels: cached with the key, and put in ``known``."""
     labels: dict[str, str | None] = {}
     missing: list[tuple[str, Repository]] = []
     for digest, repo in where.items():
         hit, label = cache.get(digest)
         if hit:
             labels[digest] = label
+            cached = cache.provenance(digest)
+            if cached is not None and known is not None:
+                known[digest] = from_record(cached)
         else:
             missing.append((digest, repo))
 
     def fetch(item: tuple[str, Repository]) -> tuple[str, str | None]:
         digest, repo = item
         try:
-            label = read_label(registry, repo, digest)
+            all_labels = read_config_labels(registry, repo, digest)
         except NotFoundError:
             # Deleted between the HEAD and this GET: nothing proves it current (not cached).
             return digest, None
-        cache.put(digest, label)
+        label, record = key_of(all_labels), record_of(all_labels)
+        cache.put(digest, label, record)
+        if known is not None:
+            known[digest] = from_record(record)
         return digest, label
 
     if fetch_limit is not None:
@@ -428,11 +458,4 @@ def _labels(
 def read_label(registry: Registry, repo: Repository, digest: str) -> str | None:
     """The content-key label of the image ``repo@digest``: None for an index (hubpub builds
     single-platform images) or an image without the label."""
-    manifest = registry.get_manifest(repo.with_digest(digest))
-    config = manifest.config
-    if manifest.is_index or config is None:
-        return None
-    data: Any = json.loads(registry.get_blob(repo, config.digest))
-    labels = ((data or {}).get("config") or {}).get("Labels") or {}
-    value = labels.get(LABEL)
-    return value if isinstance(value, str) else None
+    return key_of(read_config_labels(registry, repo, digest))

@@ -45,6 +45,7 @@ class PlanOptions:
     redirects: tuple[str, ...] = ()
     rebuild: bool = False
     allow_overwrite: bool = False
+    allow_backwards: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def to_json(saved: SavedPlan) -> dict[str, Any]:
             "redirects": list(saved.options.redirects),
             "rebuild": saved.options.rebuild,
             "allow_overwrite": saved.options.allow_overwrite,
+            "allow_backwards": saved.options.allow_backwards,
         },
         "observed": {
             "tags": {str(ref): digest for ref, digest in sorted(obs.tags.items())},
@@ -118,6 +120,7 @@ def _image_json(image: ImagePlan) -> dict[str, Any]:
                 "immutable": c.immutable,
                 "rule": c.rule,
                 "warning": c.warning,
+                **({"reason": c.reason} if c.reason else {}),
             }
             for c in image.changes
         ],
@@ -304,7 +307,9 @@ def _from_json(data: Mapping[str, Any]) -> SavedPlan:
             Change(
                 image=item["name"],
                 ref=parse_reference(c["ref"]),
-                action=cast(Action, _one_of(c["action"], ("create", "update", "noop", "conflict"))),
+                action=cast(
+                    Action, _one_of(c["action"], ("create", "update", "noop", "conflict", "skip"))
+                ),
                 via=cast(Via | None, _one_of(c["via"], ("push", "tag", "copy", None))),
                 current=c["current"],
                 desired=c["desired"],
@@ -312,6 +317,7 @@ def _from_json(data: Mapping[str, Any]) -> SavedPlan:
                 immutable=bool(c["immutable"]),
                 rule=str(c["rule"]),
                 warning=str(c["warning"]) if c.get("warning") else None,
+                reason=str(c["reason"]) if c.get("reason") else None,
             )
             for c in item["changes"]
         )
@@ -344,6 +350,7 @@ def _from_json(data: Mapping[str, Any]) -> SavedPlan:
             redirects=tuple(opts["redirects"]),
             rebuild=bool(opts["rebuild"]),
             allow_overwrite=bool(opts.get("allow_overwrite", False)),
+            allow_backwards=bool(opts.get("allow_backwards", False)),
         ),
     )
 

@@ -9,7 +9,13 @@ to do and how, following Terraform's plan/apply model (docs/architecture.md#data
   - ``push``: the engine pushes the freshly built image to one target (once per image);
   - ``tag``: the manifest is already in that repository: PUT the same bytes under the tag;
   - ``copy``: another repository or registry holds it: mount or stream its blobs, tag last;
-- ``conflict`` when an immutable tag already points at another image.
+- ``conflict`` when an immutable tag already points at another image;
+- ``skip`` when a tag that only moves forward (TargetTag.monotonic: a branch name, edge,
+  latest = true) points at an image built from a newer commit than the one published: an
+  older pipeline finishing last must not move it back (docs/config.md, "Tags only move
+  forward"). What "newer" means is :func:`newer_published`, a rule on observed facts: the
+  revision label of the image the tag points to, its relation in git to the published commit
+  (gitstate.commit_relations), and its created label when git cannot say.
 
 A change that would move a tag from a multi-platform index to a single image (hubpub builds for
 the engine's platform; a tag that buildx made multi-platform would stop serving the others)
@@ -30,13 +36,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Literal
 
 from hubpub.errors import PlanError
+from hubpub.gitstate import Relation
 from hubpub.reference import Reference, Repository
+from hubpub.versions import parse_version
 
-Action = Literal["create", "update", "noop", "conflict"]
+Action = Literal["create", "update", "noop", "conflict", "skip"]
 Via = Literal["push", "tag", "copy"]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What an image's OCI labels say of where it comes from (observe reads them with its
+    content key): the commit it was built from, that commit's time, its version."""
+
+    revision: str | None = None
+    created: str | None = None  # RFC 3339, as labelled: hubpub writes the commit's time
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Commit:
+    """The commit a plan publishes."""
+
+    sha: str
+    time: datetime  # aware
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,11 @@ class Observed:
     others: Mapping[str, tuple[tuple[Reference, str], ...]] = field(default_factory=dict)
     # the digests above that are indexes (multi-platform), not single images
     indexes: frozenset[str] = frozenset()
+    # manifest digest -> its provenance labels: read for the images a tag that only moves
+    # forward points to, when the plan would move it
+    provenance: Mapping[str, Provenance] = field(default_factory=dict)
+    # revision (a commit sha) -> how it relates to the commit published
+    relations: Mapping[str, Relation] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,10 +137,12 @@ class Change:
     # Something the user should know before applying (a tag that loses platforms); the plan
     # lists it in Plan.warnings, which is what reports show and plan files save.
     warning: str | None = None
+    # Why a skip does not move the tag: "newer published: 1.3.0 / commit abc1234".
+    reason: str | None = None
 
     @property
     def is_change(self) -> bool:
-        return self.action != "noop"
+        return self.action not in ("noop", "skip")
 
 
 @dataclass(frozen=True)
@@ -127,6 +161,7 @@ class Summary:
     update: int
     unchanged: int
     conflicts: int
+    skipped: int = 0
 
     @property
     def has_changes(self) -> bool:
@@ -176,6 +211,7 @@ class Plan:
             update=actions.count("update"),
             unchanged=actions.count("noop"),
             conflicts=actions.count("conflict"),
+            skipped=actions.count("skip"),
         )
 
     @property
@@ -183,9 +219,22 @@ class Plan:
         return self.summary.has_changes
 
 
-def make_plan(images: Sequence[ImageSpec], observed: Observed, *, rebuild: bool = False) -> Plan:
-    """The plan that makes every desired tag of ``images`` point at the right image."""
-    plan = Plan(tuple(_plan_image(image, observed, rebuild=rebuild) for image in images))
+def make_plan(
+    images: Sequence[ImageSpec],
+    observed: Observed,
+    *,
+    rebuild: bool = False,
+    commit: Commit | None = None,
+    allow_backwards: bool = False,
+) -> Plan:
+    """The plan that makes every desired tag of ``images`` point at the right image.
+
+    ``commit``: the commit published; a tag that only moves forward and points at an image of
+    a newer commit is skipped (unless ``allow_backwards``). Without it nothing is skipped."""
+    guard = None if commit is None or allow_backwards else _Guard(commit, observed)
+    plan = Plan(
+        tuple(_plan_image(image, observed, rebuild=rebuild, guard=guard) for image in images)
+    )
     return plan.with_warnings(
         PlanWarning(change.image, change.warning, change.ref)
         for change in plan.changes
@@ -193,8 +242,71 @@ def make_plan(images: Sequence[ImageSpec], observed: Observed, *, rebuild: bool 
     )
 
 
-def _plan_image(image: ImageSpec, observed: Observed, *, rebuild: bool) -> ImagePlan:
+@dataclass(frozen=True)
+class _Guard:
+    commit: Commit
+    observed: Observed
+
+    def skip_reason(self, tag: TargetTag, now: str | None) -> str | None:
+        if not tag.monotonic or tag.immutable or now is None:
+            return None
+        provenance = self.observed.provenance.get(now)
+        if provenance is None:
+            return None
+        relation = self.observed.relations.get(provenance.revision or "", "unknown")
+        if not newer_published(provenance, relation, self.commit):
+            return None
+        return skip_text(provenance)
+
+
+def newer_published(provenance: Provenance, relation: Relation, commit: Commit) -> bool:
+    """Whether the image a tag points to (its ``provenance``) was built from a commit newer than
+    ``commit``, so that moving the tag to ``commit``'s image would move it backwards.
+
+    Newer means: its revision descends from ``commit`` in git; when git cannot say (the
+    revision is not in the clone: a shallow clone, a force-pushed branch), its created time
+    (hubpub labels the build commit's time) is later than ``commit``'s. Diverged histories
+    (a force push) and images that do not say their revision move."""
+    revision = provenance.revision
+    if not revision or revision == commit.sha:
+        return False
+    if relation == "newer":
+        return True
+    if relation in ("older", "diverged", "same"):
+        return False
+    created = _parse_time(provenance.created)
+    return created is not None and created > commit.time
+
+
+def skip_text(provenance: Provenance) -> str:
+    """``newer published: 1.3.0 / commit abc1234``: the version when the label names one (a
+    branch build's says its branch: only the commit is shown then)."""
+    version = provenance.version
+    what = [version] if version and parse_version(version) is not None else []
+    if provenance.revision:
+        what.append(f"commit {provenance.revision[:7]}")
+    return "newer published: " + " / ".join(what)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _plan_image(
+    image: ImageSpec, observed: Observed, *, rebuild: bool, guard: _Guard | None = None
+) -> ImagePlan:
     current = {tag.ref: observed.tags.get(tag.ref) for tag in image.tags}
+    skips = {
+        tag.ref: reason
+        for tag in image.tags
+        if guard is not None and (reason := guard.skip_reason(tag, current[tag.ref])) is not None
+    }
     if image.source is not None:
         digest = observed.sources.get(image.name)
         if digest is None:
@@ -203,7 +315,7 @@ def _plan_image(image: ImageSpec, observed: Observed, *, rebuild: bool) -> Image
                 hint="push it first, or fix 'source' in the config",
             )
         holders = {image.source.repository: image.source.repository.with_digest(digest)}
-        changes = _changes(image, current, digest, holders, observed.indexes, build=False)
+        changes = _changes(image, current, digest, holders, observed.indexes, skips, build=False)
         return ImagePlan(image.name, None, changes, source=image.source)
 
     key = observed.content_keys.get(image.name)
@@ -216,10 +328,12 @@ def _plan_image(image: ImageSpec, observed: Observed, *, rebuild: bool) -> Image
             holders = {
                 ref.repository: ref.repository.with_digest(d) for ref, d in others if d == digest
             }
-            changes = _changes(image, current, digest, holders, observed.indexes, build=False)
+            changes = _changes(
+                image, current, digest, holders, observed.indexes, skips, build=False
+            )
             return ImagePlan(image.name, None, changes, content_key=key)
 
-    changes = _changes(image, current, None, {}, observed.indexes, build=True)
+    changes = _changes(image, current, None, {}, observed.indexes, skips, build=True)
     push = next((c.ref for c in changes if c.via == "push"), None)
     if push is None:  # no tag at all: nothing to build for
         return ImagePlan(image.name, None, changes, content_key=key)
@@ -247,6 +361,7 @@ def _changes(
     desired: str | None,
     holders: dict[Repository, Reference],
     indexes: frozenset[str],
+    skips: Mapping[Reference, str],
     *,
     build: bool,
 ) -> tuple[Change, ...]:
@@ -256,12 +371,23 @@ def _changes(
     plan ran) the desired image to a reference of it there: a tag write in such a repository
     is a manifest PUT; a repository without one gets a copy, once, and later tags in it are
     PUTs from that copy, so each blob crosses to a registry at most once.
+
+    ``skips``: the tags not to move (a newer image is published there), with the reason.
     """
     holders = dict(holders)
     if desired is not None:
         for tag in image.tags:
             if current[tag.ref] == desired:
                 holders.setdefault(tag.ref.repository, tag.ref.repository.with_digest(desired))
+    push = None
+    if build and not holders:
+        # The engine's push writes its tag itself, with no last check of where the tag points:
+        # it goes to a tag that names this commit (sha, a version) when there is one, and the
+        # tags that only move forward follow as PUTs, each checked just before (executor.py).
+        written = [t for t in image.tags if t.ref not in skips]
+        push = next((t for t in written if not t.monotonic), written[0] if written else None)
+        if push is not None:
+            holders[push.ref.repository] = push.ref
     changes: list[Change] = []
     for tag in image.tags:
         now = current[tag.ref]
@@ -279,6 +405,20 @@ def _changes(
                 )
             )
             continue
+        if tag.ref in skips:
+            changes.append(
+                Change(
+                    image.name,
+                    tag.ref,
+                    "skip",
+                    None,
+                    now,
+                    desired,
+                    rule=tag.rule,
+                    reason=skips[tag.ref],
+                )
+            )
+            continue
         if now is None:
             action: Action = "create"
         elif tag.immutable:
@@ -287,12 +427,12 @@ def _changes(
             action = "update"
         via: Via
         source: Reference | None
-        if tag.ref.repository in holders:
+        if tag is push:
+            via, source = "push", None
+        elif tag.ref.repository in holders:
             via, source = "tag", holders[tag.ref.repository]
         elif holders:
             via, source = "copy", _nearest(holders, tag.ref.repository)
-        elif build:
-            via, source = "push", None
         else:  # pragma: no cover - a digest to converge on always has a holder
             raise PlanError(f"image {image.name!r}: no source for {tag.ref}")
         holders.setdefault(tag.ref.repository, tag.ref)

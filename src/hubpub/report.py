@@ -1,10 +1,11 @@
 """Plans and apply results as text, JSON, progress and GitHub Actions summaries.
 
 The text follows Terraform's plan output (docs/architecture.md#output-formats): grouped by
-image, one line per desired tag with ``+ create``, ``~ update old → new``, ``= unchanged`` or
-``! conflict``, a build line with its reason, and a closing summary line (``Plan: 1 build,
-3 to create, 1 to update, 4 unchanged.``). ``--json`` prints ``format_version`` 1 exactly:
-scripts read it.
+image, one line per desired tag with ``+ create``, ``~ update old → new``, ``= unchanged``,
+``! conflict`` or ``- skip (newer published: …)`` (a tag that only moves forward already names
+a newer commit: docs/config.md#tags-only-move-forward), a build line with its reason, and a
+closing summary line (``Plan: 1 build, 3 to create, 1 to update, 4 unchanged.``). ``--json``
+prints ``format_version`` 1 exactly: scripts read it.
 """
 
 from __future__ import annotations
@@ -21,8 +22,14 @@ from hubpub.planner import Change, Plan, Summary
 from hubpub.reference import Reference
 
 KNOWN_AFTER_BUILD = "(known after build)"
-_SYMBOL = {"create": "+", "update": "~", "noop": "=", "conflict": "!"}
-_WORD = {"create": "create", "update": "update", "noop": "unchanged", "conflict": "conflict"}
+_SYMBOL = {"create": "+", "update": "~", "noop": "=", "conflict": "!", "skip": "-"}
+_WORD = {
+    "create": "create",
+    "update": "update",
+    "noop": "unchanged",
+    "conflict": "conflict",
+    "skip": "skip",
+}
 
 
 def short(digest: str | None) -> str:
@@ -40,6 +47,8 @@ def summary_line(summary: Summary) -> str:
     )
     if summary.conflicts:
         text += f", {summary.conflicts} conflict" + ("s" if summary.conflicts > 1 else "")
+    if summary.skipped:
+        text += f", {summary.skipped} skipped"
     return text + "."
 
 
@@ -82,6 +91,8 @@ def _change_line(change: Change, width: int) -> str:
     ref = str(change.ref).ljust(width)
     if change.action == "noop":
         return f"{symbol} {word} {ref}  {short(change.current)}"
+    if change.action == "skip":
+        return f"{symbol} {word} {ref}  ({change.reason})"
     via = f"via {change.via}".ljust(8)
     if change.action == "create":
         return f"{symbol} {word} {ref}  {via}  {short(change.desired)}"
@@ -103,6 +114,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "via": c.via,
                 "current": c.current,
                 "desired": c.desired,
+                # Only on a skip, so that the other changes keep exactly the issue's format.
+                **({"reason": c.reason} if c.action == "skip" else {}),
             }
             for c in plan.changes
         ],
@@ -138,10 +151,12 @@ def render_result(result: ApplyResult) -> str:
     done = len(result.by_status("done"))
     failed = len(result.by_status("failed"))
     skipped = len(result.by_status("not-started"))
+    newer = len(result.by_status("skipped"))
     if not result.results:
         lines.append("Apply: nothing to do.")
     else:
-        lines.append(f"Apply: {done} done, {failed} failed, {skipped} not started.")
+        more = f", {newer} skipped (newer published)" if newer else ""
+        lines.append(f"Apply: {done} done, {failed} failed, {skipped} not started{more}.")
     return "\n".join(lines)
 
 

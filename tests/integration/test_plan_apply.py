@@ -72,8 +72,10 @@ def test_first_publish_replan_and_version_tag_without_build(
     changes = changes_by_tag(plan)
     assert set(changes) == {"main", f"sha-{sha1}"}
     assert changes["main"]["action"] == "create"
-    assert changes["main"]["via"] == "push"
-    assert changes[f"sha-{sha1}"]["via"] == "tag"
+    # The engine pushes the tag that names the commit; main, which only moves forward, is a
+    # manifest PUT checked just before (docs/config.md, "Tags only move forward").
+    assert changes["main"]["via"] == "tag"
+    assert changes[f"sha-{sha1}"]["via"] == "push"
     assert all(c["desired"] is None and c["current"] is None for c in plan["changes"])
 
     # 2. Apply: build once, push once, tag the rest registry-side.
@@ -179,7 +181,7 @@ def test_context_change_builds_once_and_moves_floating_tags(
     assert "Plan: 1 build, 1 to create, 1 to update, 0 unchanged." in applied.stdout
     second = skopeo.digest(registry_plain, f"{path}:main")
     # GitHub Actions: a markdown summary, and the references and digests as step outputs.
-    assert f"| app | `{repo}:main` | update (push) | `{second[:19]}` | done |" in (
+    assert f"| app | `{repo}:main` | update (tag) | `{second[:19]}` | done |" in (
         summary.read_text()
     )
     written = outputs.read_text()
@@ -521,7 +523,12 @@ def test_saved_plan_checks_each_tag_once_and_keys_only_what_it_builds(
     assert "Plan: 1 build, 1 to create, 1 to update, 0 unchanged." in applied.stdout
     assert hubpub_requests(None, base_path) == [f"/v2/{base_path}/manifests/1"]
     heads = hubpub_requests("HEAD", f"/v2/{path}/manifests/")
-    assert sorted(heads) == [f"/v2/{path}/manifests/main", f"/v2/{path}/manifests/sha-{sha}"]
+    # Each tag once for the staleness check; main, which only moves forward, also just before
+    # and once after its PUT (the compare-and-swap: docs/config.md, "Tags only move forward").
+    assert sorted(heads) == [
+        *[f"/v2/{path}/manifests/main"] * 3,
+        f"/v2/{path}/manifests/sha-{sha}",
+    ]
     assert run_image(docker_engine, f"{repo}:main") == "hello v2\n"
 
     # 3. The same check still refuses a context changed since the plan.

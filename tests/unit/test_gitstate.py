@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from hubpub.errors import GitError
-from hubpub.gitstate import ci_state, clean_url, read_git_state, ref_kind
+from hubpub.gitstate import (
+    ci_state,
+    clean_url,
+    commit_relations,
+    read_git_state,
+    ref_kind,
+    run_git,
+)
 
 
 class Repo:
@@ -331,3 +338,56 @@ def test_clean_url(url: str, expected: str | None) -> None:
 
 def test_ci_state_outside_ci() -> None:
     assert ci_state({"PATH": "/bin"}) == ci_state({})
+
+
+def test_commit_relations_answer_from_the_history(tmp_path: Path) -> None:
+    """How the commit an image was built from relates to the one published: what the rule
+    that tags only move forward decides from (planner.newer_published)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "HOME": str(tmp_path),
+    }
+
+    def git(*args: str, cwd: Path = repo) -> str:
+        return run_git(args, cwd, env)
+
+    git("init", "-q", "-b", "main")
+    git("commit", "-q", "--allow-empty", "-m", "parent")
+    parent = git("rev-parse", "HEAD")
+    git("commit", "-q", "--allow-empty", "-m", "child")
+    child = git("rev-parse", "HEAD")
+    git("checkout", "-q", "-b", "side", parent)
+    git("commit", "-q", "--allow-empty", "-m", "side")
+    side = git("rev-parse", "HEAD")
+    missing = "f" * 40
+    revisions = [child, parent, side, missing, ""]
+    assert commit_relations(repo, parent, revisions, env) == {
+        child: "newer",
+        parent: "same",
+        side: "newer",
+        missing: "unknown",
+    }
+    assert commit_relations(repo, child, revisions, env) == {
+        child: "same",
+        parent: "older",
+        side: "diverged",
+        missing: "unknown",
+    }
+    # A shallow clone of the child: the parent is cut off, nothing is proven.
+    shallow = tmp_path / "shallow"
+    git("clone", "-q", "--depth", "1", "--branch", "main", f"file://{repo}", str(shallow))
+    assert commit_relations(shallow, child, [parent, side], env) == {
+        parent: "unknown",
+        side: "unknown",
+    }
+    # Outside a repository, or a published commit git does not know: nothing is known.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    assert commit_relations(outside, child, [parent], env) == {parent: "unknown"}
+    assert commit_relations(repo, missing, [parent], env) == {parent: "unknown"}
+    assert commit_relations(repo, child, [], env) == {}

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hubpub.errors import PlanError
-from hubpub.planner import ImageSpec, Observed, TargetTag, make_plan
+from hubpub.gitstate import Relation
+from hubpub.planner import (
+    Commit,
+    ImageSpec,
+    Observed,
+    Provenance,
+    TargetTag,
+    make_plan,
+    newer_published,
+)
 from hubpub.reference import Reference, parse_reference
 
 D_OLD = "sha256:" + "a" * 64
@@ -467,3 +479,138 @@ def test_a_tag_that_would_lose_platforms_is_warned_about(
     assert (change.warning is not None) is warned, case
     if warned:
         assert "multi-platform index" in change.warning
+
+
+# --- tags only move forward (docs/config.md, "Tags only move forward") ----------------------
+
+PUBLISHED = "p" * 40
+NEWER = "n" * 40
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("revision", "relation", "created", "skips"),
+    [
+        (NEWER, "newer", None, True),  # the current image's commit descends from the published
+        (NEWER, "older", "2030-01-01T00:00:00Z", False),  # an ancestor: forward, whatever time
+        (NEWER, "diverged", "2030-01-01T00:00:00Z", False),  # a force push moves the tag
+        (PUBLISHED, "same", None, False),  # a rebuild of the same commit
+        (NEWER, "unknown", "2026-01-02T03:04:06Z", True),  # not in the clone: a later time
+        (NEWER, "unknown", "2026-01-02T03:04:05Z", False),  # the same second: moves
+        (NEWER, "unknown", "2025-12-31T00:00:00Z", False),
+        (NEWER, "unknown", None, False),  # nothing to compare: moves
+        (NEWER, "unknown", "yesterday", False),
+        (None, "unknown", "2030-01-01T00:00:00Z", False),  # not built by hubpub: moves
+    ],
+)
+def test_a_move_is_backwards_only_to_an_older_commit(
+    revision: str | None, relation: Relation, created: str | None, skips: bool
+) -> None:
+    provenance = Provenance(revision, created, None)
+    assert newer_published(provenance, relation, Commit(PUBLISHED, T0)) is skips
+
+
+def test_a_tag_that_only_moves_forward_is_skipped_and_the_push_goes_to_the_sha_tag() -> None:
+    main, sha = ref(f"{REPO}:main"), ref(f"{REPO}:sha-ppppppp")
+    image = ImageSpec("app", (TargetTag(main, monotonic=True), TargetTag(sha)))
+    observed = Observed(
+        tags={main: D_OLD, sha: None},
+        labels={D_OLD: KEY_OLD},
+        content_keys={"app": KEY},
+        provenance={D_OLD: Provenance(NEWER, None, "1.3.0")},
+        relations={NEWER: "newer"},
+    )
+    plan = make_plan([image], observed, commit=Commit(PUBLISHED, T0))
+    by_ref = {c.ref: c for c in plan.changes}
+    assert by_ref[main].action == "skip"
+    assert by_ref[main].reason == "newer published: 1.3.0 / commit nnnnnnn"
+    assert by_ref[sha].via == "push"
+    assert plan.summary.skipped == 1
+    assert not by_ref[main].is_change
+    # --allow-backwards, or no commit to compare with: the tag moves, after the sha push.
+    for moved in (
+        make_plan([image], observed, commit=Commit(PUBLISHED, T0), allow_backwards=True),
+        make_plan([image], observed),
+    ):
+        changes = {c.ref: c for c in moved.changes}
+        assert (changes[main].action, changes[main].via) == ("update", "tag")
+        assert changes[main].source == sha
+        assert changes[sha].via == "push"
+    # Nothing moves when every tag is skipped: no build either.
+    only_main = ImageSpec("app", (TargetTag(main, monotonic=True),))
+    lone = make_plan([only_main], observed, commit=Commit(PUBLISHED, T0))
+    assert lone.builds == ()
+    assert [c.action for c in lone.changes] == ["skip"]
+
+
+REPO = "reg.example:5000/team/app"
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[list[frozenset[int]], list[int], list[bool]]:
+    """A random commit graph (each commit's parents are earlier commits, its time later than
+    theirs), an order in which pipelines publish its commits, and for each publication whether
+    git can answer (a shallow clone cannot)."""
+    size = draw(st.integers(2, 12))
+    parents: list[frozenset[int]] = [frozenset()]
+    for index in range(1, size):
+        chosen = draw(st.sets(st.integers(0, index - 1), max_size=2))
+        parents.append(frozenset(chosen))  # no parent: a new root (an orphan, a force push)
+    order = draw(st.lists(st.integers(0, size - 1), min_size=1, max_size=20))
+    known = draw(st.lists(st.booleans(), min_size=len(order), max_size=len(order)))
+    return parents, order, known
+
+
+def _ancestors(parents: list[frozenset[int]]) -> list[frozenset[int]]:
+    out: list[frozenset[int]] = []
+    for own in parents:
+        out.append(frozenset(own).union(*(out[p] for p in own)))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories())
+def test_the_rule_never_moves_a_tag_to_an_ancestor_of_its_commit(
+    history: tuple[list[frozenset[int]], list[int], list[bool]],
+) -> None:
+    parents, order, known = history
+    ancestors = _ancestors(parents)
+    sha = [f"{index:040x}" for index in range(len(parents))]
+    time = [T0 + timedelta(minutes=index) for index in range(len(parents))]
+    main = ref(f"{REPO}:main")
+    image = ImageSpec("app", (TargetTag(main, monotonic=True),))
+    digest = [f"sha256:{index:064x}" for index in range(len(parents))]
+    on: int | None = None  # the commit whose image main points to
+    for published, git_knows in zip(order, known, strict=True):
+        provenance, relations = {}, {}
+        if on is not None:
+            provenance[digest[on]] = Provenance(sha[on], time[on].isoformat(), None)
+            if not git_knows:
+                relation: Relation = "unknown"
+            elif on == published:
+                relation = "same"
+            elif published in ancestors[on]:
+                relation = "newer"
+            elif on in ancestors[published]:
+                relation = "older"
+            else:
+                relation = "diverged"
+            relations[sha[on]] = relation
+        observed = Observed(
+            tags={main: digest[on] if on is not None else None},
+            labels={digest[on]: "other"} if on is not None else {},
+            content_keys={"app": "key"},
+            provenance=provenance,
+            relations=relations,
+        )
+        plan = make_plan([image], observed, commit=Commit(sha[published], time[published]))
+        (change,) = plan.changes
+        if change.action in ("create", "update"):
+            assert on is None or published not in ancestors[on], (on, published)
+            on = published
+        else:
+            assert change.action == "skip"
+            assert on is not None
+            assert published in ancestors[on] | {
+                c for c in range(len(parents)) if time[c] < time[on]
+            }

@@ -83,6 +83,12 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 is_flag=True,
                 help="Let apply move immutable tags that point to another image.",
             ),
+            click.option(
+                "--allow-backwards",
+                is_flag=True,
+                help="Move floating tags (branch names, edge, latest = true) even to an image "
+                "of an older commit than the one they point to.",
+            ),
         ]
     ):
         func = option(func)

@@ -23,10 +23,11 @@ from hubpub.contentkey import LABEL, user_labels
 from hubpub.desired import DesiredImage
 from hubpub.engine import Engine, PushAuth
 from hubpub.executor import BuildInputs
-from hubpub.gitstate import GitState, changed_paths
+from hubpub.gitstate import GitState, Relation, changed_paths, commit_relations
 from hubpub.labelcache import LabelCache
 from hubpub.observe import Observation, observe, observe_builds
-from hubpub.planner import Plan, PlanWarning
+from hubpub.planner import Commit, Plan, PlanWarning
+from hubpub.provenance import MoveGuard
 from hubpub.redirects import Redirects
 from hubpub.reference import parse_reference
 from hubpub.registry.client import RegistryClient
@@ -52,6 +53,8 @@ class Session:
     _push_auths: dict[str, PushAuth | None] = field(default_factory=dict, repr=False)
     _push_auth_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _push_auth_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
+    # image name -> the labels its build sets (build_inputs), which apply caches once pushed
+    built_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -91,6 +94,26 @@ class Session:
             return PushAuth(creds.username, creds.password)
         return None
 
+    @property
+    def commit(self) -> Commit:
+        """The commit published, for the rule that tags only move forward."""
+        return Commit(self.git.sha, self.git.commit_time)
+
+    def lineage(self, revisions: Collection[str]) -> Mapping[str, Relation]:
+        """How each commit relates to the one published, asked of git."""
+        return commit_relations(self.config.root, self.git.sha, revisions, self.environ)
+
+    def move_guard(self, observation: Observation) -> MoveGuard:
+        """Apply's compare-and-swap check before each tag's PUT (executor.py)."""
+        monotonic = [tag.ref for image in observation.images for tag in image.tags if tag.monotonic]
+        return MoveGuard(
+            self.registry,
+            self.commit,
+            self.lineage,
+            LabelCache.default(self.environ),
+            monotonic=monotonic,
+        )
+
     def observe(self, *, rebuild: bool) -> Observation:
         return observe(
             self.desired,
@@ -99,6 +122,7 @@ class Session:
             redirects=self.redirects,
             cache=LabelCache.default(self.environ),
             rebuild=rebuild,
+            lineage=self.lineage,
         )
 
     def observe_builds(self, building: Collection[str]) -> Observation:
@@ -126,6 +150,7 @@ class Session:
                 revision=self.git.sha,
                 created=created,
             )
+            self.built_labels[image.name] = labels
             inputs[image.name] = BuildInputs(image, labels, self._checked_bases(observation, image))
         return inputs
 

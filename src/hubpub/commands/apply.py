@@ -28,6 +28,7 @@ from hubpub.labelcache import LabelCache
 from hubpub.observe import Observation
 from hubpub.planfile import SavedPlan, check_stale, config_hash, load
 from hubpub.planner import Plan, make_plan
+from hubpub.provenance import record_of
 from hubpub.report import (
     GitHubProgress,
     PlainProgress,
@@ -60,6 +61,7 @@ def command(
     redirects: tuple[str, ...],
     rebuild: bool,
     allow_overwrite: bool,
+    allow_backwards: bool,
     allow_dirty: bool,
     planfile: Path | None,
 ) -> int:
@@ -95,19 +97,32 @@ def command(
         ref, sha, only = saved.options.ref, saved.options.sha, saved.options.only
         redirects, rebuild = saved.options.redirects, saved.options.rebuild
         allow_overwrite = allow_overwrite or saved.options.allow_overwrite
+        allow_backwards = allow_backwards or saved.options.allow_backwards
 
     with session(config_path, ref=ref, sha=sha, only=only, redirects=redirects) as current:
         if saved is not None:
             observation, plan = _check_saved(current, saved, planfile)
         else:
             observation = current.observe(rebuild=rebuild)
-            plan = make_plan(observation.specs, observation.observed, rebuild=rebuild)
+            plan = make_plan(
+                observation.specs,
+                observation.observed,
+                rebuild=rebuild,
+                commit=current.commit,
+                allow_backwards=allow_backwards,
+            )
         plan = checkout_warnings(current, plan)
         if not as_json:
             click.echo(render_plan(plan))
         tasks_for(plan, allow_overwrite=allow_overwrite)  # refuses conflicts before any change
         _refuse_dirty(plan, allow_dirty=allow_dirty)
-        result = _execute(current, observation, plan, allow_overwrite=allow_overwrite)
+        result = _execute(
+            current,
+            observation,
+            plan,
+            allow_overwrite=allow_overwrite,
+            allow_backwards=allow_backwards,
+        )
         _remember_keys(current, plan, result)
         write_github(current.environ, plan, result)
         if as_json:
@@ -185,16 +200,23 @@ def _check_saved(
 
 
 def _remember_keys(current: Session, plan: Plan, result: ApplyResult) -> None:
-    """Cache the content key of every image just pushed: the next plan then only HEADs."""
+    """Cache the content key (and the provenance labels) of every image just pushed: the next
+    plan then only HEADs."""
     keys = {image.name: image.content_key for image in plan.images if image.build is not None}
     cache = LabelCache.default(current.environ)
     for item in result.results:
         if item.task.kind == "push" and item.status == "done" and item.digest is not None:
-            cache.put(item.digest, keys.get(item.task.image))
+            labels = current.built_labels.get(item.task.image, {})
+            cache.put(item.digest, keys.get(item.task.image), record_of(labels))
 
 
 def _execute(
-    current: Session, observation: Observation, plan: Plan, *, allow_overwrite: bool
+    current: Session,
+    observation: Observation,
+    plan: Plan,
+    *,
+    allow_overwrite: bool,
+    allow_backwards: bool,
 ) -> ApplyResult:
     # A progress display on a terminal; plain log lines in CI, where redraws would garble logs.
     # Under GitHub Actions, each build's log is a collapsible group.
@@ -207,6 +229,7 @@ def _execute(
         current.build_inputs(observation, plan),
         push_auth=current.push_auth,
         progress=progress,
+        moves=None if allow_backwards else current.move_guard(observation),
     )
     with display or contextlib.nullcontext():
         return executor.apply(plan, allow_overwrite=allow_overwrite)

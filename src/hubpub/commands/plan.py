@@ -45,12 +45,19 @@ def command(
     redirects: tuple[str, ...],
     rebuild: bool,
     allow_overwrite: bool,
+    allow_backwards: bool,
     out: Path | None,
 ) -> int:
     """Show the builds, pushes and tag operations that apply would do."""
     with session(config_path, ref=ref, sha=sha, only=only, redirects=redirects) as current:
         observation = current.observe(rebuild=rebuild)
-        plan = make_plan(observation.specs, observation.observed, rebuild=rebuild)
+        plan = make_plan(
+            observation.specs,
+            observation.observed,
+            rebuild=rebuild,
+            commit=current.commit,
+            allow_backwards=allow_backwards,
+        )
         plan = checkout_warnings(current, plan)
         if out is not None:
             saved = SavedPlan(
@@ -65,6 +72,7 @@ def command(
                     redirects=tuple(current.redirects.as_list()),
                     rebuild=rebuild,
                     allow_overwrite=allow_overwrite,
+                    allow_backwards=allow_backwards,
                 ),
             )
             save(saved, out)
