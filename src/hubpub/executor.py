@@ -36,7 +36,7 @@ from typing import Generic, Literal, Protocol, TypeVar
 from hubpub.desired import DesiredImage
 from hubpub.engine import BuildRequest, PushAuth
 from hubpub.errors import HubpubError, PlanError
-from hubpub.planner import Change, ImagePlan, Plan
+from hubpub.planner import Change, Plan
 from hubpub.reference import Reference, Repository, parse_reference
 from hubpub.registry.models import Manifest, ManifestInfo
 from hubpub.swap import SETTLE_SECONDS, CompareAndSwap, MoveCheck, Skipped
@@ -168,31 +168,41 @@ def tasks_for(plan: Plan, *, allow_overwrite: bool = False) -> list[Task]:
             "changed",
             hint="bump the version, or pass --allow-overwrite to move it anyway",
         )
-    tasks: list[Task] = []
-    for image in plan.images:
-        if image.build is not None:
-            tasks.append(Task(f"build {image.name}", "build", image.name, None))
-        tasks.extend(_ImageTasks(image).tasks())
-    return tasks
+    return _PlanTasks(plan).tasks()
 
 
-class _ImageTasks:
-    """The write tasks of one image. The push is not always its first change (planner.py puts
-    it on a tag that names the commit): each task is made after the one whose reference it
-    reads, and listed in the plan's order."""
+class _PlanTasks:
+    """The tasks of a plan. The push is not always an image's first change (planner.py puts it
+    on a tag that names the commit), and an image may read what another image of the plan
+    writes (a promotion of an image rebuilt in the same apply, a build FROM another image of
+    the config): each task is made after the one whose reference it reads, and listed in the
+    plan's order, the images in theirs (dependencies first)."""
 
-    def __init__(self, image: ImagePlan) -> None:
-        self.image = image
-        self.build_id = f"build {image.name}" if image.build is not None else None
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
         self.writes = {
             change.ref: change
-            for change in image.changes
+            for change in plan.changes
             if change.action not in ("noop", "skip") and change.via is not None
         }
         self.made: dict[Reference, Task] = {}
 
     def tasks(self) -> list[Task]:
-        return [self.task_of(change) for change in self.writes.values()]
+        tasks: list[Task] = []
+        for image in self.plan.images:
+            if image.build is not None:
+                deps = tuple(
+                    dict.fromkeys(
+                        self.task_of(self.writes[ref]).id
+                        for _text, ref in image.build.uses
+                        if ref in self.writes
+                    )
+                )
+                tasks.append(Task(f"build {image.name}", "build", image.name, None, deps))
+            tasks.extend(
+                self.task_of(change) for change in image.changes if change.ref in self.writes
+            )
+        return tasks
 
     def task_of(self, change: Change, seen: tuple[Reference, ...] = ()) -> Task:
         if change.ref in self.made:
@@ -202,9 +212,10 @@ class _ImageTasks:
         deps: tuple[str, ...] = ()
         content_of = None
         if change.via == "push":
-            if self.build_id is None:
-                raise PlanError(f"plan pushes {change.ref} but builds no image {self.image.name}")
-            deps = (self.build_id,)
+            image = next(i for i in self.plan.images if i.name == change.image)
+            if image.build is None:
+                raise PlanError(f"plan pushes {change.ref} but builds no image {change.image}")
+            deps = (f"build {change.image}",)
         elif change.source is not None and change.source.digest is None:
             writer = self.writes.get(change.source)
             if writer is None:
@@ -220,7 +231,7 @@ class _ImageTasks:
             else:
                 deps = (source_task.id,)
         task_id = f"{change.via} {change.ref}"
-        task = Task(task_id, change.via, self.image.name, change.ref, deps, change, content_of)
+        task = Task(task_id, change.via, change.image, change.ref, deps, change, content_of)
         self.made[change.ref] = task
         return task
 
@@ -250,6 +261,7 @@ class Executor:
         self._manifests: dict[str, _Once[Manifest]] = {}
         self._contents: dict[str, _Content] = {}
         self._tasks: dict[str, Task] = {}
+        self._plan = Plan(())
         self._manifest_lock = threading.Lock()
 
     def engine(self) -> EngineLike:
@@ -260,6 +272,7 @@ class Executor:
 
     def apply(self, plan: Plan, *, allow_overwrite: bool = False) -> ApplyResult:
         tasks = tasks_for(plan, allow_overwrite=allow_overwrite)
+        self._plan = plan
         self._tasks = {task.id: task for task in tasks}
         self._contents = {task.id: _Content(task) for task in tasks if task.kind == "copy"}
         results = run_graph(tasks, self._run, self.progress, self.max_workers)
@@ -269,7 +282,7 @@ class Executor:
 
     def _run(self, task: Task, deps: Sequence[TaskResult]) -> str:
         if task.kind == "build":
-            return self._build(task)
+            return self._build(task, deps)
         if task.ref is None or task.change is None:
             raise PlanError(f"task {task.label} has no reference")
         if task.kind == "push":
@@ -315,7 +328,21 @@ class Executor:
             raise PlanError(f"no digest known for {source}")
         return self._manifest(source.repository, digest)
 
-    def _build(self, task: Task) -> str:
+    def _inside_bases(self, task: Task, deps: Sequence[TaskResult]) -> list[tuple[str, str]]:
+        """(FROM as written, digest) for each base another image of the plan publishes: the
+        digest its task just wrote, or the one the tag kept (docs/config.md, "Images that
+        depend on images")."""
+        build = next((i.build for i in self._plan.images if i.name == task.image), None)
+        written = {r.task.ref: r.digest for r in deps if r.task.ref is not None}
+        kept = {c.ref: c.current for c in self._plan.changes if c.action == "noop"}
+        out = []
+        for text, ref in build.uses if build is not None else ():
+            digest = written.get(ref) or kept.get(ref)
+            if digest is not None and parse_reference(text).repository == ref.repository:
+                out.append((text, digest))  # (not when redirected: the engine knows another)
+        return out
+
+    def _build(self, task: Task, deps: Sequence[TaskResult] = ()) -> str:
         inputs = self.builds.get(task.image)
         if inputs is None or inputs.image.build is None:
             raise PlanError(f"image {task.image!r} has no build in the config")
@@ -328,7 +355,7 @@ class Executor:
             labels=dict(inputs.labels),
         )
         engine = self.engine()
-        for name, digest in inputs.bases:
+        for name, digest in (*inputs.bases, *self._inside_bases(task, deps)):
             engine.ensure_base(
                 name,
                 digest,

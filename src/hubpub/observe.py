@@ -26,24 +26,22 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from hubpub.bases import LocalImages, resolve_bases
 from hubpub.contentkey import Dockerfile, content_key, context_entries
+from hubpub.depgraph import Graph, publishers
 from hubpub.desired import DesiredImage
-from hubpub.errors import NotFoundError, PlanError, RegistryError
+from hubpub.errors import PlanError, RegistryError
 from hubpub.labelcache import LabelCache
 from hubpub.planner import ImageSpec, Observed, Provenance, TargetTag
 from hubpub.provenance import (
     Lineage,
-    from_record,
-    key_of,
     moving_digests,
     no_lineage,
     observe_provenance,
-    read_config_labels,
-    record_of,
+    read_keys,
 )
 from hubpub.redirects import Redirects
 from hubpub.reference import Reference, Repository
@@ -85,18 +83,62 @@ class Registry(Protocol):
 
 @dataclass(frozen=True)
 class Observation:
-    images: tuple[DesiredImage, ...]  # redirected
+    images: tuple[DesiredImage, ...]  # redirected, every dependency before its dependents
     specs: tuple[ImageSpec, ...]
     observed: Observed
-    # image name -> ((base image as written, digest or engine:ID), ...), for messages
+    # image name -> ((base image as written, digest or engine:ID), ...), for messages; the
+    # bases another image of the config publishes are in ``uses`` instead
     bases: Mapping[str, tuple[tuple[str, str], ...]]
+    # image name -> ((base or source as written, the reference another image publishes), ...)
+    uses: Mapping[str, tuple[tuple[str, Reference], ...]] = field(default_factory=dict)
 
 
-def image_spec(image: DesiredImage) -> ImageSpec:
+def _specs(graph: Graph) -> tuple[ImageSpec, ...]:
+    return tuple(
+        image_spec(i, graph.after.get(i.name, ()), graph.uses.get(i.name, ())) for i in graph.images
+    )
+
+
+def _graph(
+    images: Sequence[DesiredImage], dockerfiles: Mapping[str, Dockerfile], redirects: Redirects
+) -> Graph:
+    bases = {name: parsed.bases for name, parsed in dockerfiles.items()}
+    return Graph.of(images, bases, redirects.reference)
+
+
+def dependencies_of(
+    selected: Sequence[DesiredImage], others: Sequence[DesiredImage], redirects: Redirects
+) -> dict[str, tuple[str, ...]]:
+    """For ``--only``: each image of ``others`` that an image of ``selected`` depends on,
+    directly or not -> the selected images that depend on it."""
+    everything = [redirects.image(image) for image in (*selected, *others)]
+    graph = _graph(everything, _dockerfiles(everything), redirects)
+    names = {image.name for image in selected}
+    needed: dict[str, tuple[str, ...]] = {}
+
+    def visit(name: str, root: str) -> None:
+        for dep in graph.after.get(name, ()):
+            if dep not in names and root not in needed.get(dep, ()):
+                needed[dep] = (*needed.get(dep, ()), root)
+                visit(dep, root)
+
+    for name in names:
+        visit(name, name)
+    return needed
+
+
+def image_spec(
+    image: DesiredImage,
+    after: Sequence[str] = (),
+    uses: Sequence[tuple[str, Reference]] = (),
+) -> ImageSpec:
     return ImageSpec(
         image.name,
         tuple(TargetTag(tag.ref, tag.immutable, tag.rule, tag.monotonic) for tag in image.tags),
         source=image.source,
+        after=tuple(after),
+        # the FROMs only: a source is the promotion's own (ImageSpec.source)
+        uses=tuple((text, ref) for text, ref in uses if ref != image.source),
     )
 
 
@@ -116,9 +158,14 @@ def observe(
     images = tuple(redirects.image(image) for image in images)
     cache = cache or LabelCache(None)
 
-    # What does not wait for the network first: the base images each Dockerfile names.
+    # What does not wait for the network first: the base images each Dockerfile names, and
+    # the images of the config they (or a promotion's source) are: those come first.
     dockerfiles = _dockerfiles(images)
-    names = sorted({name for parsed in dockerfiles.values() for name in parsed.bases})
+    graph = _graph(images, dockerfiles, redirects)
+    images = graph.images
+    names = sorted(
+        {n for name, parsed in dockerfiles.items() for n in graph.external(name, parsed)}
+    )
 
     # Four side threads at most: the context hashing, the base lookups, the label reads, the
     # early tag lists (the last three fan out on the registry client's own pool). An error
@@ -147,7 +194,7 @@ def observe(
         # 5. Content keys of the build contexts, base images resolved once across images.
         digests = bases_future.result() if bases_future is not None else {}
         files = hashing.result() if hashing is not None else {}
-        keys, bases = _content_keys(images, dockerfiles, digests, files)
+        keys, bases = _content_keys(images, dockerfiles, digests, files, graph)
         # 6. The labels, and the other tags of the images whose key no desired tag holds.
         if not rebuild:
             labels = reads.labels.result() if reads.labels is not None else {}
@@ -166,7 +213,7 @@ def observe(
         provenance=provenance,
         relations=relations,
     )
-    return Observation(images, tuple(image_spec(i) for i in images), observed, bases)
+    return Observation(images, _specs(graph), observed, bases, graph.uses)
 
 
 def _head_references(
@@ -177,7 +224,8 @@ def _head_references(
     wanted: list[Reference] = []
     for image in images:
         wanted.extend(tag.ref for tag in image.tags)
-        if image.source is not None:
+        # An image with no tag on this ref publishes nothing: its source is not looked up.
+        if image.source is not None and image.tags:
             wanted.append(image.source)
     found = registry.resolve(dict.fromkeys(wanted))
     tags = {ref: (info.digest if info is not None else None) for ref, info in found.items()}
@@ -186,7 +234,11 @@ def _head_references(
         for info in found.values()
         if info is not None and info.media_type in INDEX_MEDIA_TYPES
     )
-    sources = {image.name: tags.get(image.source) for image in images if image.source is not None}
+    sources = {
+        image.name: tags.get(image.source)
+        for image in images
+        if image.source is not None and image.tags
+    }
     return tags, indexes, sources
 
 
@@ -218,7 +270,7 @@ def _start_label_reads(
         if (digest := tags.get(tag.ref)) is not None
     }
     if where:
-        labels = side.submit(_labels, where, registry, cache, None, known)
+        labels = side.submit(read_keys, where, registry, cache, None, known)
     # An image none of whose tags exists will search its repositories for its key (step 6)
     # whatever that key is: list their tags now, while the context hashes.
     early = list(
@@ -275,24 +327,36 @@ def observe_builds(
     re-checks every tag (one HEAD each), so ``observed`` holds content keys only."""
     redirects = redirects or Redirects({})
     images = tuple(redirects.image(image) for image in images)
-    chosen = [image for image in images if image.name in building]
+    # The key of an image built FROM another image of the config counts that one's key: the
+    # images it builds from are keyed too.
+    graph = _graph(images, _dockerfiles(images, only=building), redirects)
+    wanted = set(building)
+    for image in reversed(graph.images):
+        if image.name in wanted:
+            wanted.update(graph.after.get(image.name, ()))
+    chosen = [image for image in graph.images if image.name in wanted]
     dockerfiles = _dockerfiles(chosen)
-    names = sorted({name for parsed in dockerfiles.values() for name in parsed.bases})
+    names = sorted(
+        {n for name, parsed in dockerfiles.items() for n in graph.external(name, parsed)}
+    )
     stop = threading.Event()
     with ThreadPoolExecutor(1, "hubpub-observe") as side, _stop_on_error(stop):
         hashing = side.submit(_hash_contexts, chosen, stop)
         digests = resolve_bases(names, registry, engine, redirects) if names else {}
-        keys, bases = _content_keys(chosen, dockerfiles, digests, hashing.result())
+        keys, bases = _content_keys(chosen, dockerfiles, digests, hashing.result(), graph)
+    keys = {name: key for name, key in keys.items() if name in building}
     observed = Observed(tags={}, content_keys=keys)
-    return Observation(images, tuple(image_spec(i) for i in images), observed, bases)
+    return Observation(graph.images, _specs(graph), observed, bases, graph.uses)
 
 
-def _dockerfiles(images: Sequence[DesiredImage]) -> dict[str, Dockerfile]:
+def _dockerfiles(
+    images: Sequence[DesiredImage], only: Collection[str] | None = None
+) -> dict[str, Dockerfile]:
     """Image name -> its Dockerfile, read and parsed once: the bases it builds from are looked
     up before the key is computed, and the key hashes the very bytes they were read from."""
     parsed: dict[str, Dockerfile] = {}
     for image in images:
-        if image.build is None:
+        if image.build is None or (only is not None and image.name not in only):
             continue
         spec = image.build
         try:
@@ -333,25 +397,37 @@ def _content_keys(
     dockerfiles: Mapping[str, Dockerfile],
     digests: Mapping[str, str],
     files: Mapping[str, Sequence[tuple[str, int, str]]],
+    graph: Graph,
 ) -> tuple[dict[str, str], dict[str, tuple[tuple[str, str], ...]]]:
+    """The keys, dependencies first: a base another image of the config publishes stands in
+    the key by that image's key (its promotion source, for a promoted one), so the plan knows
+    the dependent must build again as soon as its dependency does (docs/config.md)."""
     keys: dict[str, str] = {}
     bases: dict[str, tuple[tuple[str, str], ...]] = {}
+    owner = publishers(graph.images)
+    by_name = {image.name: image for image in graph.images}
     for image in images:
         if image.build is None:
             continue
         spec = image.build
         parsed = dockerfiles[image.name]
+        inside = {}
+        for text, ref in graph.uses.get(image.name, ()):
+            dep = by_name[owner[ref]]
+            inside[text] = f"image:{keys[dep.name]}" if dep.name in keys else f"source:{dep.source}"
         keys[image.name] = content_key(
             spec.context,
             spec.dockerfile,
             spec.build_args,
             spec.target,
-            digests.__getitem__,
+            {**digests, **inside}.__getitem__,
             labels=spec.labels,
             parsed=parsed,
             files=files.get(image.name),
         )
-        bases[image.name] = tuple((name, digests[name]) for name in parsed.bases)
+        bases[image.name] = tuple(
+            (name, digests[name]) for name in graph.external(image.name, parsed)
+        )
     return keys, bases
 
 
@@ -401,7 +477,7 @@ def _other_tags(
     for ref, info in reversed(list(found.items())):
         if info is not None and info.digest not in labels:
             where.setdefault(info.digest, ref.repository)
-    labels.update(_labels(where, registry, cache, fetch_limit=MAX_OTHER_LABELS))
+    labels.update(read_keys(where, registry, cache, fetch_limit=MAX_OTHER_LABELS))
     others: dict[str, tuple[tuple[Reference, str], ...]] = {}
     for image in images:
         pairs = []
@@ -412,50 +488,3 @@ def _other_tags(
                     pairs.append((ref, info.digest))
         others[image.name] = tuple(pairs)
     return others
-
-
-def _labels(
-    where: Mapping[str, Repository],
-    registry: Registry,
-    cache: LabelCache,
-    fetch_limit: int | None = None,
-    known: dict[str, Provenance] | None = None,
-) -> dict[str, str | None]:
-    """The content-key label of each digest, read in the repository given for it (the same
-    digest is the same bytes wherever it is): from the cache, else the registry. The same
-    read gives the image's provenance labels: cached with the key, and put in ``known``."""
-    labels: dict[str, str | None] = {}
-    missing: list[tuple[str, Repository]] = []
-    for digest, repo in where.items():
-        hit, label = cache.get(digest)
-        if hit:
-            labels[digest] = label
-            cached = cache.provenance(digest)
-            if cached is not None and known is not None:
-                known[digest] = from_record(cached)
-        else:
-            missing.append((digest, repo))
-
-    def fetch(item: tuple[str, Repository]) -> tuple[str, str | None]:
-        digest, repo = item
-        try:
-            all_labels = read_config_labels(registry, repo, digest)
-        except NotFoundError:
-            # Deleted between the HEAD and this GET: nothing proves it current (not cached).
-            return digest, None
-        label, record = key_of(all_labels), record_of(all_labels)
-        cache.put(digest, label, record)
-        if known is not None:
-            known[digest] = from_record(record)
-        return digest, label
-
-    if fetch_limit is not None:
-        missing = missing[:fetch_limit]
-    labels.update(registry.map(fetch, missing))
-    return labels
-
-
-def read_label(registry: Registry, repo: Repository, digest: str) -> str | None:
-    """The content-key label of the image ``repo@digest``: None for an index (hubpub builds
-    single-platform images) or an image without the label."""
-    return key_of(read_config_labels(registry, repo, digest))

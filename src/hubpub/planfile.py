@@ -108,7 +108,9 @@ def _image_json(image: ImagePlan) -> dict[str, Any]:
             "reason": build.reason,
             "content_key": build.content_key,
             "push_ref": str(build.push_ref),
+            "uses": [[text, str(ref)] for text, ref in build.uses],
         },
+        "after": list(image.after),
         "changes": [
             {
                 "ref": str(c.ref),
@@ -331,10 +333,14 @@ def _from_json(data: Mapping[str, Any]) -> SavedPlan:
                     reason=build["reason"],
                     content_key=build["content_key"],
                     push_ref=parse_reference(build["push_ref"]),
+                    uses=tuple(
+                        (str(text), parse_reference(ref)) for text, ref in build.get("uses", [])
+                    ),
                 ),
                 changes=changes,
                 source=_opt_ref(item["source"]),
                 content_key=item["content_key"],
+                after=tuple(str(name) for name in item.get("after", [])),
             )
         )
     opts = data["options"]

@@ -13,7 +13,7 @@ to do and how, following Terraform's plan/apply model (docs/architecture.md#data
 - ``skip`` when a tag that only moves forward (TargetTag.monotonic: a branch name, edge,
   latest = true) points at an image built from a newer commit than the one published: an
   older pipeline finishing last must not move it back (docs/config.md, "Tags only move
-  forward"). What "newer" means is :func:`newer_published`, a rule on observed facts: the
+  forward"). What "newer" means is monotonic.newer_published, a rule on observed facts: the
   revision label of the image the tag points to, its relation in git to the published commit
   (gitstate.commit_relations), and its created label when git cannot say.
 
@@ -36,34 +36,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Literal
 
 from hubpub.errors import PlanError
 from hubpub.gitstate import Relation
+from hubpub.monotonic import Commit, Provenance, newer_published, skip_text
 from hubpub.reference import Reference, Repository
-from hubpub.versions import parse_version
+
+__all__ = [
+    "Build",
+    "Change",
+    "Commit",
+    "ImagePlan",
+    "ImageSpec",
+    "Observed",
+    "Plan",
+    "PlanWarning",
+    "Provenance",
+    "Relation",
+    "Summary",
+    "TargetTag",
+    "make_plan",
+    "newer_published",
+    "skip_text",
+]
 
 Action = Literal["create", "update", "noop", "conflict", "skip"]
 Via = Literal["push", "tag", "copy"]
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """What an image's OCI labels say of where it comes from (observe reads them with its
-    content key): the commit it was built from, that commit's time, its version."""
-
-    revision: str | None = None
-    created: str | None = None  # RFC 3339, as labelled: hubpub writes the commit's time
-    version: str | None = None
-
-
-@dataclass(frozen=True)
-class Commit:
-    """The commit a plan publishes."""
-
-    sha: str
-    time: datetime  # aware
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,11 @@ class ImageSpec:
     tags: tuple[TargetTag, ...]
     # Exactly one of: built from a context (content_key set by observe) or promoted from source.
     source: Reference | None = None
+    # The images of the config it builds FROM or promotes (depgraph.py): planned before it.
+    after: tuple[str, ...] = ()
+    # (FROM as written, the reference of another image of the config it names): the build
+    # waits for that reference and builds from the digest written there.
+    uses: tuple[tuple[str, Reference], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ class Build:
     reason: str
     content_key: str | None
     push_ref: Reference  # the one reference the engine pushes to
+    # (FROM as written, a reference another image of the plan publishes): built after it
+    uses: tuple[tuple[str, Reference], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,7 @@ class ImagePlan:
     changes: tuple[Change, ...]
     source: Reference | None = None
     content_key: str | None = None
+    after: tuple[str, ...] = ()  # the images of the plan it depends on (depgraph.py)
 
 
 @dataclass(frozen=True)
@@ -232,9 +239,13 @@ def make_plan(
     ``commit``: the commit published; a tag that only moves forward and points at an image of
     a newer commit is skipped (unless ``allow_backwards``). Without it nothing is skipped."""
     guard = None if commit is None or allow_backwards else _Guard(commit, observed)
-    plan = Plan(
-        tuple(_plan_image(image, observed, rebuild=rebuild, guard=guard) for image in images)
-    )
+    planned: dict[Reference, Change] = {}  # what the images planned so far write
+    plans = []
+    for image in images:  # observe puts every dependency before its dependents
+        image_plan = _plan_image(image, observed, planned, rebuild=rebuild, guard=guard)
+        planned.update((change.ref, change) for change in image_plan.changes)
+        plans.append(replace(image_plan, after=image.after))
+    plan = Plan(tuple(plans))
     return plan.with_warnings(
         PlanWarning(change.image, change.warning, change.ref)
         for change in plan.changes
@@ -259,47 +270,13 @@ class _Guard:
         return skip_text(provenance)
 
 
-def newer_published(provenance: Provenance, relation: Relation, commit: Commit) -> bool:
-    """Whether the image a tag points to (its ``provenance``) was built from a commit newer than
-    ``commit``, so that moving the tag to ``commit``'s image would move it backwards.
-
-    Newer means: its revision descends from ``commit`` in git; when git cannot say (the
-    revision is not in the clone: a shallow clone, a force-pushed branch), its created time
-    (hubpub labels the build commit's time) is later than ``commit``'s. Diverged histories
-    (a force push) and images that do not say their revision move."""
-    revision = provenance.revision
-    if not revision or revision == commit.sha:
-        return False
-    if relation == "newer":
-        return True
-    if relation in ("older", "diverged", "same"):
-        return False
-    created = _parse_time(provenance.created)
-    return created is not None and created > commit.time
-
-
-def skip_text(provenance: Provenance) -> str:
-    """``newer published: 1.3.0 / commit abc1234``: the version when the label names one (a
-    branch build's says its branch: only the commit is shown then)."""
-    version = provenance.version
-    what = [version] if version and parse_version(version) is not None else []
-    if provenance.revision:
-        what.append(f"commit {provenance.revision[:7]}")
-    return "newer published: " + " / ".join(what)
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
 def _plan_image(
-    image: ImageSpec, observed: Observed, *, rebuild: bool, guard: _Guard | None = None
+    image: ImageSpec,
+    observed: Observed,
+    planned: Mapping[Reference, Change],
+    *,
+    rebuild: bool,
+    guard: _Guard | None = None,
 ) -> ImagePlan:
     current = {tag.ref: observed.tags.get(tag.ref) for tag in image.tags}
     skips = {
@@ -308,6 +285,17 @@ def _plan_image(
         if guard is not None and (reason := guard.skip_reason(tag, current[tag.ref])) is not None
     }
     if image.source is not None:
+        if not image.tags:  # nothing to publish on this ref: the source is not looked at
+            return ImagePlan(image.name, None, (), source=image.source)
+        upstream = planned.get(image.source)
+        if upstream is not None and upstream.action in ("create", "update", "conflict"):
+            # Another image of this plan writes the source (rebuilt in this apply): copy what
+            # it writes, once it is written (its digest may be known only after its build).
+            holders = {image.source.repository: image.source}
+            changes = _changes(
+                image, current, upstream.desired, holders, observed.indexes, skips, build=False
+            )
+            return ImagePlan(image.name, None, changes, source=image.source)
         digest = observed.sources.get(image.name)
         if digest is None:
             raise PlanError(
@@ -338,7 +326,8 @@ def _plan_image(
     if push is None:  # no tag at all: nothing to build for
         return ImagePlan(image.name, None, changes, content_key=key)
     reason = _build_reason(image, current, observed.labels, key, rebuild=rebuild)
-    return ImagePlan(image.name, Build(image.name, reason, key, push), changes, content_key=key)
+    build = Build(image.name, reason, key, push, image.uses)
+    return ImagePlan(image.name, build, changes, content_key=key)
 
 
 def _holder_of_key(

@@ -12,6 +12,7 @@ more. Read here, only for the images a tag that only moves forward would leave:
 - :func:`moving_digests`: which digests those are, once the content keys are known;
 - :func:`observe_provenance`: their labels (cache, else the registry), and how each revision
   relates in git to the commit published (a ``lineage`` callable: gitstate.commit_relations);
+- :func:`read_keys`: the content-key labels observe asks for (and the provenance with them);
 - :class:`MoveGuard`: the same question asked again by apply, just before a tag's PUT, about
   the image the tag points to then (the compare-and-swap of executor.py).
 """
@@ -187,3 +188,50 @@ class MoveGuard:
             return None
         relation = relations.get(found.revision or "", "unknown")
         return skip_text(found) if newer_published(found, relation, self.commit) else None
+
+
+def read_keys(
+    where: Mapping[str, Repository],
+    registry: Registry,
+    cache: LabelCache,
+    fetch_limit: int | None = None,
+    known: dict[str, Provenance] | None = None,
+) -> dict[str, str | None]:
+    """The content-key label of each digest, read in the repository given for it (the same
+    digest is the same bytes wherever it is): from the cache, else the registry. The same
+    read gives the image's provenance labels: cached with the key, and put in ``known``."""
+    labels: dict[str, str | None] = {}
+    missing: list[tuple[str, Repository]] = []
+    for digest, repo in where.items():
+        hit, label = cache.get(digest)
+        if hit:
+            labels[digest] = label
+            cached = cache.provenance(digest)
+            if cached is not None and known is not None:
+                known[digest] = from_record(cached)
+        else:
+            missing.append((digest, repo))
+
+    def fetch(item: tuple[str, Repository]) -> tuple[str, str | None]:
+        digest, repo = item
+        try:
+            all_labels = read_config_labels(registry, repo, digest)
+        except NotFoundError:
+            # Deleted between the HEAD and this GET: nothing proves it current (not cached).
+            return digest, None
+        label, record = key_of(all_labels), record_of(all_labels)
+        cache.put(digest, label, record)
+        if known is not None:
+            known[digest] = from_record(record)
+        return digest, label
+
+    if fetch_limit is not None:
+        missing = missing[:fetch_limit]
+    labels.update(registry.map(fetch, missing))
+    return labels
+
+
+def read_label(registry: Registry, repo: Repository, digest: str) -> str | None:
+    """The content-key label of the image ``repo@digest``: None for an index (hubpub builds
+    single-platform images) or an image without the label."""
+    return key_of(read_config_labels(registry, repo, digest))

@@ -59,9 +59,10 @@ def render_plan(plan: Plan) -> str:
         warned.setdefault((warning.image, warning.ref), []).append(warning.text)
     lines: list[str] = []
     for image in plan.images:
-        header = f"image {image.name}"
-        if image.source is not None:
-            header += f" (promoted from {image.source})"
+        notes = [f"promoted from {image.source}"] if image.source is not None else []
+        if image.after:
+            notes.append(f"after: {', '.join(image.after)}")
+        header = f"image {image.name}" + (f" ({', '.join(notes)})" if notes else "")
         lines.append(header)
         if image.build is not None:
             lines.append(f"  * build: {image.build.reason}")
@@ -103,9 +104,14 @@ def _change_line(change: Change, width: int) -> str:
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
+    # "after" only on the entries of an image that depends on another (docs/config.md), so
+    # that the others keep exactly the format.
+    after = {image.name: {"after": list(image.after)} for image in plan.images if image.after}
     data: dict[str, Any] = {
         "format_version": 1,
-        "builds": [{"image": b.image, "reason": b.reason} for b in plan.builds],
+        "builds": [
+            {"image": b.image, "reason": b.reason, **after.get(b.image, {})} for b in plan.builds
+        ],
         "changes": [
             {
                 "image": c.image,
@@ -116,6 +122,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "desired": c.desired,
                 # Only on a skip, so that the other changes keep exactly the format.
                 **({"reason": c.reason} if c.action == "skip" else {}),
+                **after.get(c.image, {}),
             }
             for c in plan.changes
         ],

@@ -20,13 +20,14 @@ from hubpub.commands._desired import check_files, compute_desired
 from hubpub.config.load import load_config
 from hubpub.config.model import Config
 from hubpub.contentkey import LABEL, user_labels
-from hubpub.desired import DesiredImage
+from hubpub.desired import DesiredImage, desired_images
 from hubpub.engine import Engine, PushAuth
+from hubpub.errors import HubpubError, PlanError
 from hubpub.executor import BuildInputs
 from hubpub.gitstate import GitState, Relation, changed_paths, commit_relations
 from hubpub.labelcache import LabelCache
-from hubpub.observe import Observation, observe, observe_builds
-from hubpub.planner import Commit, Plan, PlanWarning
+from hubpub.observe import Observation, dependencies_of, observe, observe_builds
+from hubpub.planner import Commit, Plan, PlanWarning, make_plan
 from hubpub.provenance import MoveGuard
 from hubpub.redirects import Redirects
 from hubpub.reference import parse_reference
@@ -55,6 +56,37 @@ class Session:
     _push_auth_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
     # image name -> the labels its build sets (build_inputs), which apply caches once pushed
     built_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # With --only: the images outside it that a selected image depends on -> those selected
+    # images. They are planned too, and must not change (make_plan below).
+    support: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def plan(
+        self, observation: Observation, *, rebuild: bool, allow_backwards: bool = False
+    ) -> Plan:
+        """The plan of ``observation`` for the commit published. An image outside ``--only``
+        that a selected image depends on must not change in it (docs/config.md, "Images that
+        depend on images"); it is left out of the plan."""
+        plan = make_plan(
+            observation.specs,
+            observation.observed,
+            rebuild=rebuild,
+            commit=self.commit,
+            allow_backwards=allow_backwards,
+        )
+        # What the selected images build FROM or promote: it must stay where it is.
+        used = {ref for pairs in observation.uses.values() for _text, ref in pairs}
+        for image in plan.images:
+            users = self.support.get(image.name)
+            moves = any(c.is_change and c.ref in used for c in image.changes)
+            if users and (image.build is not None or moves):
+                wanted = " ".join(f"--only {name}" for name in (image.name, *users))
+                raise PlanError(
+                    f"--only {users[0]}: image {users[0]!r} depends on image {image.name!r}, "
+                    "which changes in this plan: publishing one without the other would build "
+                    "or promote against an old image",
+                    hint=f"select both: {wanted}",
+                )
+        return replace(plan, images=tuple(i for i in plan.images if i.name not in self.support))
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -192,9 +224,13 @@ def session(
     git, desired = compute_desired(config, environ, ref=ref, sha=sha, only=only)
     check_files(config, desired)  # a missing context or Dockerfile, located in the file
     parsed = Redirects.parse(redirects)
+    support = _support(config, git, environ, desired, parsed) if only else {}
+    if support:
+        wanted = [*only, *support]
+        desired = compute_desired(config, environ, ref=ref, sha=sha, only=wanted)[1]
     options = RegistryOptions.from_config(config.registries)
     registry = RegistryClient(options, environ=environ)
-    current = Session(environ, config, git, desired, parsed, registry, options)
+    current = Session(environ, config, git, desired, parsed, registry, options, support=support)
     try:
         yield current
     except BaseException:
@@ -204,6 +240,28 @@ def session(
         raise
     else:
         current.close()
+
+
+def _support(
+    config: Config,
+    git: GitState,
+    environ: Mapping[str, str],
+    selected: list[DesiredImage],
+    redirects: Redirects,
+) -> dict[str, tuple[str, ...]]:
+    """With ``--only``: the other images the selected ones depend on (observe.dependencies_of).
+    An image whose desired references cannot be computed here publishes nothing to depend on."""
+    chosen = {image.name for image in selected}
+    others = []
+    for image in config.images:
+        if image.name in chosen:
+            continue
+        try:
+            others.extend(desired_images(config, git, environ, [image.name]))
+        except HubpubError:
+            continue
+    others = [image for image in others if image.build is None or image.build.dockerfile.is_file()]
+    return dependencies_of(selected, others, redirects)
 
 
 def checkout_warnings(current: Session, plan: Plan) -> Plan:

@@ -27,7 +27,7 @@ from hubpub.executor import ApplyResult, Executor, Progress, tasks_for
 from hubpub.labelcache import LabelCache
 from hubpub.observe import Observation
 from hubpub.planfile import SavedPlan, check_stale, config_hash, load
-from hubpub.planner import Plan, make_plan
+from hubpub.planner import Plan
 from hubpub.provenance import record_of
 from hubpub.report import (
     GitHubProgress,
@@ -104,13 +104,7 @@ def command(
             observation, plan = _check_saved(current, saved, planfile)
         else:
             observation = current.observe(rebuild=rebuild)
-            plan = make_plan(
-                observation.specs,
-                observation.observed,
-                rebuild=rebuild,
-                commit=current.commit,
-                allow_backwards=allow_backwards,
-            )
+            plan = current.plan(observation, rebuild=rebuild, allow_backwards=allow_backwards)
         plan = checkout_warnings(current, plan)
         if not as_json:
             click.echo(render_plan(plan))

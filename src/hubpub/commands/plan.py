@@ -15,7 +15,7 @@ import click
 from hubpub.commands._options import plan_options
 from hubpub.commands._session import checkout_warnings, session
 from hubpub.planfile import PlanOptions, SavedPlan, config_hash, save
-from hubpub.planner import Plan, make_plan
+from hubpub.planner import Plan
 from hubpub.report import plan_json, render_plan, write_github
 
 
@@ -51,13 +51,7 @@ def command(
     """Show the builds, pushes and tag operations that apply would do."""
     with session(config_path, ref=ref, sha=sha, only=only, redirects=redirects) as current:
         observation = current.observe(rebuild=rebuild)
-        plan = make_plan(
-            observation.specs,
-            observation.observed,
-            rebuild=rebuild,
-            commit=current.commit,
-            allow_backwards=allow_backwards,
-        )
+        plan = current.plan(observation, rebuild=rebuild, allow_backwards=allow_backwards)
         plan = checkout_warnings(current, plan)
         if out is not None:
             saved = SavedPlan(
