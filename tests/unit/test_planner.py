@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hubpub.errors import PlanError
+from hubpub.executor import tasks_for
 from hubpub.gitstate import Relation
 from hubpub.planner import (
     Commit,
@@ -18,7 +19,6 @@ from hubpub.planner import (
     Provenance,
     TargetTag,
     make_plan,
-    newer_published,
 )
 from hubpub.reference import Reference, parse_reference
 
@@ -488,28 +488,6 @@ NEWER = "n" * 40
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(
-    ("revision", "relation", "created", "skips"),
-    [
-        (NEWER, "newer", None, True),  # the current image's commit descends from the published
-        (NEWER, "older", "2030-01-01T00:00:00Z", False),  # an ancestor: forward, whatever time
-        (NEWER, "diverged", "2030-01-01T00:00:00Z", False),  # a force push moves the tag
-        (PUBLISHED, "same", None, False),  # a rebuild of the same commit
-        (NEWER, "unknown", "2026-01-02T03:04:06Z", True),  # not in the clone: a later time
-        (NEWER, "unknown", "2026-01-02T03:04:05Z", False),  # the same second: moves
-        (NEWER, "unknown", "2025-12-31T00:00:00Z", False),
-        (NEWER, "unknown", None, False),  # nothing to compare: moves
-        (NEWER, "unknown", "yesterday", False),
-        (None, "unknown", "2030-01-01T00:00:00Z", False),  # not built by hubpub: moves
-    ],
-)
-def test_a_move_is_backwards_only_to_an_older_commit(
-    revision: str | None, relation: Relation, created: str | None, skips: bool
-) -> None:
-    provenance = Provenance(revision, created, None)
-    assert newer_published(provenance, relation, Commit(PUBLISHED, T0)) is skips
-
-
 def test_a_tag_that_only_moves_forward_is_skipped_and_the_push_goes_to_the_sha_tag() -> None:
     main, sha = ref(f"{REPO}:main"), ref(f"{REPO}:sha-ppppppp")
     image = ImageSpec("app", (TargetTag(main, monotonic=True), TargetTag(sha)))
@@ -614,3 +592,34 @@ def test_the_rule_never_moves_a_tag_to_an_ancestor_of_its_commit(
             assert published in ancestors[on] | {
                 c for c in range(len(parents)) if time[c] < time[on]
             }
+
+
+# --- images that depend on images -------------------------------------------------------------
+
+
+def test_a_promotion_of_an_image_rebuilt_in_the_plan_copies_what_its_build_writes() -> None:
+    app_sha, release = ref(f"{REPO}:sha-new"), ref("reg.example:5000/team/release:1.0.0")
+    images = [
+        ImageSpec("app", (TargetTag(app_sha),)),
+        ImageSpec("release", (TargetTag(release),), source=app_sha, after=("app",)),
+    ]
+    observed = Observed(
+        tags={app_sha: None, release: D_OLD},
+        content_keys={"app": KEY},
+        sources={"release": None},  # the source does not exist yet: app's build makes it
+    )
+    plan = make_plan(images, observed)
+    (change,) = plan.images[1].changes
+    assert (change.action, change.via, change.desired) == ("update", "copy", None)
+    assert change.source == app_sha  # no digest: read once the push wrote it
+    assert plan.images[1].after == ("app",)
+    tasks = {t.id: t for t in tasks_for(plan)}
+    assert tasks[f"copy {release}"].deps == (f"push {app_sha}",)
+
+
+def test_a_promotion_with_no_tag_here_needs_no_source() -> None:
+    spec = ImageSpec("release", (), source=ref(f"{REPO}:sha-new"))
+    plan = make_plan([spec], Observed(tags={}))
+    assert plan.images[0].changes == ()
+    with pytest.raises(PlanError, match="does not exist"):
+        make_plan([replace(spec, tags=(TargetTag(ref(f"{REPO}:1")),))], Observed(tags={}))
