@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from hubpub.config.model import Config, Image
 from hubpub.errors import ConfigError, ReferenceError_, TemplateError
@@ -49,6 +50,10 @@ class BuildSpec:
     target: str | None
     build_args: Mapping[str, str] = field(default_factory=dict)  # rendered
     labels: Mapping[str, str] = field(default_factory=dict)  # the user's labels, rendered
+    builder: Literal["auto", "buildkit", "classic"] = "auto"
+    network: Literal["default", "none", "host"] = "default"
+    cache_from: tuple[str, ...] = ()  # rendered; empty results dropped
+    inline_cache: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,10 @@ def _desired(config: Config, image: Image, git: GitState, env: Mapping[str, str]
                 name: _render(value, context, where, ("labels", name))
                 for name, value in image.labels.items()
             },
+            builder=image.builder,
+            network=image.network,
+            cache_from=_cache_from(image, context, where),
+            inline_cache=image.inline_cache,
         )
     elif image.source is not None:
         text = _render(image.source, context, where, ("source",))
@@ -168,8 +177,29 @@ def _desired(config: Config, image: Image, git: GitState, env: Mapping[str, str]
     )
 
 
-def _render(text: str, context: Mapping[str, object], where: str, path: tuple[str, ...]) -> str:
+def _cache_from(image: Image, context: Mapping[str, object], where: str) -> tuple[str, ...]:
+    """The rendered ``cache_from`` references; one that renders empty is left out (a template
+    such as ``{{ git.branch }}`` on a tag build), one that is no reference is an error."""
+    refs: list[str] = []
+    for index, text in enumerate(image.cache_from):
+        path: tuple[str | int, ...] = ("cache_from", index)
+        value = _render(text, context, where, path)
+        if not value:
+            continue
+        try:
+            parse_reference(value)
+        except ReferenceError_ as exc:
+            raise LocatedTemplateError(f"{where}, cache_from[{index}]: {exc}", path) from None
+        if value not in refs:
+            refs.append(value)
+    return tuple(refs)
+
+
+def _render(
+    text: str, context: Mapping[str, object], where: str, path: tuple[str | int, ...]
+) -> str:
+    shown = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
     try:
-        return render(text, context, f"{where}, {'.'.join(path)}")
+        return render(text, context, f"{where}, {shown[1:]}")
     except TemplateError as exc:
         raise LocatedTemplateError(str(exc), path) from None

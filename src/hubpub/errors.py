@@ -16,6 +16,7 @@ stderr and an exit code (twine's ``__main__`` does the same).
     │   ├── RateLimitError 429 after the retries (Docker Hub's pull limit)
     │   └── TransportError connection refused, TLS, timeouts after the retries
     ├── EngineError        the Docker engine: build or push failed
+    │   └── BuildError     a build failed (with the failing step's last output lines)
     └── PlanError          plan/apply discipline: conflicts, stale or foreign saved plans
         └── StalePlanError
 """
@@ -87,6 +88,17 @@ class TransportError(RegistryError):
 
 class EngineError(HubpubError):
     pass
+
+
+class BuildError(EngineError):
+    """A build failed. ``output`` holds the failing step's last lines of output, shown
+    under the one-line message (report.py), never inside it."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, output: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.output = output
 
 
 class PlanError(HubpubError):

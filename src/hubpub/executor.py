@@ -27,22 +27,27 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from hubpub.desired import DesiredImage
 from hubpub.engine import BuildRequest, PushAuth
-from hubpub.errors import HubpubError, PlanError
+from hubpub.errors import PlanError
 from hubpub.planner import Change, Plan
 from hubpub.reference import Reference, Repository, parse_reference
 from hubpub.registry.models import Manifest, ManifestInfo
-from hubpub.swap import SETTLE_SECONDS, CompareAndSwap, MoveCheck, Skipped
-
-TaskKind = Literal["build", "push", "tag", "copy"]
-Status = Literal["done", "failed", "not-started", "skipped"]
+from hubpub.swap import SETTLE_SECONDS, CompareAndSwap, MoveCheck
+from hubpub.taskgraph import (
+    NoProgress,
+    NotStarted,
+    Progress,
+    Status,
+    Task,
+    TaskResult,
+    builds_only,
+    run_graph,
+)
 
 
 class Registry(Protocol):
@@ -76,33 +81,9 @@ class EngineLike(Protocol):
         on_line: Callable[[str], None] | None = None,
     ) -> str: ...
 
+    def tag(self, image: str, name: str) -> None: ...
 
-@dataclass(frozen=True)
-class Task:
-    id: str
-    kind: TaskKind
-    image: str
-    ref: Reference | None  # the reference written (push/tag/copy); None for a build
-    deps: tuple[str, ...] = ()
-    change: Change | None = None
-    # A tag whose source is a copy into the same repository: the id of that copy. The tag
-    # needs only the copy's content, so it waits for what the copy waits for, not the copy.
-    content_of: str | None = None
-
-    @property
-    def label(self) -> str:
-        if self.kind == "build":
-            return f"build {self.image}"
-        return f"{self.kind} {self.ref}"
-
-
-@dataclass(frozen=True)
-class TaskResult:
-    task: Task
-    status: Status
-    digest: str | None = None  # image ID for a build, manifest digest otherwise
-    error: str | None = None
-    seconds: float = 0.0
+    def cancel_builds(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -125,25 +106,6 @@ class ApplyResult:
             for r in self.results
             if r.status == "done" and r.task.ref is not None and r.digest is not None
         ]
-
-
-class Progress(Protocol):
-    def started(self, task: Task) -> None: ...
-
-    def line(self, task: Task, text: str) -> None: ...
-
-    def finished(self, result: TaskResult) -> None: ...
-
-
-class NoProgress:
-    def started(self, task: Task) -> None:
-        pass
-
-    def line(self, task: Task, text: str) -> None:
-        pass
-
-    def finished(self, result: TaskResult) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -262,6 +224,7 @@ class Executor:
         self._contents: dict[str, _Content] = {}
         self._tasks: dict[str, Task] = {}
         self._plan = Plan(())
+        self._build_only = False
         self._manifest_lock = threading.Lock()
 
     def engine(self) -> EngineLike:
@@ -270,13 +233,28 @@ class Executor:
                 self._engine = self._engine_factory()
             return self._engine
 
-    def apply(self, plan: Plan, *, allow_overwrite: bool = False) -> ApplyResult:
+    def apply(
+        self, plan: Plan, *, allow_overwrite: bool = False, build_only: bool = False
+    ) -> ApplyResult:
+        """Carry ``plan`` out; with ``build_only``, only its builds (``hubpub build``)."""
         tasks = tasks_for(plan, allow_overwrite=allow_overwrite)
         self._plan = plan
+        self._build_only = build_only
+        if build_only:
+            tasks = builds_only(tasks)
         self._tasks = {task.id: task for task in tasks}
         self._contents = {task.id: _Content(task) for task in tasks if task.kind == "copy"}
-        results = run_graph(tasks, self._run, self.progress, self.max_workers)
+        results = run_graph(
+            tasks, self._run, self.progress, self.max_workers, on_interrupt=self._interrupt
+        )
         return ApplyResult(plan, tuple(results[t.id] for t in tasks))
+
+    def _interrupt(self) -> None:
+        """Ctrl-C: the running builds stop now, not after their current step."""
+        with self._engine_lock:
+            engine = self._engine
+        if engine is not None:
+            engine.cancel_builds()
 
     # --- the four kinds of task ---------------------------------------------------------------
 
@@ -342,6 +320,19 @@ class Executor:
                 out.append((text, digest))  # (not when redirected: the engine knows another)
         return out
 
+    def _tag_local_bases(self, task: Task, deps: Sequence[TaskResult]) -> None:
+        """``hubpub build``: the images of the plan this build starts FROM were built, not
+        published; each one's new image is tagged in the engine under the name the FROM
+        uses, which the engine builds from (it looks for a local image first)."""
+        build = next((i.build for i in self._plan.images if i.name == task.image), None)
+        built = {r.task.image: r.digest for r in deps if r.task.kind == "build" and r.digest}
+        writer = {change.ref: change.image for change in self._plan.changes}
+        for text, ref in build.uses if build is not None else ():
+            image_id = built.get(writer.get(ref, ""))
+            named = parse_reference(text)
+            if image_id is not None and named.digest is None:
+                self.engine().tag(image_id, f"{named.repository}:{named.tag or 'latest'}")
+
     def _build(self, task: Task, deps: Sequence[TaskResult] = ()) -> str:
         inputs = self.builds.get(task.image)
         if inputs is None or inputs.image.build is None:
@@ -353,8 +344,15 @@ class Executor:
             target=spec.target,
             build_args=dict(spec.build_args),
             labels=dict(inputs.labels),
+            name=task.image,
+            network=spec.network,
+            cache_from=spec.cache_from,
+            inline_cache=spec.inline_cache,
+            builder=spec.builder,
         )
         engine = self.engine()
+        if self._build_only:
+            self._tag_local_bases(task, deps)
         for name, digest in (*inputs.bases, *self._inside_bases(task, deps)):
             engine.ensure_base(
                 name,
@@ -388,10 +386,6 @@ def manifest_home(task: Task) -> Repository:
     if task.change is None or task.change.source is None:
         raise PlanError(f"task {task.label} has no source")
     return task.change.source.repository
-
-
-class NotStarted(HubpubError):
-    """Raised by a task that found, once running, that the work it relies on failed."""
 
 
 class _Content:
@@ -436,59 +430,3 @@ class _Once(Generic[V]):
             if self._value is None:
                 self._value = compute()
             return self._value
-
-
-def run_graph(
-    tasks: Sequence[Task],
-    fn: Callable[[Task, Sequence[TaskResult]], str],
-    progress: Progress,
-    max_workers: int,
-) -> dict[str, TaskResult]:
-    """Run ``tasks`` as their dependencies allow; a failure skips only its dependents."""
-    pending = {task.id: task for task in tasks}
-    results: dict[str, TaskResult] = {}
-    running: dict[Future[str], tuple[Task, float]] = {}
-    with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-        while pending or running:
-            changed = True
-            while changed:
-                changed = False
-                for task_id, task in list(pending.items()):
-                    deps = [results.get(dep) for dep in task.deps]
-                    failed = [d for d in deps if d is not None and d.status != "done"]
-                    if failed:
-                        reason = f"not started: {failed[0].task.label} did not complete"
-                        result = TaskResult(task, "not-started", error=reason)
-                        results[task_id] = result
-                        progress.finished(result)
-                        del pending[task_id]
-                        changed = True
-                    elif all(d is not None for d in deps):
-                        progress.started(task)
-                        ready = [d for d in deps if d is not None]
-                        running[pool.submit(fn, task, ready)] = (task, time.monotonic())
-                        del pending[task_id]
-            if not running:
-                for task_id, task in pending.items():  # a cycle: cannot happen for a plan
-                    results[task_id] = TaskResult(task, "not-started", error="unmet dependency")
-                break
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in done:
-                task, start = running.pop(future)
-                elapsed = time.monotonic() - start
-                try:
-                    digest = future.result()
-                except NotStarted as exc:
-                    result = TaskResult(task, "not-started", error=str(exc))
-                except Skipped as exc:
-                    result = TaskResult(task, "skipped", error=str(exc), seconds=elapsed)
-                except HubpubError as exc:
-                    result = TaskResult(task, "failed", error=str(exc), seconds=elapsed)
-                except Exception as exc:  # a bug: still report it as this task's failure
-                    text = f"internal error: {type(exc).__name__}: {exc}"
-                    result = TaskResult(task, "failed", error=text, seconds=elapsed)
-                else:
-                    result = TaskResult(task, "done", digest=digest, seconds=elapsed)
-                results[task.id] = result
-                progress.finished(result)
-    return results

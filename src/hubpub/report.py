@@ -16,10 +16,11 @@ import threading
 from collections.abc import Mapping
 from typing import IO, Any
 
-from hubpub.executor import ApplyResult, Task, TaskResult
+from hubpub.executor import ApplyResult
 from hubpub.github import annotate, group, write_outputs, write_summary
 from hubpub.planner import Change, Plan, Summary
 from hubpub.reference import Reference
+from hubpub.taskgraph import Task, TaskResult
 
 KNOWN_AFTER_BUILD = "(known after build)"
 _SYMBOL = {"create": "+", "update": "~", "noop": "=", "conflict": "!", "skip": "-"}
@@ -52,7 +53,9 @@ def summary_line(summary: Summary) -> str:
     return text + "."
 
 
-def render_plan(plan: Plan) -> str:
+def render_plan(plan: Plan, builders: Mapping[str, str] | None = None) -> str:
+    """The plan as text; ``builders`` (image -> which builder builds it) adds a line under
+    each build."""
     # Each warning under the line of its subject: the build's, or the tag's.
     warned: dict[tuple[str, Reference | None], list[str]] = {}
     for warning in plan.warnings:
@@ -66,6 +69,8 @@ def render_plan(plan: Plan) -> str:
         lines.append(header)
         if image.build is not None:
             lines.append(f"  * build: {image.build.reason}")
+            if builders and image.name in builders:
+                lines.append(f"  * builder: {builders[image.name]}")
         lines.extend(f"      warning: {text}" for text in warned.get((image.name, None), ()))
         width = max((len(str(c.ref)) for c in image.changes), default=0)
         for change in image.changes:
@@ -155,6 +160,7 @@ def render_result(result: ApplyResult) -> str:
         elif item.error:
             text += f"  {item.error}"
         lines.append(text.rstrip())
+        lines.extend(f"      | {line}" for line in item.output)
     done = len(result.by_status("done"))
     failed = len(result.by_status("failed"))
     skipped = len(result.by_status("not-started"))
@@ -248,6 +254,8 @@ class PlainProgress:
             self._print(f"hubpub: {label}: done {what} ({result.seconds:.1f}s)")
         elif result.status == "failed":
             self._print(f"hubpub: {label}: FAILED: {result.error}")
+            for line in result.output:
+                self._print(f"hubpub: {label}: | {line}")
         else:
             self._print(f"hubpub: {label}: {result.error}")
 

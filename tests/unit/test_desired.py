@@ -268,6 +268,43 @@ def test_build_spec_and_normalized_repositories(repo: Repo) -> None:
     assert all(tag.rule == "tags[0] (template)" for tag in image.tags)
 
 
+def test_build_options_of_buildkit_and_rendered_cache_sources(repo: Repo) -> None:
+    text = """\
+        version = 1
+        [defaults]
+        network = "none"
+        [[image]]
+        name = "app"
+        context = "."
+        repositories = ["reg.example/app"]
+        builder = "buildkit"
+        inline_cache = true
+        cache_from = ["reg.example/app:{{ git.branch }}",
+                      "{% if git.tag %}reg.example/app:{{ git.tag }}{% endif %}",
+                      "reg.example/app:edge", "reg.example/app:{{ git.branch }}"]
+        [[image]]
+        name = "plain"
+        context = "."
+        repositories = ["reg.example/plain"]
+        """
+    app, plain = desired(repo, text)
+    assert app.build is not None
+    assert plain.build is not None
+    # The tag template renders empty on a branch: left out, as is the repeated one.
+    assert app.build.cache_from == ("reg.example/app:main", "reg.example/app:edge")
+    assert (app.build.builder, app.build.network, app.build.inline_cache) == (
+        "buildkit",
+        "none",
+        True,
+    )
+    assert (plain.build.builder, plain.build.network, plain.build.inline_cache) == (
+        "auto",
+        "none",
+        False,
+    )
+    assert plain.build.cache_from == ()
+
+
 def test_source_promotion_and_only(repo: Repo) -> None:
     text = """\
         version = 1
@@ -321,6 +358,13 @@ def test_source_promotion_and_only(repo: Repo) -> None:
         (
             'source = "{{ git.tag }}"\nrepositories = ["quay.io/x/y"]',
             "hubpub.toml:4: image 'p', source: the template renders empty",
+        ),
+        (
+            'context = "."\nrepositories = ["x/y"]\n'
+            'cache_from = [\n  "x/y:ok",\n  "docker.io/X/y:{{ git.branch }}",\n]',
+            "hubpub.toml:8: image 'p', cache_from[1]: invalid image reference "
+            "'docker.io/X/y:main': invalid reference format: repository name (X/y) must be "
+            "lowercase",
         ),
         # two images publishing one reference: apply would push both, the last one winning
         (

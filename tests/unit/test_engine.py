@@ -3,8 +3,12 @@ the way out (and never a build arg)."""
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -108,3 +112,106 @@ def test_engine_http_error_never_shows_the_build_args(tmp_path: Path) -> None:
         Engine(Client()).build(request)  # type: ignore[arg-type]
     assert "s3cret" not in str(caught.value)
     assert str(caught.value).endswith("with url: /v1.43/build?… (reset)")
+
+
+# --- BuildKit requests (engine/buildkit.py, engine/context.py) --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [("1.41", True), ("1.39", True), ("1.38", False), ("2.0", True), ("x", False)],
+)
+def test_buildkit_needs_api_1_39(version: str, expected: bool) -> None:
+    from hubpub.engine.buildkit import supports_buildkit
+
+    assert supports_buildkit(version) is expected
+
+
+def test_a_buildkit_request_carries_labels_network_cache_and_inline_cache(tmp_path: Path) -> None:
+    from hubpub.engine.buildkit import BuildRequest, params
+
+    (tmp_path / "docker").mkdir()
+    plain = params(BuildRequest(tmp_path, tmp_path / "docker" / "Dockerfile"))
+    assert plain == {
+        "version": "2",
+        "dockerfile": "docker/Dockerfile",
+        "rm": "1",
+        "forcerm": "1",
+        "networkmode": "default",
+        "buildargs": "{}",
+        "labels": "{}",
+    }
+    full = params(
+        BuildRequest(
+            tmp_path,
+            tmp_path.parent / "Dockerfile.out",
+            target="final",
+            build_args={"A": "1"},
+            labels={"org.opencontainers.image.revision": "abc"},
+            network="none",
+            cache_from=("reg/app:main",),
+            inline_cache=True,
+        )
+    )
+    assert full["dockerfile"] == ".dockerfile.outside"
+    assert full["target"] == "final"
+    assert full["networkmode"] == "none"
+    assert json.loads(full["buildargs"]) == {"A": "1", "BUILDKIT_INLINE_CACHE": "1"}
+    assert json.loads(full["labels"]) == {"org.opencontainers.image.revision": "abc"}
+    assert json.loads(full["cachefrom"]) == ["reg/app:main"]
+
+
+def test_the_context_tar_starts_with_one_plain_header_and_honours_dockerignore(
+    tmp_path: Path,
+) -> None:
+    """BuildKit's frontend tells a tar from a Dockerfile by the body's first 1024 bytes: a PAX
+    header first (Python's default for a file with a fractional mtime) made it read the whole
+    tar as the Dockerfile."""
+    from hubpub.engine.context import context_tar
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY . /\n")
+    (tmp_path / ".dockerignore").write_text("secret.txt\n")
+    (tmp_path / "secret.txt").write_text("no")
+    deep = tmp_path / ("d" * 120)
+    deep.mkdir()
+    (deep / "f").write_text("x")
+    os.utime(tmp_path / "Dockerfile", (1.5, 1.5))
+    with context_tar(tmp_path, tmp_path / "Dockerfile") as body:
+        data = body.read()
+    first = tarfile.TarInfo.frombuf(data[:512], "utf-8", "surrogateescape")
+    assert (first.name, first.mtime, first.type) == ("Dockerfile", 1, tarfile.REGTYPE)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = tar.getnames()
+    assert "secret.txt" not in names
+    assert f"{'d' * 120}/f" in names
+
+    # A Dockerfile whose own name needs a long-name entry: gzip, which BuildKit recognises by
+    # its magic bytes.
+    (deep / "Dockerfile").write_text("FROM scratch\n")
+    with context_tar(tmp_path, deep / "Dockerfile") as body:
+        data = body.read()
+    assert data[:3] == b"\x1f\x8b\x08"
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert tar.getnames()[0] == f"{'d' * 120}/Dockerfile"
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "expected"),
+    [
+        ("FROM x\nRUN --mount=type=secret,id=npm cat /run/secrets/npm\n", [(2, "secret")]),
+        ("FROM x\nRUN --mount=type=ssh git clone git@h:r\n", [(2, "ssh")]),
+        (
+            "FROM x\nRUN --mount=id=k,type=secret \\\n  --mount=type=ssh true\n",
+            [(2, "secret"), (3, "ssh")],
+        ),
+        ("FROM x\nRUN --mount=type=cache,target=/root/.cache make\n", []),
+        ("FROM x\n# RUN --mount=type=secret,id=a\nRUN true\n", []),
+        ("FROM x\nRUN --mount=type=secretive true\n", []),
+    ],
+)
+def test_mounts_that_need_a_buildkit_session_are_found(
+    dockerfile: str, expected: list[tuple[int, str]]
+) -> None:
+    from hubpub.engine.buildkit import session_mounts
+
+    assert session_mounts(dockerfile) == expected

@@ -14,6 +14,7 @@ from hubpub.config.load import where_in
 from hubpub.config.model import Config
 from hubpub.contentkey import dockerfile_problems
 from hubpub.desired import BuildSpec, DesiredImage, desired_images
+from hubpub.engine.buildkit import session_mounts
 from hubpub.errors import ConfigError, TemplateError
 from hubpub.gitstate import GitState, read_git_state
 from hubpub.templating import LocatedTemplateError
@@ -106,6 +107,18 @@ def _dockerfile_problems(config: Config, index: int, name: str, build: BuildSpec
             out.append(f"{where}image[{name}].target: {shown}: {problem}")
         else:
             out.append(f"{shown}: image[{name}]: {problem}")
+    for line, kind in session_mounts(text):
+        # Build secrets and SSH forwarding come from the client over a BuildKit session,
+        # which hubpub's builds do not open (docs/config.md#builders).
+        what = "build secrets" if kind == "secret" else "SSH forwarding"
+        problem = str(
+            ConfigError(
+                f"{shown}:{line}: image[{name}]: RUN --mount=type={kind} needs a BuildKit "
+                f"session ({what}), which hubpub's builds do not open",
+                hint="remove the mount, or build this image with 'docker buildx build'",
+            )
+        )
+        out.append(problem)
     return out
 
 

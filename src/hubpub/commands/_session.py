@@ -22,7 +22,7 @@ from hubpub.config.model import Config
 from hubpub.contentkey import LABEL, user_labels
 from hubpub.desired import DesiredImage, desired_images
 from hubpub.engine import Engine, PushAuth
-from hubpub.errors import HubpubError, PlanError
+from hubpub.errors import EngineError, HubpubError, PlanError
 from hubpub.executor import BuildInputs
 from hubpub.gitstate import GitState, Relation, changed_paths, commit_relations
 from hubpub.labelcache import LabelCache
@@ -145,6 +145,28 @@ class Session:
             LabelCache.default(self.environ),
             monotonic=monotonic,
         )
+
+    def builders(self, plan: Plan) -> dict[str, str]:
+        """image -> the builder its build uses, for the plan's note under each build. The
+        engine is asked only when the config leaves the choice to it (builder = "auto"); a
+        plan made where no engine answers says what apply will choose."""
+        by_name = {image.name: image for image in self.desired}
+        found: dict[str, str] = {}
+        for build in plan.builds:
+            image = by_name.get(build.image)
+            if image is None or image.build is None:
+                continue
+            choice = image.build.builder
+            if choice == "classic":
+                found[build.image] = 'classic (builder = "classic")'
+                continue
+            try:
+                buildkit = self.engine().uses_buildkit(choice)
+            except EngineError:
+                found[build.image] = "BuildKit if the engine has it, else classic"
+                continue
+            found[build.image] = "BuildKit" if buildkit else "classic (the engine has no BuildKit)"
+        return found
 
     def observe(self, *, rebuild: bool) -> Observation:
         return observe(

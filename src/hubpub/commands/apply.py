@@ -23,7 +23,7 @@ from hubpub import github
 from hubpub.commands._options import plan_options
 from hubpub.commands._session import Session, checkout_warnings, session
 from hubpub.errors import HubpubError, PlanError, StalePlanError
-from hubpub.executor import ApplyResult, Executor, Progress, tasks_for
+from hubpub.executor import ApplyResult, Executor, tasks_for
 from hubpub.labelcache import LabelCache
 from hubpub.observe import Observation
 from hubpub.planfile import SavedPlan, check_stale, config_hash, load
@@ -38,6 +38,7 @@ from hubpub.report import (
     result_json,
     write_github,
 )
+from hubpub.taskgraph import Progress
 
 
 @click.command("apply")
@@ -107,7 +108,7 @@ def command(
             plan = current.plan(observation, rebuild=rebuild, allow_backwards=allow_backwards)
         plan = checkout_warnings(current, plan)
         if not as_json:
-            click.echo(render_plan(plan))
+            click.echo(render_plan(plan, current.builders(plan)))
         tasks_for(plan, allow_overwrite=allow_overwrite)  # refuses conflicts before any change
         _refuse_dirty(plan, allow_dirty=allow_dirty)
         result = _execute(

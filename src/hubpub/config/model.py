@@ -247,6 +247,25 @@ class ImageDefaults(_Model):
     labels: dict[str, str] = Field(
         default_factory=dict, description="Image labels; values are templates."
     )
+    builder: Literal["auto", "buildkit", "classic"] = Field(
+        default="auto",
+        description="'auto': the engine's BuildKit when it has one (API 1.39 or later), else "
+        "the classic builder; 'buildkit' or 'classic' to insist on one.",
+    )
+    network: Literal["default", "none", "host"] = Field(
+        default="default",
+        description="The network of RUN steps ('none' on an engine without a bridge network).",
+    )
+    cache_from: tuple[str, ...] = Field(
+        default=(),
+        description="Images whose layers the build may reuse (templates), e.g. the branch tag "
+        "published last time; with BuildKit they need inline_cache when they were built.",
+    )
+    inline_cache: StrictBool = Field(
+        default=False,
+        description="Write BuildKit's cache metadata into the image (build arg "
+        "BUILDKIT_INLINE_CACHE=1), so that a later build may name it in cache_from.",
+    )
     source: str | None = Field(
         default=None,
         description="Publish this existing image (a template) instead of building one.",

@@ -1,4 +1,4 @@
-"""The Docker engine: build, tag, push. The only module that imports the docker SDK.
+"""The Docker engine: build, tag, push (the ``Engine`` of the engine package).
 
 The SDK's quirks this module absorbs (docs/registry.md#docker-sdk-quirks):
 
@@ -7,45 +7,37 @@ The SDK's quirks this module absorbs (docs/registry.md#docker-sdk-quirks):
   every line is read, and the first error becomes an :class:`~hubpub.errors.EngineError`.
 - The pushed manifest digest is in the ``aux`` line (classic image store) and in the status
   line ``"<tag>: digest: sha256:… size: N"``; either is enough, both are read.
-- An image ID is a config digest (classic store) or a manifest digest (containerd store); it is
-  never compared with a registry digest, only used as a stand-in for an unpullable base image.
+- An image ID is a config digest (classic image store) or a manifest digest (containerd
+  store); it is never compared with a registry digest, only used as a stand-in for an
+  unpullable base image.
+
+A build goes to the engine's BuildKit (buildkit.py) unless the request asks for the classic
+builder, or the engine has no BuildKit (API < 1.39, or ``version=2`` refused) and the request
+left the choice to hubpub (``builder = "auto"``).
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import os
 import re
 import tarfile
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
 
+from hubpub.engine import buildkit
+from hubpub.engine.buildkit import BuildRequest, LineCallback
+from hubpub.engine.sdk import sdk_module
 from hubpub.errors import EngineError, HubpubError
 from hubpub.logs import mask
 from hubpub.reference import Reference, Repository, parse_reference
 
 if TYPE_CHECKING:
     import docker
-
-# The docker SDK is imported when an engine is first used, not when hubpub starts: it costs
-# a quarter of a second, and a plan or a promotion that builds nothing never needs it.
-# One thread at a time: observe hashes contexts (docker.utils.build) while another thread may
-# connect to the engine, and two threads importing the package at once can each see the
-# other's half-initialised modules (ImportError, KeyError: 'docker').
-_SDK_IMPORT = threading.Lock()
-
-
-def sdk_module(name: str) -> Any:
-    """``docker`` or one of its modules, imported under the lock above."""
-    with _SDK_IMPORT:
-        return importlib.import_module(name)
 
 
 def _sdk() -> Any:
@@ -56,18 +48,8 @@ def _errors() -> Any:
     return sdk_module("docker.errors")
 
 
-LineCallback = Callable[[str], None]
 _DIGEST_LINE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 _BUILT_LINE = re.compile(r"Successfully built ([0-9a-f]{12,64})")
-
-
-@dataclass(frozen=True)
-class BuildRequest:
-    context: Path
-    dockerfile: Path
-    target: str | None = None
-    build_args: Mapping[str, str] = field(default_factory=dict)
-    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,6 +74,26 @@ class Engine:
     def __init__(self, client: docker.DockerClient) -> None:
         self._client = client
         self._err = _errors()
+        self._streams = buildkit.Streams()
+        self._buildkit: bool | None = None  # known once a build asked
+
+    def cancel_builds(self) -> None:
+        """Stop every running BuildKit build now (Ctrl-C): close their streams."""
+        self._streams.close_all()
+
+    def uses_buildkit(self, builder: buildkit.Builder) -> bool:
+        """Whether a build asking for ``builder`` goes to BuildKit on this engine."""
+        if builder == "classic":
+            return False
+        if self._buildkit is None:
+            self._buildkit = buildkit.supports_buildkit(str(self._client.api.api_version))
+        if builder == "buildkit" and not self._buildkit:
+            raise EngineError(
+                f'builder = "buildkit", but the engine\'s API {self._client.api.api_version} '
+                "has no BuildKit (1.39 or later has)",
+                hint='set builder = "classic" or "auto", or upgrade the engine',
+            )
+        return self._buildkit
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Engine:
@@ -184,7 +186,24 @@ class Engine:
         return False
 
     def build(self, request: BuildRequest, on_line: LineCallback | None = None) -> str:
-        """Build and return the image ID; every line of the build stream is read.
+        """Build and return the image ID: BuildKit (labels applied by the build itself, no
+        extra step) when the request and the engine allow it, else the classic builder."""
+        if self.uses_buildkit(request.builder):
+            try:
+                return buildkit.build(self._client.api, request, self._streams, on_line)
+            except buildkit.Refused:
+                self._buildkit = False  # "auto": this engine takes classic builds only
+                if on_line is not None:
+                    on_line("the engine refused a BuildKit build: using the classic builder")
+            except EngineError:
+                raise
+            except (self._err.DockerException, requests.RequestException, OSError) as exc:
+                raise EngineError(f"build of {request.what} failed: {_first_line(exc)}") from None
+        return self._classic_build(request, on_line)
+
+    def _classic_build(self, request: BuildRequest, on_line: LineCallback | None) -> str:
+        """Build with the classic builder and return the image ID; every line of the build
+        stream is read.
 
         The labels are set by a second, one-step build (``FROM <id>`` + one ``LABEL``) rather
         than the API's ``labels`` parameter: the classic builder turns that into one step per
@@ -206,6 +225,7 @@ class Engine:
                 rm=True,
                 forcerm=True,
                 decode=True,
+                **_classic_options(request),
             )
             image_id = self._read_build(stream, on_line)
             if request.labels:
@@ -307,6 +327,17 @@ class Engine:
         if digest is None:
             raise EngineError(f"push of {ref} finished without a digest")
         return digest
+
+
+def _classic_options(request: BuildRequest) -> dict[str, Any]:
+    """What the classic builder takes of the options hubpub passes to BuildKit: nothing more
+    than before unless the config asks (inline cache is BuildKit's alone)."""
+    options: dict[str, Any] = {}
+    if request.network != "default":
+        options["network_mode"] = request.network
+    if request.cache_from:
+        options["cache_from"] = list(request.cache_from)
+    return options
 
 
 def _drain(

@@ -1,0 +1,180 @@
+"""The task graph apply runs: its tasks and their results, and :func:`run_graph`, which runs
+them as their dependencies allow (executor.py makes the tasks of a plan and runs each one).
+
+Pure scheduling: nothing here talks to a registry or the engine; a task's work is the function
+``run_graph`` is given.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+from hubpub.errors import BuildError, HubpubError
+from hubpub.planner import Change
+from hubpub.reference import Reference
+from hubpub.swap import Skipped
+
+TaskKind = Literal["build", "push", "tag", "copy"]
+Status = Literal["done", "failed", "not-started", "skipped"]
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    kind: TaskKind
+    image: str
+    ref: Reference | None  # the reference written (push/tag/copy); None for a build
+    deps: tuple[str, ...] = ()
+    change: Change | None = None
+    # A tag whose source is a copy into the same repository: the id of that copy. The tag
+    # needs only the copy's content, so it waits for what the copy waits for, not the copy.
+    content_of: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.kind == "build":
+            return f"build {self.image}"
+        return f"{self.kind} {self.ref}"
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    task: Task
+    status: Status
+    digest: str | None = None  # image ID for a build, manifest digest otherwise
+    error: str | None = None
+    seconds: float = 0.0
+    # A failed build: the failing step's last lines of output, shown under the error.
+    output: tuple[str, ...] = ()
+
+
+class Progress(Protocol):
+    def started(self, task: Task) -> None: ...
+
+    def line(self, task: Task, text: str) -> None: ...
+
+    def finished(self, result: TaskResult) -> None: ...
+
+
+class NoProgress:
+    def started(self, task: Task) -> None:
+        pass
+
+    def line(self, task: Task, text: str) -> None:
+        pass
+
+    def finished(self, result: TaskResult) -> None:
+        pass
+
+
+def builds_only(tasks: Sequence[Task]) -> list[Task]:
+    """The build tasks of ``tasks``, each waiting for the builds of the images whose
+    references it reads (instead of for their pushes and tags, which do not run)."""
+    by_id = {task.id: task for task in tasks}
+    builds = {task.id for task in tasks if task.kind == "build"}
+
+    def builds_behind(task_id: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        if task_id in builds:
+            return {task_id}
+        found: set[str] = set()
+        for dep in by_id[task_id].deps:
+            if dep not in seen:
+                found |= builds_behind(dep, seen | {task_id})
+        return found
+
+    out = []
+    for task in tasks:
+        if task.kind == "build":
+            deps = sorted({b for dep in task.deps for b in builds_behind(dep)} - {task.id})
+            out.append(replace(task, deps=tuple(deps)))
+    return out
+
+
+class NotStarted(HubpubError):
+    """Raised by a task that found, once running, that the work it relies on failed."""
+
+
+def run_graph(
+    tasks: Sequence[Task],
+    fn: Callable[[Task, Sequence[TaskResult]], str],
+    progress: Progress,
+    max_workers: int,
+    on_interrupt: Callable[[], None] = lambda: None,
+) -> dict[str, TaskResult]:
+    """Run ``tasks`` as their dependencies allow; a failure skips only its dependents.
+
+    On Ctrl-C ``on_interrupt`` runs before the pool waits for the tasks still running (so it
+    can make them return), and no other task starts."""
+    pool = ThreadPoolExecutor(max_workers=max(1, max_workers))
+    try:
+        results = _run_graph(tasks, fn, progress, pool)
+    except KeyboardInterrupt:
+        # Not waiting for the running tasks: the process is ending, and a build whose stream
+        # is closed is cancelled by the engine.
+        pool.shutdown(wait=False, cancel_futures=True)
+        on_interrupt()
+        raise
+    except BaseException:
+        pool.shutdown(wait=True)
+        raise
+    pool.shutdown(wait=True)
+    return results
+
+
+def _run_graph(
+    tasks: Sequence[Task],
+    fn: Callable[[Task, Sequence[TaskResult]], str],
+    progress: Progress,
+    pool: ThreadPoolExecutor,
+) -> dict[str, TaskResult]:
+    pending = {task.id: task for task in tasks}
+    results: dict[str, TaskResult] = {}
+    running: dict[Future[str], tuple[Task, float]] = {}
+    while pending or running:
+        changed = True
+        while changed:
+            changed = False
+            for task_id, task in list(pending.items()):
+                deps = [results.get(dep) for dep in task.deps]
+                failed = [d for d in deps if d is not None and d.status != "done"]
+                if failed:
+                    reason = f"not started: {failed[0].task.label} did not complete"
+                    result = TaskResult(task, "not-started", error=reason)
+                    results[task_id] = result
+                    progress.finished(result)
+                    del pending[task_id]
+                    changed = True
+                elif all(d is not None for d in deps):
+                    progress.started(task)
+                    ready = [d for d in deps if d is not None]
+                    running[pool.submit(fn, task, ready)] = (task, time.monotonic())
+                    del pending[task_id]
+        if not running:
+            for task_id, task in pending.items():  # a cycle: cannot happen for a plan
+                results[task_id] = TaskResult(task, "not-started", error="unmet dependency")
+            break
+        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for future in done:
+            task, start = running.pop(future)
+            elapsed = time.monotonic() - start
+            try:
+                digest = future.result()
+            except NotStarted as exc:
+                result = TaskResult(task, "not-started", error=str(exc))
+            except Skipped as exc:
+                result = TaskResult(task, "skipped", error=str(exc), seconds=elapsed)
+            except HubpubError as exc:
+                output = exc.output if isinstance(exc, BuildError) else ()
+                result = TaskResult(task, "failed", error=str(exc), seconds=elapsed, output=output)
+            except Exception as exc:  # a bug: still report it as this task's failure
+                text = f"internal error: {type(exc).__name__}: {exc}"
+                result = TaskResult(task, "failed", error=text, seconds=elapsed)
+            else:
+                result = TaskResult(task, "done", digest=digest, seconds=elapsed)
+            results[task.id] = result
+            progress.finished(result)
+    return results
