@@ -12,8 +12,10 @@ then ``{"id": "moby.image.id", "aux": {"ID": "sha256:…"}}``, or an ``errorDeta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -106,31 +108,49 @@ def params(request: BuildRequest) -> dict[str, str]:
 
 
 class Streams:
-    """The build streams open now, so that Ctrl-C can close them: the engine cancels a
-    BuildKit build whose client went away, and the reading thread returns at once."""
+    """The build streams open now, so that Ctrl-C can end them: the engine cancels a BuildKit
+    build whose client went away, and the thread reading the stream returns at once.
+
+    Closing the response is not enough: a thread blocked reading a socket is not woken when
+    another closes it, only when the socket is shut down (shutdown(2))."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._open: set[Any] = set()
+        self._open: dict[Any, Any] = {}  # response -> its socket (None when not found)
         self.cancelled = False
 
-    def add(self, response: Any) -> None:
+    def add(self, api: Any, response: Any) -> None:
         with self._lock:
             if self.cancelled:
                 response.close()
                 raise EngineError("build cancelled")
-            self._open.add(response)
+            self._open[response] = _socket_of(api, response)
 
     def discard(self, response: Any) -> None:
         with self._lock:
-            self._open.discard(response)
+            self._open.pop(response, None)
 
     def close_all(self) -> None:
         with self._lock:
             self.cancelled = True
-            responses, self._open = list(self._open), set()
-        for response in responses:
-            response.close()
+            streams, self._open = list(self._open.items()), {}
+        for response, sock in streams:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(Exception):  # closing what is being read may complain
+                response.close()
+
+
+def _socket_of(api: Any, response: Any) -> Any:
+    """The socket under a streamed response, as the SDK finds it for attach (unix, TCP, TLS);
+    None for a transport it cannot (ssh, Windows pipes): those are only closed."""
+    try:
+        sock = api._get_raw_response_socket(response)
+    except Exception:
+        return None
+    sock = getattr(sock, "_sock", sock)  # a SocketIO over the socket
+    return sock if hasattr(sock, "shutdown") else None
 
 
 def build(api: Any, request: BuildRequest, streams: Streams, on_line: LineCallback | None) -> str:
@@ -149,7 +169,7 @@ def build(api: Any, request: BuildRequest, streams: Streams, on_line: LineCallba
             response.close()
             raise Refused(response.text)
         api._raise_for_status(response)
-        streams.add(response)
+        streams.add(api, response)
         try:
             return _read(api._stream_helper(response, decode=True), request, streams, on_line)
         finally:

@@ -1,0 +1,303 @@
+"""Builds through the engine's BuildKit, end to end: ``hubpub apply`` and ``hubpub build`` as
+subprocesses against the suite's engine (dockerd 20.10, no bridge network: RUN steps use
+``network = "none"``), the results read back with skopeo and ``docker pull`` + ``docker run``.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from hubpub.contentkey import LABEL
+from hubpub.engine import BuildRequest, Engine
+from hubpub.errors import EngineError
+from tests.fixtures.engine import DockerEngine
+from tests.fixtures.registry import Registry
+from tests.helpers.project import Project, build_project, short_sha, uid
+
+MAIN = ("--ref", "refs/heads/main")
+
+# Three stages: the target is "final"; the last one fails if it is ever built.
+STAGES = """\
+FROM {base} AS base
+ARG MSG
+RUN echo "built: $MSG" > /msg
+FROM base AS final
+RUN cat /msg > /out && echo done >> /out
+FROM base AS last
+RUN false
+"""
+
+BUILD_OPTIONS = """\
+network = "none"
+target = "final"
+build_args = {{ MSG = "hello {{{{ git.short_sha }}}}" }}
+labels = {{ "org.example.team" = "core" }}
+{more}
+"""
+
+
+def project_with(
+    tmp_path: Path,
+    engine: DockerEngine,
+    registry: Registry,
+    base: str,
+    dockerfile: str,
+    *,
+    more: str = "",
+) -> tuple[Project, str]:
+    path = f"t{uid()}/app"
+    project = build_project(
+        tmp_path,
+        engine,
+        [f"{registry.host}/{path}"],
+        [registry],
+        base=base,
+        tags='tags = [{ preset = "ref", on = "branch" }]',
+        extra=BUILD_OPTIONS.format(more=more),
+    )
+    project.write("app/Dockerfile", dockerfile.format(base=base))
+    project.commit("the Dockerfile under test")
+    return project, path
+
+
+def run_ref(engine: DockerEngine, ref: str, *command: str) -> str:
+    """docker pull + docker run, as a user of the published image does."""
+    repository, _, tag = ref.rpartition(":")
+    engine.client.images.pull(repository, tag=tag)
+    out = engine.client.containers.run(ref, list(command), remove=True, network_mode="none")
+    return out.decode() if isinstance(out, bytes) else str(out)
+
+
+def history(config: dict[str, Any]) -> list[str]:
+    return [str(step.get("created_by", "")) for step in config.get("history", [])]
+
+
+def test_buildkit_builds_run_args_target_and_labels_without_a_label_step(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    project, path = project_with(tmp_path, docker_engine, registry_plain, busybox_image, STAGES)
+    applied = project.ok("apply", *MAIN)
+    assert "  * builder: BuildKit" in applied.stdout
+    # BuildKit's steps in the log, as docker build --progress=plain shows them.
+    assert "[final 1/1] RUN cat /msg > /out && echo done >> /out" in applied.stderr
+
+    config = skopeo.config(registry_plain, f"{path}:main")
+    labels = config["config"]["Labels"]
+    assert labels["org.example.team"] == "core"
+    assert labels[LABEL].startswith("sha256:")
+    assert labels["org.opencontainers.image.revision"] == project.git("rev-parse", "HEAD")
+    steps = history(config)
+    assert any("RUN" in step and "/out" in step for step in steps), steps
+    assert not any("LABEL" in step for step in steps), steps  # labels came with the build
+    out = run_ref(docker_engine, f"{registry_plain.host}/{path}:main", "cat", "/out")
+    assert out == f"built: hello {short_sha(project)}\ndone\n"
+
+
+def test_the_classic_builder_still_builds_when_asked(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    project, path = project_with(
+        tmp_path,
+        docker_engine,
+        registry_plain,
+        busybox_image,
+        STAGES,
+        more='builder = "classic"',
+    )
+    applied = project.ok("apply", *MAIN)
+    assert '  * builder: classic (builder = "classic")' in applied.stdout
+    assert "Step 1/" in applied.stderr  # the classic builder's own log
+    config = skopeo.config(registry_plain, f"{path}:main")
+    assert config["config"]["Labels"]["org.example.team"] == "core"
+    assert config["config"]["Labels"][LABEL].startswith("sha256:")
+    assert any("LABEL" in step for step in history(config))  # its one label step
+    out = run_ref(docker_engine, f"{registry_plain.host}/{path}:main", "cat", "/out")
+    assert out == f"built: hello {short_sha(project)}\ndone\n"
+
+
+def test_a_dockerfile_with_buildkit_syntax_builds(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    tmp_path: Path,
+) -> None:
+    # The classic builder fails both: "the --mount option requires BuildKit".
+    dockerfile = (
+        "FROM {base} AS final\n"
+        "COPY --chmod=750 msg /app/msg\n"
+        "RUN --mount=type=cache,target=/cache echo kept >> /cache/log && cp /cache/log /out\n"
+    )
+    project, path = project_with(tmp_path, docker_engine, registry_plain, busybox_image, dockerfile)
+    project.ok("apply", *MAIN)
+    ref = f"{registry_plain.host}/{path}:main"
+    assert run_ref(docker_engine, ref, "cat", "/out") == "kept\n"
+    assert run_ref(docker_engine, ref, "ls", "-l", "/app/msg").startswith("-rwxr-x--- ")
+
+
+def test_a_failing_step_is_one_line_naming_it_then_its_last_output_lines(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    dockerfile = (
+        "FROM {base} AS final\n"
+        'RUN for n in 1 2 3 4 5 6 7 8 9 10 11 12; do echo "line $n"; done; '
+        "echo oops >&2; exit 3\n"
+    )
+    project, path = project_with(tmp_path, docker_engine, registry_plain, busybox_image, dockerfile)
+    failed = project.hubpub("apply", *MAIN)
+    assert failed.code == 1
+    step = "[2/2] RUN for n in 1 2 3 4 5 6 7 8 9 10 11 12"
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("hubpub: error: apply failed: 1 of 2 actions failed (build app: ")
+    assert f"build of image 'app' failed at step {step}" in last
+    assert "exit code: 3" in last
+    # The step's own last lines, under the failed build, in the log and in the report.
+    tail = [f"line {n}" for n in range(4, 13)] + ["oops"]
+    assert [f"      | {text}" for text in tail] == [
+        line for line in failed.stdout.splitlines() if line.startswith("      | ")
+    ]
+    for text in tail:
+        assert f"hubpub: build app: | {text}\n" in failed.stderr
+    assert "| line 3\n" not in failed.stdout + failed.stderr  # ten lines, not the whole log
+    where = f"docker://{registry_plain.host}/{path}:main"
+    assert skopeo.run("inspect", *skopeo.flags(registry_plain), where, check=False).returncode
+
+
+def test_build_secrets_and_ssh_are_refused_by_validate(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    tmp_path: Path,
+) -> None:
+    dockerfile = "FROM {base} AS final\nRUN --mount=type=secret,id=npm cat /run/secrets/npm\n"
+    project, _path = project_with(
+        tmp_path, docker_engine, registry_plain, busybox_image, dockerfile
+    )
+    for command in ("validate", "plan"):
+        result = project.hubpub(command, *(() if command == "validate" else MAIN))
+        assert result.code == 1
+        assert result.stderr == (
+            "hubpub: error: app/Dockerfile:2: image 'app': RUN --mount=type=secret needs a "
+            "BuildKit session (build secrets), which hubpub's builds do not open (remove the "
+            "mount, or build this image with 'docker buildx build')\n"
+        )
+
+
+def running(command: str) -> bool:
+    """Whether a process of this machine runs ``command`` (a build step's, under the engine;
+    busybox's sh may run it in-process, so its own command line counts too)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if command.encode() in cmdline.read_bytes().replace(b"\0", b" "):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def within(seconds: float, check: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def gone(command: str) -> bool:
+    return within(10, lambda: not running(command))
+
+
+def test_cancelling_stops_the_engines_build_and_its_reader_at_once(
+    docker_engine: DockerEngine, busybox_image: str, tmp_path: Path
+) -> None:
+    seconds = 1000 + int(uid(), 16) % 8000  # a sleep no other test runs
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {busybox_image}\nRUN echo started && sleep {seconds}\n"
+    )
+    request = BuildRequest(
+        tmp_path, tmp_path / "Dockerfile", network="none", builder="buildkit", name="app"
+    )
+    engine = Engine.from_env(docker_engine.env)
+    started = threading.Event()
+    outcome: list[BaseException | str] = []
+
+    def build() -> None:
+        try:
+            outcome.append(
+                engine.build(request, lambda line: started.set() if "started" in line else None)
+            )
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=build, daemon=True)  # a failed test must not hang
+    thread.start()
+    assert started.wait(60)
+    assert within(10, lambda: running(f"sleep {seconds}"))
+    begin = time.monotonic()
+    engine.cancel_builds()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert time.monotonic() - begin < 5
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], EngineError)
+    assert str(outcome[0]) == "build of image 'app' cancelled"
+    assert gone(f"sleep {seconds}")  # the engine stopped the step, not only hubpub reading
+    engine.close()
+
+
+def test_ctrl_c_stops_a_running_build_at_once(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    tmp_path: Path,
+) -> None:
+    seconds = 1000 + int(uid(), 16) % 8000
+    dockerfile = f"FROM {{base}} AS final\nRUN echo started && sleep {seconds}\n"
+    project, _path = project_with(
+        tmp_path, docker_engine, registry_plain, busybox_image, dockerfile
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hubpub", "apply", *MAIN],
+        cwd=project.root,
+        env=project.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:  # the build's own output: the RUN step is running
+        seen.append(line)
+        if line.rstrip().endswith(" started"):
+            break
+    else:
+        raise AssertionError("".join(seen))
+    assert within(10, lambda: running(f"sleep {seconds}"))
+    start = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    took = time.monotonic() - start
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "hubpub: error: interrupted"
+    assert took < 10, took  # not the many seconds the step would have taken
+    assert gone(f"sleep {seconds}")
