@@ -43,7 +43,7 @@ EXIT_INTERRUPTED = 130
 
 
 # Subcommand name -> module of hubpub.commands exposing ``command``.
-COMMANDS = ("validate", "tags", "schema", "inspect", "plan", "apply")
+COMMANDS = ("validate", "tags", "schema", "inspect", "plan", "apply", "build")
 
 
 class LazyGroup(click.Group):

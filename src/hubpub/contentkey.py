@@ -188,7 +188,7 @@ def dockerignore_patterns(context: Path) -> list[str]:
 def context_files(context: Path, dockerfile: Path) -> list[str]:
     """The paths (relative, sorted) the docker SDK sends as the build context."""
     # Imported here: the docker SDK is slow to import and most runs never hash a context; and
-    # through the engine module's lock, as another thread may be importing it (engine.py).
+    # through the engine module's lock, as another thread may be importing it (engine/sdk.py).
     from hubpub.engine.sdk import sdk_module  # lazy: the docker SDK costs 0.25 s (engine/sdk.py)
 
     exclude_paths = sdk_module("docker.utils.build").exclude_paths

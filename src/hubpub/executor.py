@@ -4,7 +4,7 @@ Each change of the plan becomes a task; a build is a task of its own. Tasks wait
 they need:
 
 - ``build`` (once per image) → ``push`` of that image through the engine, to one reference,
-  always with an explicit tag (engine.py);
+  always with an explicit tag (engine/client.py);
 - ``tag``: GET the manifest by digest in the repository that holds it, PUT the same bytes under
   the new tag (no blob moves);
 - ``copy``: the registry client's ``copy_content`` (blobs: skip, mount or stream; an index's

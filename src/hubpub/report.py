@@ -173,6 +173,29 @@ def render_result(result: ApplyResult) -> str:
     return "\n".join(lines)
 
 
+def render_builds(result: ApplyResult) -> str:
+    """``hubpub build``'s report: each image built with its image ID; nothing was pushed."""
+    if not result.results:
+        return (
+            "Build: nothing to build (every image is published with this content; "
+            "--rebuild builds anyway)."
+        )
+    lines = []
+    width = max(len(r.task.image) for r in result.results)
+    for item in result.results:
+        text = f"  {item.status.ljust(11)} {item.task.image.ljust(width)}"
+        if item.status == "done":
+            text += f"  {item.digest}  ({item.seconds:.1f}s)"
+        elif item.error:
+            text += f"  {item.error}"
+        lines.append(text)
+        lines.extend(f"      | {line}" for line in item.output)
+    built = len(result.by_status("done"))
+    failed = len(result.by_status("failed"))
+    lines.append(f"Build: {built} built, {failed} failed; nothing pushed.")
+    return "\n".join(lines)
+
+
 def result_json(result: ApplyResult) -> dict[str, Any]:
     data = plan_json(result.plan)
     data["results"] = [

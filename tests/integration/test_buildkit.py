@@ -105,6 +105,68 @@ def test_buildkit_builds_run_args_target_and_labels_without_a_label_step(
     assert out == f"built: hello {short_sha(project)}\ndone\n"
 
 
+def test_hubpub_build_builds_what_apply_would_and_pushes_nothing(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    project, path = project_with(tmp_path, docker_engine, registry_plain, busybox_image, STAGES)
+    built = project.ok("build", *MAIN, "--detailed-exitcode", code=2)
+    assert "  * build: no target exists yet" in built.stdout
+    assert "  * builder: BuildKit" in built.stdout
+    assert built.stdout.rstrip().endswith("Build: 1 built, 0 failed; nothing pushed.")
+    line = next(text for text in built.stdout.splitlines() if text.startswith("  done"))
+    image_id = line.split()[2]
+    assert image_id.startswith("sha256:")
+    # Nothing reached the registry: no repository, no tag.
+    where = f"docker://{registry_plain.host}/{path}:main"
+    assert skopeo.run("inspect", *skopeo.flags(registry_plain), where, check=False).returncode
+    # The engine has the image, with the labels and content key apply would give it.
+    labels = docker_engine.client.images.get(image_id).labels
+    assert labels["org.example.team"] == "core"
+    assert labels["org.opencontainers.image.revision"] == project.git("rev-parse", "HEAD")
+    key = labels[LABEL]
+    out = docker_engine.client.containers.run(
+        image_id, ["cat", "/out"], remove=True, network_mode="none"
+    )
+    assert out.decode() == f"built: hello {short_sha(project)}\ndone\n"
+
+    # The JSON report names the same image; apply then publishes that content key.
+    data = project.ok("build", *MAIN, "--json").json()
+    assert [(r["action"], r["image"], r["status"]) for r in data["results"]] == [
+        ("build", "app", "done")
+    ]
+    project.ok("apply", *MAIN)
+    config = skopeo.config(registry_plain, f"{path}:main")
+    assert config["config"]["Labels"][LABEL] == key
+    # Published with this content: nothing left to build.
+    again = project.ok("build", *MAIN, "--detailed-exitcode")
+    assert "Build: nothing to build" in again.stdout
+
+
+def test_a_failing_build_of_hubpub_build_exits_1_naming_it(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    tmp_path: Path,
+) -> None:
+    dockerfile = "FROM {base} AS final\nRUN echo broken >&2; exit 7\n"
+    project, _path = project_with(
+        tmp_path, docker_engine, registry_plain, busybox_image, dockerfile
+    )
+    failed = project.hubpub("build", *MAIN)
+    assert failed.code == 1
+    assert "      | broken" in failed.stdout
+    assert "Build: 0 built, 1 failed; nothing pushed." in failed.stdout
+    assert failed.stderr.strip().splitlines()[-1] == (
+        "hubpub: error: build failed: 1 of 1 images failed to build (build app: build of "
+        "image 'app' failed at step [2/2] RUN echo broken >&2; exit 7: exit code: 7) (fix the "
+        "cause and run 'hubpub build' again)"
+    )
+
+
 def test_the_classic_builder_still_builds_when_asked(
     docker_engine: DockerEngine,
     busybox_image: str,

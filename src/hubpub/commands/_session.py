@@ -353,3 +353,16 @@ def build_labels(
     if content_key is not None:
         labels[LABEL] = content_key
     return labels
+
+
+def refuse_dirty(plan: Plan, *, allow_dirty: bool) -> None:
+    """Before any change: a build whose files are not the commit it is published as (the
+    plan's blocking warning, commands/_session.py checkout_warnings) needs --allow-dirty."""
+    dirty = [warning for warning in plan.warnings if warning.blocks]
+    if dirty and not allow_dirty:
+        first = dirty[0]
+        more = f" (and {len(dirty) - 1} more image)" if len(dirty) > 1 else ""
+        raise PlanError(
+            f"image {first.image!r}: {first.text}{more}; nothing was changed",
+            hint="commit the changes, or pass --allow-dirty to publish the files as they are",
+        )

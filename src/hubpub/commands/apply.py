@@ -21,7 +21,7 @@ import click
 
 from hubpub import github
 from hubpub.commands._options import plan_options
-from hubpub.commands._session import Session, checkout_warnings, session
+from hubpub.commands._session import Session, checkout_warnings, refuse_dirty, session
 from hubpub.errors import HubpubError, PlanError, StalePlanError
 from hubpub.executor import ApplyResult, Executor, tasks_for
 from hubpub.labelcache import LabelCache
@@ -110,7 +110,7 @@ def command(
         if not as_json:
             click.echo(render_plan(plan, current.builders(plan)))
         tasks_for(plan, allow_overwrite=allow_overwrite)  # refuses conflicts before any change
-        _refuse_dirty(plan, allow_dirty=allow_dirty)
+        refuse_dirty(plan, allow_dirty=allow_dirty)
         result = _execute(
             current,
             observation,
@@ -135,19 +135,6 @@ def command(
             hint="fix the cause and run 'hubpub apply' again: it does only what is missing",
         )
     return 2 if detailed_exitcode and plan.has_changes else 0
-
-
-def _refuse_dirty(plan: Plan, *, allow_dirty: bool) -> None:
-    """Before any change: a build whose files are not the commit it is published as (the
-    plan's blocking warning, commands/_session.py checkout_warnings) needs --allow-dirty."""
-    dirty = [warning for warning in plan.warnings if warning.blocks]
-    if dirty and not allow_dirty:
-        first = dirty[0]
-        more = f" (and {len(dirty) - 1} more image)" if len(dirty) > 1 else ""
-        raise PlanError(
-            f"image {first.image!r}: {first.text}{more}; nothing was changed",
-            hint="commit the changes, or pass --allow-dirty to publish the files as they are",
-        )
 
 
 def _check_config(config_path: Path, saved: SavedPlan, planfile: Path) -> None:
