@@ -11,14 +11,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
+
 from hubpub.contentkey import LABEL
 from hubpub.engine import BuildRequest, Engine
 from hubpub.errors import EngineError
-from tests.fixtures.engine import DockerEngine
+from tests.fixtures.engine import DockerEngine, start_engine
 from tests.fixtures.registry import Registry
 from tests.helpers.project import Project, build_project, short_sha, uid
 
@@ -52,8 +55,9 @@ def project_with(
     dockerfile: str,
     *,
     more: str = "",
+    path: str | None = None,
 ) -> tuple[Project, str]:
-    path = f"t{uid()}/app"
+    path = path or f"t{uid()}/app"
     project = build_project(
         tmp_path,
         engine,
@@ -363,3 +367,94 @@ def test_ctrl_c_stops_a_running_build_at_once(
     assert err.strip().splitlines()[-1] == "hubpub: error: interrupted"
     assert took < 10, took  # not the many seconds the step would have taken
     assert gone(f"sleep {seconds}")
+
+
+def test_a_fresh_engine_reuses_the_published_layers_through_cache_from(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    service_log_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """A cold CI runner: engine A published with the inline cache; engine B, started empty,
+    builds the next commit with cache_from naming what A published, and its build log shows
+    the unchanged RUN step as cached, not run again."""
+    base = f"{registry_plain.host}/base{uid()}/busybox"
+    docker_engine.client.images.get(busybox_image).tag(base, "1")
+    for line in docker_engine.client.images.push(base, tag="1", stream=True, decode=True):
+        assert "errorDetail" not in line, line
+    path = f"t{uid()}/app"
+    repo = f"{registry_plain.host}/{path}"
+    dockerfile = (
+        "FROM {base} AS final\n"
+        "RUN echo expensive step ran && echo once > /expensive\n"
+        "COPY msg /app/msg\n"
+    )
+    project, path = project_with(
+        tmp_path,
+        docker_engine,
+        registry_plain,
+        f"{base}:1",
+        dockerfile,
+        more=f'inline_cache = true\ncache_from = ["{repo}:{{{{ git.branch }}}}"]',
+        path=path,
+    )
+    first = project.ok("apply", *MAIN)
+    assert "#5 expensive step ran" in first.stderr  # engine A ran the step
+
+    fresh = start_engine(service_log_dir / f"dockerd-cold-{uid()}.log")
+    try:
+        project.env["DOCKER_HOST"] = fresh.host
+        project.write("app/msg", "hello v2\n")
+        project.commit("a new message")
+        second = project.ok("apply", *MAIN)
+        log = [
+            line.split("build app: ", 1)[1]
+            for line in second.stderr.splitlines()
+            if line.startswith("hubpub: build app: #")
+        ]
+        run = next(line.split()[0] for line in log if "RUN echo expensive step ran" in line)
+        assert f"{run} CACHED" in log, "\n".join(log)
+        ran = [line for line in log if line.endswith(" expensive step ran")]
+        assert ran == [], log  # its output would show had it run again
+        out = fresh.client.containers.run(
+            f"{repo}:main", ["cat", "/app/msg", "/expensive"], remove=True, network_mode="none"
+        )
+        assert out.decode() == "hello v2\nonce\n"
+    finally:
+        fresh.close()
+
+
+def test_an_engine_api_without_buildkit_gets_the_classic_build_or_a_clear_refusal(
+    docker_engine: DockerEngine, busybox_image: str, tmp_path: Path
+) -> None:
+    """The same engine, spoken to at API 1.38 (before BuildKit builds): "auto" falls back to
+    the classic builder and its label step; "buildkit" is refused in one line."""
+    import docker
+
+    (tmp_path / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN echo old > /api\n")
+    request = BuildRequest(
+        tmp_path,
+        tmp_path / "Dockerfile",
+        labels={"org.example.api": "1.38"},
+        network="none",
+        builder="auto",
+        name="app",
+    )
+    old = Engine(docker.DockerClient(base_url=docker_engine.host, version="1.38"))
+    try:
+        assert not old.uses_buildkit("auto")
+        lines: list[str] = []
+        image_id = old.build(request, lines.append)
+        assert any(line.startswith("Step 1/") for line in lines)  # the classic builder's log
+        assert docker_engine.client.images.get(image_id).labels["org.example.api"] == "1.38"
+        steps = [step["CreatedBy"] for step in docker_engine.client.api.history(image_id)]
+        assert any("LABEL" in step for step in steps), steps
+        with pytest.raises(EngineError) as caught:
+            old.build(replace(request, builder="buildkit"))
+        assert str(caught.value) == (
+            'builder = "buildkit", but the engine\'s API 1.38 has no BuildKit (1.39 or later '
+            'has) (set builder = "classic" or "auto", or upgrade the engine)'
+        )
+    finally:
+        old.close()

@@ -15,6 +15,7 @@ from hubpub.planner import ImageSpec, Observed, TargetTag, make_plan
 from hubpub.report import (
     PlainProgress,
     plan_json,
+    render_builds,
     render_plan,
     render_result,
     summary_line,
@@ -149,3 +150,35 @@ def test_ci_lines_call_a_build_result_an_image_id_and_a_push_result_a_digest() -
         "hubpub: build app: done image ID sha256:eeeeeeeeeeee (1.0s)",
         f"hubpub: push {push.ref}: done sha256:{'d' * 64} (0.5s)",
     ]
+
+
+def test_each_build_says_which_builder_builds_it_when_told() -> None:
+    plan, _ = sample_plan()
+    lines = render_plan(plan, {"app": "BuildKit"}).splitlines()
+    assert lines[1:3] == [
+        "  * build: content changed: no target holds content key sha256:111111111111",
+        "  * builder: BuildKit",
+    ]
+    assert "builder" not in render_plan(plan)
+
+
+def test_a_failed_build_shows_its_steps_last_lines_under_it_in_both_reports() -> None:
+    plan, _ = sample_plan()
+    build = next(task for task in tasks_for(plan) if task.kind == "build")
+    failed = TaskResult(
+        build,
+        "failed",
+        error="build of image 'app' failed at step [2/2] RUN make: exit code: 2",
+        output=("cc -c a.c", "a.c:1: error"),
+    )
+    result = ApplyResult(plan, (failed,))
+    for text in (render_result(result), render_builds(result)):
+        lines = text.splitlines()
+        assert "failed at step [2/2] RUN make: exit code: 2" in lines[0]
+        assert lines[1:3] == ["      | cc -c a.c", "      | a.c:1: error"]
+    assert render_builds(result).splitlines()[-1] == "Build: 0 built, 1 failed; nothing pushed."
+    done = TaskResult(build, "done", digest="sha256:" + "e" * 64, seconds=2.0)
+    assert render_builds(ApplyResult(plan, (done,))).splitlines()[0] == (
+        f"  done        app  sha256:{'e' * 64}  (2.0s)"
+    )
+    assert render_builds(ApplyResult(plan, ())).startswith("Build: nothing to build")
