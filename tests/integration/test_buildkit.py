@@ -248,6 +248,27 @@ def test_a_failing_step_is_one_line_naming_it_then_its_last_output_lines(
     assert skopeo.run("inspect", *skopeo.flags(registry_plain), where, check=False).returncode
 
 
+def test_a_syntax_line_whose_frontend_cannot_be_pulled_says_so(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    tmp_path: Path,
+) -> None:
+    # Port 1: nothing listens, as for an engine that cannot reach docker.io.
+    dockerfile = "# syntax=127.0.0.1:1/dockerfile/frontend:1\nFROM {base} AS final\nRUN true\n"
+    project, _path = project_with(
+        tmp_path, docker_engine, registry_plain, busybox_image, dockerfile
+    )
+    failed = project.hubpub("apply", *MAIN)
+    assert failed.code == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert (
+        "build of image 'app' failed: the Dockerfile's '# syntax=127.0.0.1:1/dockerfile/"
+        "frontend:1' line needs that frontend image from its registry: " in last
+    )
+    assert "connection refused" in last
+
+
 def test_build_secrets_and_ssh_are_refused_by_validate(
     docker_engine: DockerEngine,
     busybox_image: str,

@@ -227,7 +227,9 @@ def _failure(request: BuildRequest, view: TraceView, error: str) -> BuildError:
     error = mask(" ".join(error.split()))
     failed = view.failed()
     syntax = _syntax_image(request.dockerfile)
-    if syntax is not None and failed is None:
+    if syntax is not None and (
+        failed is None or syntax in failed[0] or syntax in error or "gateway.v0" in error
+    ):
         return BuildError(
             f"build of {request.what} failed: the Dockerfile's '# syntax={syntax}' line needs "
             f"that frontend image from its registry: {error}",
