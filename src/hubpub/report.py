@@ -250,6 +250,10 @@ _NOISY = ("Preparing", "Waiting", "Pushing", "Layer already exists", "Pushed", "
 class PlainProgress:
     """One log line per step, for CI logs (no terminal control sequences)."""
 
+    # A failed build's last lines of output, again under its FAILED line: in a plain log they
+    # may be far above, among other builds' lines.
+    repeat_output = True
+
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stderr
         self._lock = threading.Lock()
@@ -277,7 +281,7 @@ class PlainProgress:
             self._print(f"hubpub: {label}: done {what} ({result.seconds:.1f}s)")
         elif result.status == "failed":
             self._print(f"hubpub: {label}: FAILED: {result.error}")
-            for line in result.output:
+            for line in result.output if self.repeat_output else ():
                 self._print(f"hubpub: {label}: | {line}")
         else:
             self._print(f"hubpub: {label}: {result.error}")
@@ -289,6 +293,7 @@ class GitHubProgress(PlainProgress):
     its start and end outside the group."""
 
     _KEEP = 2000  # lines of one build's log kept for its group; the end matters most
+    repeat_output = False  # the group, printed just before, ends with them
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         super().__init__(stream)

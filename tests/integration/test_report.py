@@ -37,6 +37,8 @@ def project_for(tmp_path: Path, engine: DockerEngine, registry: Registry, base: 
         [registry],
         base=base,
         tags='tags = [{ preset = "ref", on = "branch" }, { preset = "sha" }]',
+        # RUN steps under BuildKit on the suite's engine, which has no bridge network.
+        extra='network = "none"\n',
     )
 
 
