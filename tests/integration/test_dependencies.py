@@ -170,3 +170,33 @@ def test_a_promotion_of_an_image_rebuilt_in_the_same_apply_copies_the_new_image(
     assert labels["org.opencontainers.image.revision"] == project.git("rev-parse", "HEAD")
     again = project.ok("plan", *release, "--json", "--detailed-exitcode").json()
     assert {c["action"] for c in again["changes"]} == {"noop"}
+
+
+def test_hubpub_build_builds_an_app_on_its_base_built_just_before_and_pushes_nothing(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    registry_base: str,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    """``hubpub build`` publishes nothing: the app's FROM names base:main, which the same run
+    built and did not push, so the app is built on that new image as the engine holds it."""
+    project, path = monorepo(tmp_path, docker_engine, registry_plain, registry_base)
+    built = project.ok("build", "--ref", "refs/heads/main")
+    assert built.stdout.rstrip().endswith("Build: 2 built, 0 failed; nothing pushed.")
+    ids = {
+        line.split()[1]: line.split()[2]
+        for line in built.stdout.splitlines()
+        if line.startswith("  done")
+    }
+    assert set(ids) == {"base", "app"}
+    out = docker_engine.client.containers.run(
+        ids["app"], ["cat", "/base/msg", "/app/msg"], remove=True, network_mode="none"
+    )
+    assert out.decode() == "base v1\napp v1\n"
+    base_layers = docker_engine.client.images.get(ids["base"]).attrs["RootFS"]["Layers"]
+    app_layers = docker_engine.client.images.get(ids["app"]).attrs["RootFS"]["Layers"]
+    assert app_layers[: len(base_layers)] == base_layers
+    for name in ("base", "app"):
+        where = f"docker://{registry_plain.host}/{path}/{name}:main"
+        assert skopeo.run("inspect", *skopeo.flags(registry_plain), where, check=False).returncode
