@@ -39,8 +39,8 @@ T = TypeVar("T")
 __all__ = [
     "CIState",
     "GitState",
+    "NoGit",
     "Relation",
-    "changed_paths",
     "ci_state",
     "clean_url",
     "commit_relations",
@@ -79,6 +79,9 @@ class GitState:
     # False when ``version_tags`` may miss some: a shallow clone (actions/checkout's default
     # fetch-depth: 1), or no repository at all.
     tags_complete: bool = field(default=True, metadata={"template": False})
+    # The work tree's top folder: a build context outside it is a config error
+    # (commands/_desired.py check_files). None: no repository.
+    top: Path | None = field(default=None, metadata={"template": False})
 
 
 # --- the one place git runs --------------------------------------------------------------------
@@ -86,6 +89,10 @@ class GitState:
 
 class _NoGit(Exception):
     pass
+
+
+# For the callers of run_git elsewhere (worktree.py): git is not installed.
+NoGit = _NoGit
 
 
 def run_git(
@@ -216,6 +223,7 @@ def read_git_state(
             source_url=source_url,
             checkout=checkout.result() if checkout is not None else None,
             tags_complete=not shallow.result() if shallow is not None else False,
+            top=git.top if git is not None else None,
         )
 
 
@@ -257,23 +265,6 @@ def _time_without_git(environ: Mapping[str, str]) -> datetime:
     if epoch.isdigit():
         return datetime.fromtimestamp(int(epoch), tz=UTC)
     return datetime.now(tz=UTC)
-
-
-def changed_paths(repo_dir: Path, paths: Sequence[Path], environ: Mapping[str, str]) -> list[str]:
-    """Files under ``paths`` that differ from HEAD: modified, added, deleted, or untracked and
-    not ignored (a build sends those too). Relative to the repository's top; empty outside a
-    repository."""
-    try:
-        out = run_git(
-            ["status", "--porcelain", "--untracked-files=all", "--", *map(str, paths)],
-            repo_dir,
-            environ,
-            strip=False,  # " M path": the status columns start with a space
-        )
-    except (GitError, _NoGit):
-        return []
-    # "XY path" or "XY old -> new": the path a build would read is the last one.
-    return [line[3:].rpartition(" -> ")[2] for line in out.splitlines() if len(line) > 3]
 
 
 def commit_relations(

@@ -49,10 +49,12 @@ def compute_desired(
         raise TemplateError(f"{where_in(config.path, exc.path)}{exc}") from None
 
 
-def check_files(config: Config, images: list[DesiredImage]) -> None:
-    """Build contexts, Dockerfiles and CA files exist, and each Dockerfile would be accepted
-    (it parses, its target is one of its stages, its FROM lines have their build args): a
-    mistake there would otherwise only show at build or push time. Every problem at once."""
+def check_files(config: Config, images: list[DesiredImage], git: GitState) -> None:
+    """Build contexts, Dockerfiles and CA files exist, each Dockerfile would be accepted (it
+    parses, its target is one of its stages, its FROM lines have their build args), and
+    contexts and Dockerfiles are in the git work tree unless the image allows otherwise (files
+    from outside it are no commit's: ``context = "../outside"``): a mistake there would
+    otherwise only show at build or push time. Every problem at once."""
     problems: list[str] = []
     for host, registry in config.registries.items():
         if registry.ca_file is not None and not registry.ca_file.is_file():
@@ -88,6 +90,8 @@ def check_files(config: Config, images: list[DesiredImage]) -> None:
             )
         else:
             problems.extend(_dockerfile_problems(config, index, image.name, build))
+        if git.top is not None and not config.images[index].context_outside_repository:
+            problems.extend(_outside_problems(config, image, index, git.top))
     if problems:
         raise ConfigError.all(problems)
 
@@ -119,6 +123,23 @@ def _dockerfile_problems(config: Config, index: int, name: str, build: BuildSpec
             )
         )
         out.append(problem)
+    return out
+
+
+def _outside_problems(config: Config, image: DesiredImage, index: int, top: Path) -> list[str]:
+    assert image.build is not None
+    top = top.resolve()
+    out = []
+    for key, path in (("context", image.build.context), ("dockerfile", image.build.dockerfile)):
+        if not path.resolve().is_relative_to(top):
+            where = where_in(config.path, ("image", index, key))
+            error = ConfigError(
+                f"{where}image[{image.name}].{key}: {_shown(path, config.root)} is outside the "
+                f"git work tree {top}: its files are no commit's",
+                hint="move it into the repository, or set context_outside_repository = true "
+                "to publish it anyway",
+            )
+            out.append(str(error))
     return out
 
 

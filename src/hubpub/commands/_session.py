@@ -19,12 +19,12 @@ from hubpub.bases import ENGINE_PREFIX
 from hubpub.commands._desired import check_files, compute_desired
 from hubpub.config.load import load_config
 from hubpub.config.model import Config
-from hubpub.contentkey import LABEL, user_labels
-from hubpub.desired import DesiredImage, desired_images
+from hubpub.contentkey import LABEL, context_files, user_labels
+from hubpub.desired import BuildSpec, DesiredImage, desired_images
 from hubpub.engine import Engine, PushAuth
 from hubpub.errors import EngineError, HubpubError, PlanError
 from hubpub.executor import BuildInputs
-from hubpub.gitstate import GitState, Relation, changed_paths, commit_relations
+from hubpub.gitstate import GitState, Relation, commit_relations
 from hubpub.labelcache import LabelCache
 from hubpub.observe import Observation, dependencies_of, observe, observe_builds
 from hubpub.planner import Commit, Plan, PlanWarning, make_plan
@@ -34,6 +34,7 @@ from hubpub.reference import parse_reference
 from hubpub.registry.client import RegistryClient
 from hubpub.registry.credentials import find_credentials
 from hubpub.registry.models import RegistryOptions
+from hubpub.worktree import changed_paths, untracked_files
 
 
 @dataclass
@@ -244,7 +245,7 @@ def session(
     config = load_config(config_path)
     # compute_desired honours the config's default_branch and locates template errors.
     git, desired = compute_desired(config, environ, ref=ref, sha=sha, only=only)
-    check_files(config, desired)  # a missing context or Dockerfile, located in the file
+    check_files(config, desired, git)  # a missing context or Dockerfile, located in the file
     parsed = Redirects.parse(redirects)
     support = _support(config, git, environ, desired, parsed) if only else {}
     if support:
@@ -287,41 +288,70 @@ def _support(
 
 
 def checkout_warnings(current: Session, plan: Plan) -> Plan:
-    """``plan`` with a blocking warning on each build whose files are not the commit it is
-    published as: ``--sha``/``--ref`` name another commit than the checkout, or the context (or
-    Dockerfile) has uncommitted changes. hubpub builds the files on disk and labels and tags
-    them as ``git.sha``: either way a sha or version tag would name content that commit does
-    not have (goreleaser refuses a dirty tree for the same reason). The blocking warnings a
-    saved plan carries are replaced: apply looks again."""
+    """``plan`` with a blocking warning on each image built from files whose build or reuse
+    would publish files that are not the commit it is published as: ``--sha``/``--ref`` name
+    another commit than the checkout, the context (or Dockerfile) has uncommitted changes, or
+    the build would send files that commit does not track (git-ignored ones). hubpub builds
+    the files on disk, and finds an image to reuse by their content key, then labels and tags
+    it as ``git.sha``: either way a sha or version tag would name content that commit does not
+    have (goreleaser refuses a dirty tree for the same reason). The blocking warnings a saved
+    plan carries are replaced: apply looks again."""
     git = current.git
     plan = replace(plan, warnings=tuple(w for w in plan.warnings if not w.blocks))
-    if git.checkout is None or not plan.builds:
+    if git.checkout is None:
         return plan  # no repository (--ref and --sha given outside one): nothing to compare
     by_name = {image.name: image for image in current.desired}
     warnings = []
     for image_plan in plan.images:
-        build, image = image_plan.build, by_name.get(image_plan.name)
-        if build is None or image is None or image.build is None:
+        image = by_name.get(image_plan.name)
+        if image is None or image.build is None:
             continue
-        text = None
-        if git.checkout != git.sha:
-            text = (
-                f"it builds the checked-out files (commit {git.checkout[:12]}) but publishes "
-                f"them as commit {git.sha[:12]}: check out {git.sha[:12]} first"
-            )
-        else:
-            paths = [image.build.context, image.build.dockerfile]
-            changed = changed_paths(current.config.path.parent, paths, current.environ)
-            if changed:
-                more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-                shown = ", ".join(changed[:3]) + more
-                text = (
-                    f"its build context has uncommitted changes ({shown}): the image would not "
-                    f"be commit {git.sha[:12]}"
-                )
+        if image_plan.build is None and not any(c.is_change for c in image_plan.changes):
+            continue  # nothing published
+        text = _checkout_problem(current, image.build)
         if text is not None:
             warnings.append(PlanWarning(image_plan.name, text, blocks=True))
     return plan.with_warnings(warnings)
+
+
+def _checkout_problem(current: Session, build: BuildSpec) -> str | None:
+    git = current.git
+    assert git.checkout is not None
+    sha = git.sha[:12]
+    if git.checkout != git.sha:
+        return (
+            f"it builds the checked-out files (commit {git.checkout[:12]}) but publishes "
+            f"them as commit {sha}: check out {sha} first"
+        )
+    paths = [build.context, build.dockerfile]
+    changed = changed_paths(current.config.path.parent, paths, current.environ)
+    untracked: list[str] = []
+    if git.top is not None:
+        sent = [build.context / rel for rel in context_files(build.context, build.dockerfile)]
+        sent = [path for path in sent if path.is_symlink() or not path.is_dir()]
+        if build.dockerfile not in sent:
+            sent.append(build.dockerfile)
+        top = git.top.resolve()
+        resolved = [Path(os.path.realpath(path.parent)) / path.name for path in sent]
+        untracked = [
+            rel
+            for rel in untracked_files(top, git.sha, resolved, current.environ)
+            if rel not in changed
+        ]
+    if not changed and not untracked:
+        return None
+    files = [*changed, *untracked]
+    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+    shown = ", ".join(files[:3]) + more
+    if not untracked:
+        return (
+            f"its build context has uncommitted changes ({shown}): the image would not be "
+            f"commit {sha}"
+        )
+    return (
+        f"its build context sends files commit {sha} does not track ({shown}): the image "
+        f"would not be commit {sha}; commit them, or leave them out with .dockerignore"
+    )
 
 
 def build_labels(

@@ -17,7 +17,7 @@ def validate(config_path: Path) -> str:
     """Check ``config_path``; return the one-line summary. Raises HubpubError."""
     config = load_config(config_path)
     git, images = compute_desired(config, dict(os.environ))
-    check_files(config, images)
+    check_files(config, images, git)
     refs = sum(len(image.tags) for image in images)
     where = git.ref_name or git.short_sha
     summary = f"{config_path}: ok ({len(images)} image(s), {refs} reference(s) for {where})"

@@ -240,6 +240,11 @@ class ImageDefaults(_Model):
     dockerfile: str = Field(
         default="Dockerfile", description="Relative to the context (Docker Hub's rule)."
     )
+    context_outside_repository: StrictBool = Field(
+        default=False,
+        description="Allow a context or Dockerfile outside the git work tree of the config "
+        "(its files are then published without being checked against the commit).",
+    )
     target: str | None = Field(default=None, description="Multi-stage build target.")
     build_args: dict[str, str] = Field(
         default_factory=dict, description="Build arguments; values are templates."
