@@ -67,6 +67,10 @@ class PushAuth:
         return {"username": self.username, "password": self.password, "serveraddress": server}
 
 
+# Pushes of a name another run keeps re-tagging before one is known to be this run's image.
+_PUSH_ATTEMPTS = 5
+
+
 class Engine:
     """A connection to one Docker engine (``DOCKER_HOST`` and its TLS variables, or the
     default socket). Thread-safe: the SDK's client is shared by the executor's workers."""
@@ -289,21 +293,43 @@ class Engine:
         auth: PushAuth | None = None,
         on_line: LineCallback | None = None,
     ) -> str:
-        """Tag ``image`` as ``ref`` and push that one tag; return the pushed manifest digest."""
+        """Tag ``image`` as ``ref`` and push that one tag; return the pushed manifest digest,
+        which is ``image``'s.
+
+        The engine pushes a local name, and another apply on the same engine may re-tag that
+        name (``repository:main``) between this tag and the push: the push then sends the
+        other run's image. The engine records the digest it pushed on the image it pushed, so
+        the push is ``image``'s only when ``image`` carries that digest; else it is tagged
+        and pushed again (the other run pushes its own image under the name as well)."""
         if ref.tag is None:
             raise EngineError(f"cannot push {ref}: a tag is required")
         repository = str(ref.repository)
-        self.tag(image, f"{repository}:{ref.tag}")
         auth_config = auth.as_auth_config(ref.registry) if auth is not None else None
+        for _attempt in range(_PUSH_ATTEMPTS):
+            self.tag(image, f"{repository}:{ref.tag}")
+            try:
+                stream = self._client.api.push(
+                    repository, tag=ref.tag, stream=True, decode=True, auth_config=auth_config
+                )
+                digest = self._read_push(ref, stream, on_line)
+            except EngineError:
+                raise
+            except (self._err.DockerException, requests.RequestException) as exc:
+                raise EngineError(f"push of {ref} failed: {_first_line(exc)}") from None
+            if self._carries(image, digest):
+                return digest
+        raise EngineError(
+            f"push of {ref} failed: another process re-tagged {repository}:{ref.tag} on the "
+            f"engine during each of {_PUSH_ATTEMPTS} pushes"
+        )
+
+    def _carries(self, image: str, digest: str) -> bool:
+        """Whether the engine recorded ``digest`` as a registry digest of ``image``."""
         try:
-            stream = self._client.api.push(
-                repository, tag=ref.tag, stream=True, decode=True, auth_config=auth_config
-            )
-            return self._read_push(ref, stream, on_line)
-        except EngineError:
-            raise
+            data = self._client.api.inspect_image(image)
         except (self._err.DockerException, requests.RequestException) as exc:
-            raise EngineError(f"push of {ref} failed: {_first_line(exc)}") from None
+            raise EngineError(f"cannot inspect image {image}: {_first_line(exc)}") from None
+        return any(str(name).endswith(f"@{digest}") for name in data.get("RepoDigests") or ())
 
     def _read_push(
         self, ref: Reference, stream: Iterator[dict[str, Any]], on_line: LineCallback | None
