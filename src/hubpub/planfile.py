@@ -21,14 +21,25 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
 from hubpub import __version__
 from hubpub.errors import HubpubError, PlanError, StalePlanError
-from hubpub.planner import Action, Build, Change, ImagePlan, Observed, Plan, PlanWarning, Via
+from hubpub.planner import (
+    Action,
+    Build,
+    Change,
+    ImagePlan,
+    ImageSpec,
+    Observed,
+    Plan,
+    PlanWarning,
+    Via,
+    make_plan,
+)
 from hubpub.reference import Reference, parse_reference
 from hubpub.registry.models import ManifestInfo
 
@@ -283,6 +294,81 @@ def check_stale(
                 f"Saved plan is stale: {ref} {got_text}, the plan expected {want_text}",
                 hint="run 'hubpub plan' again",
             )
+
+
+def check_derived(
+    saved: SavedPlan, specs: Sequence[ImageSpec], name: str, *, leave_out: Collection[str] = ()
+) -> None:
+    """Refuse a saved plan the config does not produce: the plan made again from the config's
+    images (``specs``, as observe orders them, for the saved options) and the digests the file
+    observed must write the same references, with the same actions, from the same sources.
+    A file edited by hand (a reference added, ``conflict`` turned into ``update``) is trusted
+    in nothing else: :func:`check_stale` then checks each observed digest against the registry.
+
+    The file's skips are taken as they are (a skip writes nothing, and the commits that decided
+    it are not in the file), for the tags that may be skipped only; ``leave_out``: images the
+    plan does not carry (those outside ``--only`` that a selected one depends on)."""
+    skipped = {c.ref: c.reason or "" for c in saved.plan.changes if c.action == "skip"}
+    expected = make_plan(
+        [spec for spec in specs if spec.name not in leave_out],
+        saved.observed,
+        rebuild=saved.options.rebuild,
+        skipped=skipped,
+    )
+    want = {change.ref: _essence(change) for change in expected.changes}
+    got = {change.ref: _essence(change) for change in saved.plan.changes}
+    hint = "the file was edited or made for another config: run 'hubpub plan --out' again"
+    for ref, change in got.items():
+        if ref not in want:
+            raise PlanError(
+                f"the plan {name} writes {ref}, which the config does not publish", hint=hint
+            )
+        if change != want[ref]:
+            raise PlanError(
+                f"the plan {name} has {_shown(change)} for {ref}, the config gives "
+                f"{_shown(want[ref])}",
+                hint=hint,
+            )
+    missing = [ref for ref in want if ref not in got]
+    builds = {i.name: _build_essence(i.build) for i in saved.plan.images}
+    derived = {i.name: _build_essence(i.build) for i in expected.images}
+    if missing:
+        raise PlanError(
+            f"the plan {name} leaves out {missing[0]}, which the config publishes", hint=hint
+        )
+    for image, build in builds.items():
+        if build != derived.get(image):
+            raise PlanError(
+                f"the plan {name} builds image {image!r} otherwise than the config", hint=hint
+            )
+
+
+def _essence(change: Change) -> tuple[object, ...]:
+    """What a change does (its warning and rule name are only words)."""
+    return (
+        change.action,
+        change.via,
+        change.current,
+        change.desired,
+        change.source,
+        change.immutable,
+    )
+
+
+def _shown(essence: tuple[object, ...]) -> str:
+    action, via, _current, desired, source, immutable = essence
+    text = f"{action}"
+    if via is not None:
+        text += f" via {via}"
+    if source is not None:
+        text += f" from {source}"
+    elif desired is not None:
+        text += f" to {desired}"
+    return text + (" (immutable)" if immutable else "")
+
+
+def _build_essence(build: Build | None) -> tuple[object, ...] | None:
+    return None if build is None else (build.content_key, build.push_ref)
 
 
 def _opt_ref(value: Any) -> Reference | None:

@@ -233,12 +233,19 @@ def make_plan(
     rebuild: bool = False,
     commit: Commit | None = None,
     allow_backwards: bool = False,
+    skipped: Mapping[Reference, str] | None = None,
 ) -> Plan:
     """The plan that makes every desired tag of ``images`` point at the right image.
 
     ``commit``: the commit published; a tag that only moves forward and points at an image of
-    a newer commit is skipped (unless ``allow_backwards``). Without it nothing is skipped."""
-    guard = None if commit is None or allow_backwards else _Guard(commit, observed)
+    a newer commit is skipped (unless ``allow_backwards``). Without it nothing is skipped.
+    ``skipped``: the skips decided before, by reference (a saved plan's, made again:
+    planfile.check_derived), for the tags that may be skipped."""
+    guard: _Guard | _Decided | None = None
+    if skipped is not None:
+        guard = _Decided(skipped)
+    elif commit is not None and not allow_backwards:
+        guard = _Guard(commit, observed)
     planned: dict[Reference, Change] = {}  # what the images planned so far write
     plans = []
     for image in images:  # observe puts every dependency before its dependents
@@ -251,6 +258,18 @@ def make_plan(
         for change in plan.changes
         if change.warning
     )
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """Skips decided before: a tag is skipped as it was, if it may be skipped at all."""
+
+    skipped: Mapping[Reference, str]
+
+    def skip_reason(self, tag: TargetTag, now: str | None) -> str | None:
+        if not tag.monotonic or tag.immutable or now is None:
+            return None
+        return self.skipped.get(tag.ref)
 
 
 @dataclass(frozen=True)
@@ -276,7 +295,7 @@ def _plan_image(
     planned: Mapping[Reference, Change],
     *,
     rebuild: bool,
-    guard: _Guard | None = None,
+    guard: _Guard | _Decided | None = None,
 ) -> ImagePlan:
     current = {tag.ref: observed.tags.get(tag.ref) for tag in image.tags}
     skips = {

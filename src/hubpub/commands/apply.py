@@ -26,7 +26,7 @@ from hubpub.errors import HubpubError, PlanError, StalePlanError
 from hubpub.executor import ApplyResult, Executor, tasks_for
 from hubpub.labelcache import LabelCache
 from hubpub.observe import Observation
-from hubpub.planfile import SavedPlan, check_stale, config_hash, load
+from hubpub.planfile import SavedPlan, check_derived, check_stale, config_hash, load
 from hubpub.planner import Plan
 from hubpub.provenance import record_of
 from hubpub.report import (
@@ -163,6 +163,9 @@ def _check_saved(
     try:
         tags = side.submit(check_stale, saved.plan, current.registry, saved.observed.sources)
         observation = current.observe_builds(building)
+        # The references, actions and sources must be the config's (the file may have been
+        # edited); the images outside --only that it depends on are not the plan's.
+        check_derived(saved, observation.specs, str(planfile), leave_out=set(current.support))
         for image in saved.plan.images:
             if image.build is None:
                 continue
