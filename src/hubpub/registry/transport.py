@@ -30,6 +30,7 @@ import requests
 from hubpub import __version__
 from hubpub.errors import RegistryError, TransportError
 from hubpub.registry.auth import Credentials, RegistryAuth, TokenCache
+from hubpub.registry.bodies import preload
 from hubpub.registry.errors import (
     hub_pull_limit,
     parse_retry_after,
@@ -250,15 +251,21 @@ class Transport:
                     # queued for one when the 429 came slips through without waiting.
                     ep.wait_turn()
                     response = ep.session.send(
-                        prepared, stream=stream, timeout=timeout, allow_redirects=False
+                        prepared, stream=True, timeout=timeout, allow_redirects=False
                     )
             elif own_host:
                 response = ep.session.send(
-                    prepared, stream=stream, timeout=timeout, allow_redirects=False
+                    prepared, stream=True, timeout=timeout, allow_redirects=False
                 )
             else:
                 response = self.session_for(url, ep).send(
-                    prepared, stream=stream, timeout=timeout, allow_redirects=False
+                    prepared, stream=True, timeout=timeout, allow_redirects=False
+                )
+            if not stream or response.status_code >= 300:
+                # Read here, bounded (bodies.py), rather than whole by requests.
+                preload(
+                    response,
+                    f"registry {ep.registry}: {prepared.method} {urlsplit(url).path}",
                 )
             log.debug(
                 "%s %s -> %s (%.0f ms)",
