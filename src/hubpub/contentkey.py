@@ -253,7 +253,19 @@ def context_entries(
     early (raising :class:`Stopped`) when the caller failed meanwhile and wants no result."""
     if not context.is_dir():
         raise ConfigError(f"the build context {context} is not a directory")
-    return _file_entries(context, context_files(context, dockerfile), stop)
+    files = context_files(context, dockerfile)
+    for rel in files:
+        try:
+            rel.encode()
+        except UnicodeEncodeError:
+            # os.walk gives such a name with surrogates: not a path the key (or a tar header
+            # the engine reads as UTF-8) can carry.
+            shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise ConfigError(
+                f"the build context {context} has a file whose name is not UTF-8: {shown}",
+                hint="rename it, or leave it out with .dockerignore",
+            ) from None
+    return _file_entries(context, files, stop)
 
 
 class Stopped(Exception):

@@ -25,6 +25,7 @@ from hubpub.templating import (
     listed_env,
     render,
 )
+from hubpub.templating.limits import shorten
 
 __all__ = [
     "BuildSpec",
@@ -163,7 +164,7 @@ def _desired(config: Config, image: Image, git: GitState, env: Mapping[str, str]
             raise LocatedTemplateError(f"{where}, source: {exc}", ("source",)) from None
         if source.tag is None and source.digest is None:
             raise LocatedTemplateError(
-                f"{where}, source: {text!r} names no tag or digest",
+                f"{where}, source: {shorten(text)!r} names no tag or digest",
                 ("source",),
                 hint="write the tag to promote, e.g. ':sha-{{ git.short_sha }}'",
             )

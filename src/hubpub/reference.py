@@ -104,7 +104,14 @@ def credential_host(registry: str) -> str:
 def parse_reference(text: str) -> Reference:
     """Parse and normalize ``text``; raise :class:`ReferenceError_` with distribution's reason."""
     parsed = _parse_common(text.strip())
-    return parsed if parsed is not None else _parse_with_docker_image(text)
+    ref = parsed if parsed is not None else _parse_with_docker_image(text)
+    host, colon, port = ref.registry.rpartition(":")
+    if colon and not host.endswith("]") and port.isdigit() and not 0 < int(port) < 65536:
+        # distribution's grammar takes any digits; no connection can be made to such a port.
+        raise ReferenceError_(
+            f"invalid image reference {text.strip()!r}: port {port} is out of range (1-65535)"
+        )
+    return ref
 
 
 def _parse_with_docker_image(text: str) -> Reference:

@@ -199,3 +199,9 @@ def test_common_path_agrees_with_docker_image(text: str) -> None:
     if common is not None:
         assert common == expected, text
     assert answer(text) == expected, text
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1:99999/x", "example.com:0/x:1", "host.io:65536/a/b"])
+def test_a_port_out_of_range_is_refused(text: str) -> None:
+    with pytest.raises(ReferenceError_, match=r"port \d+ is out of range \(1-65535\)"):
+        parse_reference(text)

@@ -26,6 +26,7 @@ from hubpub.templating import (
     DEFAULT_PATTERNS,
     PATTERN_NAMES,
     RULE_NAMES,
+    base_context,
     check_expression,
     check_template,
     environment,
@@ -713,3 +714,45 @@ def test_releases_in_any_order_never_move_a_series_tag_to_an_older_version(
                 assert theirs is not None
                 assert theirs.release_key() <= mine.release_key(), (value.tag, before, tag)
             owner[value.tag] = tag
+
+
+# --- limits (docs/config.md#limits) ------------------------------------------------------------
+
+BOUNDED = [
+    ("{{ ('a' * 99999) * 99999 }}", "a value of 99999 characters or items (at most 65536)"),
+    ("{{ 'a' * 70000 }}", "a value of 70000 characters or items (at most 65536)"),
+    ("{{ 9 ** 99999 }}", "9 ** 99999 is too large"),
+    ("{{ 2 ** 5000 }}", "2 ** 5000 is too large"),
+    ("{{ 'a'.ljust(10 ** 8) }}", "the argument 100000000 is over 65536"),
+    ("{{ 'a' | center(100000000) }}", "the argument 100000000 is over 65536"),
+    ("{% for i in range(999) %}{% for j in range(999) %}{% endfor %}{% endfor %}", "loops of more"),
+    ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "recurses without end"),
+    ("{{ git.branch | slugify }}", "no filter 'slugify' (did you mean 'slug'?)"),
+    ("{{ 'x' is strng }}", "no test 'strng' (did you mean 'string'?)"),
+    ("{{ lipsum(5) }}", "'lipsum' is undefined"),
+    ("{{ 'a' * 5000 }}", "renders 5000 characters (at most 4096): 'aaaa"),
+]
+
+
+@pytest.mark.parametrize(("template", "says"), BOUNDED)
+def test_templates_are_bounded(template: str, says: str) -> None:
+    context = base_context(make_state("refs/heads/main"), {})
+    with pytest.raises(TemplateError) as caught:
+        render(template, context, "image 'app', tags[0]")
+    message = str(caught.value)
+    assert message.startswith("image 'app', tags[0]: ")
+    assert says in message
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize(
+    ("template", "value"),
+    [
+        ("{{ 'a' * 4096 }}", "a" * 4096),
+        ("{{ 2 ** 64 }}", str(2**64)),
+        ("{{ range(3) | join('-') }}", "0-1-2"),
+        ("{% for i in range(3) %}{{ i }}{% endfor %}", "012"),
+    ],
+)
+def test_templates_within_the_bounds_render(template: str, value: str) -> None:
+    assert render(template, base_context(make_state("refs/heads/main"), {}), "here") == value

@@ -18,6 +18,7 @@ from hubpub.templating.sandbox import (
     _Namespace,
     environment,
     is_literal,
+    syntax_message,
     translate_dockerhub,
     undefined_message,
 )
@@ -67,10 +68,14 @@ def check_expression(text: str, allowed: frozenset[str], env_names: Iterable[str
 def _check_tree(
     tree: nodes.Template, allowed: frozenset[str], env_names: Iterable[str]
 ) -> str | None:
-    from jinja2 import meta, nodes  # lazy: Jinja2, 0.04-0.05 s
+    from jinja2 import TemplateSyntaxError, meta, nodes  # lazy: Jinja2, 0.04-0.05 s
     from jinja2.utils import missing  # lazy: Jinja2, 0.04-0.05 s
 
-    unknown = sorted(meta.find_undeclared_variables(tree) - allowed - set(environment().globals))
+    try:
+        undeclared = meta.find_undeclared_variables(tree)
+    except TemplateSyntaxError as exc:  # found while compiling: an unknown filter or test
+        return syntax_message(exc.message)
+    unknown = sorted(undeclared - allowed - set(environment().globals))
     if unknown:
         return undefined_message(missing, unknown[0], allowed)
     listed = set(env_names)

@@ -24,6 +24,7 @@ from hubpub.config.model import (
 from hubpub.errors import TemplateError
 from hubpub.gitstate import GitState, ref_kind
 from hubpub.reference import is_valid_tag
+from hubpub.templating.limits import shorten
 from hubpub.templating.sandbox import (
     LocatedTemplateError,
     _Groups,
@@ -221,7 +222,7 @@ def _run_template(
     value = render(rule.template, context, where)
     if value and not is_valid_tag(value):
         raise TemplateError(
-            f"{where}: {value!r} is not a valid tag (letters, digits, '_', '.', '-'; "
+            f"{where}: {shorten(value)!r} is not a valid tag (letters, digits, '_', '.', '-'; "
             f"128 at most; not starting with '.' or '-')",
             hint=_invalid_tag_hint(rule.template, context, where),
         )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubpub.errors import TemplateError
 from hubpub.gitstate import GitState
+from hubpub.templating import limits
 from hubpub.templating.slug import slug
 from hubpub.versions import VersionInfo, parse_version
 
@@ -110,10 +111,25 @@ def environment() -> SandboxedEnvironment:
         def _undefined_message(self) -> str:
             return undefined_message(self._undefined_obj, self._undefined_name)
 
-    env = SandboxedEnvironment(
+    class _Bounded(SandboxedEnvironment):
+        """The sandbox with the bounds of limits.py on operators, calls and filters."""
+
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            return limits.binop(operator, left, right)
+
+        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+            limits.check_arguments(args, kwargs)
+            return limits.check_value(super().call(__context, __obj, *args, **kwargs))
+
+    env = _Bounded(
         undefined=_Undefined, finalize=_finalize, autoescape=False, keep_trailing_newline=False
     )
     env.filters["slug"] = slug
+    env.filters = {name: limits.checked(f) for name, f in env.filters.items()}
+    env.globals["range"] = limits.bounded_range
+    del env.globals["lipsum"]  # pages of text on demand: nothing a tag or label needs
     return env
 
 
@@ -176,37 +192,79 @@ class LocatedTemplateError(TemplateError):
         self.path = path
 
 
-def _fail(where: str, exc: Exception) -> TemplateError:
+def _fail(where: str, exc: BaseException) -> TemplateError:
     from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError  # lazy: Jinja2
 
+    if isinstance(exc, limits.LimitError):
+        return TemplateError(f"{where}: template over hubpub's limits: {exc}")
+    if isinstance(exc, RecursionError):
+        return TemplateError(
+            f"{where}: the template recurses without end (a macro calling itself?)"
+        )
     if isinstance(exc, UndefinedError):
         return TemplateError(f"{where}: {exc.message}")
     if isinstance(exc, SecurityError):
         return TemplateError(f"{where}: not allowed in a template: {exc}")
     if isinstance(exc, TemplateSyntaxError):
-        return TemplateError(f"{where}: template syntax error: {exc.message}")
-    return TemplateError(f"{where}: {type(exc).__name__}: {exc}")
+        return TemplateError(f"{where}: {syntax_message(exc.message)}")
+    return TemplateError(f"{where}: {type(exc).__name__}: {limits.shorten(str(exc), 200)}")
+
+
+def syntax_message(message: str | None) -> str:
+    """A syntax error's message as hubpub words it: an unknown filter or test (which Jinja
+    finds when it compiles) with the nearest known name."""
+    unknown = _UNKNOWN.fullmatch(message or "")
+    if unknown:
+        kind, name = unknown.groups()
+        known = environment().filters if kind == "filter" else environment().tests
+        return f"no {kind} {name!r}{_suggestion(name, known)}"
+    return f"template syntax error: {message}"
+
+
+# Jinja's own words for an unknown filter or test (compiler.py).
+_UNKNOWN = re.compile(r"No (filter|test) named '([^']*)'(?: found)?\.?")
+
+
+def _failures() -> tuple[type[BaseException], ...]:
+    """What rendering may raise: Jinja's errors, Python's from the template's values, and the
+    bounds of limits.py."""
+    from jinja2.exceptions import TemplateError as JinjaTemplateError  # lazy: Jinja2, 0.04-0.05 s
+
+    return (
+        JinjaTemplateError,
+        ArithmeticError,
+        TypeError,
+        ValueError,
+        LookupError,
+        RecursionError,
+        limits.LimitError,
+    )
 
 
 def render(text: str, context: Mapping[str, Any], where: str) -> str:
     """``text`` rendered in the sandbox, stripped; errors name ``where`` (image and rule)."""
     if is_literal(text):
         return _render_literal(text).strip()
-    from jinja2.exceptions import TemplateError as JinjaTemplateError  # lazy: Jinja2, 0.04-0.05 s
-
     try:
-        return str(_compile(text).render(context)).strip()
-    except (JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        # Statements may loop: only they need the watchdog (a thread per rendering).
+        with limits.budget(timed="{%" in text):
+            value = str(_compile(text).render(context)).strip()
+    except _failures() as exc:
         raise _fail(where, exc) from None
+    if len(value) > limits.MAX_VALUE:
+        raise TemplateError(
+            f"{where}: the template renders {len(value)} characters (at most "
+            f"{limits.MAX_VALUE}): {limits.shorten(value)!r}"
+        )
+    return value
 
 
 def evaluate(expression: str, context: Mapping[str, Any], where: str) -> bool:
     """A ``when`` expression's truth."""
-    from jinja2.exceptions import TemplateError as JinjaTemplateError  # lazy: Jinja2, 0.04-0.05 s
-
     try:
-        return bool(_compile_expression(expression)(**context))
-    except (JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        with limits.budget(timed=False):  # an expression has no loop but range's, counted
+            return bool(_compile_expression(expression)(**context))
+    except _failures() as exc:
         raise _fail(where, exc) from None
 
 

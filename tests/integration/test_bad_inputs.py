@@ -1,0 +1,170 @@
+"""The bad-input catalogue: each input a user (or an attacker) may feed hubpub, and the one
+line it must answer with (docs/architecture.md#errors-and-exit-codes): exit 1, one line on
+stderr naming what and where (file:line, image, rule, registry), no traceback, no "internal
+error". hubpub runs as a subprocess in a real git repository, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.engine import DockerEngine
+from tests.fixtures.registry import Registry
+from tests.helpers.project import Project, build_project, uid
+
+PLAN = ("plan", "--ref", "refs/heads/main")
+TAGS = ("tags", "--ref", "refs/heads/main")
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One bad input: what to change in a fresh project, the command, what the line says."""
+
+    name: str
+    change: Callable[[Project], None]
+    says: tuple[str, ...]
+    command: tuple[str, ...] = TAGS
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _tag(template: str) -> Callable[[Project], None]:
+    """The image's tag rules replaced by one template (a TOML literal string: no escapes)."""
+
+    def change(project: Project) -> None:
+        config = (project.root / "hubpub.toml").read_text()
+        start = config.index("tags = [")
+        end = config.index("\n", start)
+        project.write("hubpub.toml", f"{config[:start]}tags = ['{template}']{config[end:]}")
+
+    return change
+
+
+def _config(old: str, new: str) -> Callable[[Project], None]:
+    def change(project: Project) -> None:
+        config = (project.root / "hubpub.toml").read_text()
+        assert old in config
+        project.write("hubpub.toml", config.replace(old, new))
+
+    return change
+
+
+def _listed_env(project: Project) -> None:
+    _tag("{{ env.BIG }}")(project)
+    config = (project.root / "hubpub.toml").read_text()
+    project.write("hubpub.toml", config.replace("version = 1\n", 'version = 1\nenv = ["BIG"]\n'))
+
+
+def _non_utf8_name(project: Project) -> None:
+    with open(os.path.join(os.fsencode(project.root / "app"), b"bad\xffname"), "wb") as handle:
+        handle.write(b"x")
+
+
+def _outside(project: Project) -> None:
+    (project.root.parent / "outside").mkdir()
+    (project.root.parent / "outside" / "Dockerfile").write_text("FROM scratch\n")
+    _config('context = "app"', 'context = "../outside"')(project)
+
+
+WHERE_TAG = "hubpub.toml:{tags_line}: image 'app', tags[0]: "
+
+CATALOGUE = [
+    Bad(
+        "nested loops of 99999 x 99999",
+        _tag("{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}x"),
+        (WHERE_TAG, "template over hubpub's limits: the argument 99999 is over 65536"),
+    ),
+    Bad(
+        "nested loops under the argument bound",
+        _tag("{% for i in range(9999) %}{% for j in range(9999) %}{% endfor %}{% endfor %}x"),
+        (WHERE_TAG, "template over hubpub's limits: loops of more than 100000 steps in all"),
+    ),
+    Bad(
+        "a loop over a long string in a loop",
+        _tag('{% set s = "a" * 60000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}x'),
+        (WHERE_TAG, "template over hubpub's limits: rendering took more than 2 s"),
+    ),
+    Bad(
+        "a 10 GB string",
+        _tag('{{ ("a" * 99999) * 99999 }}'),
+        (WHERE_TAG, "template over hubpub's limits: a value of 99999 characters or items"),
+    ),
+    Bad(
+        "9 ** 99999",
+        _tag("{{ 9**99999 }}"),
+        (WHERE_TAG, "template over hubpub's limits: 9 ** 99999 is too large"),
+    ),
+    Bad(
+        "a recursive macro",
+        _tag("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"),
+        (WHERE_TAG, "the template recurses without end (a macro calling itself?)"),
+    ),
+    Bad(
+        "an unknown filter",
+        _tag("{{ git.branch | slugify }}"),
+        (WHERE_TAG, "no filter 'slugify' (did you mean 'slug'?)"),
+    ),
+    Bad(
+        "an unknown test",
+        _tag("{{ git.branch is strng }}"),
+        (WHERE_TAG, "no test 'strng' (did you mean 'string'?)"),
+    ),
+    Bad(
+        "a 100 KB value",
+        _listed_env,
+        (WHERE_TAG, "the template renders 100000 characters (at most 4096): 'aaaa", "(100000 "),
+        env={"BIG": "a" * 100_000},
+    ),
+    Bad(
+        "a port out of range",
+        _config('repositories = ["', 'repositories = ["127.0.0.1:99999/x", "'),
+        (
+            "hubpub.toml:{repositories_line}: image[app].repositories: invalid image reference "
+            "'127.0.0.1:99999/x': port 99999 is out of range (1-65535)",
+        ),
+    ),
+    Bad(
+        "a file name that is not UTF-8",
+        _non_utf8_name,
+        ("/repo/app has a file whose name is not UTF-8: bad\\xffname (rename it",),
+        command=PLAN,
+    ),
+    Bad(
+        "a context outside the repository",
+        _outside,
+        ("hubpub.toml:{context_line}: image[app].context: ", "is outside the git work tree"),
+        command=PLAN,
+    ),
+]
+
+
+@pytest.mark.parametrize("bad", CATALOGUE, ids=[bad.name for bad in CATALOGUE])
+def test_bad_input_is_one_located_line(
+    bad: Bad,
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    registry_base: str,
+    tmp_path: Path,
+) -> None:
+    repo = f"{registry_plain.host}/t{uid()}/app"
+    project = build_project(tmp_path, docker_engine, [repo], [registry_plain], base=registry_base)
+    bad.change(project)
+    project.commit("bad input")
+    project.env.update(bad.env)
+    lines = (project.root / "hubpub.toml").read_text().splitlines()
+    where = {
+        f"{key}_line": next(n for n, line in enumerate(lines, 1) if line.startswith(key))
+        for key in ("tags", "repositories", "context")
+    }
+    done = project.hubpub(*bad.command)
+    assert done.code == 1, done.stdout + done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    line = done.stderr.strip()
+    assert line.startswith("hubpub: error: "), line
+    for text in bad.says:
+        assert text.format(**where) in line, line
+    assert "internal error" not in line
+    assert len(line) < 600, line  # values are shortened
