@@ -6,7 +6,9 @@ The one writer of all of them: ``tags`` writes docker/metadata-action's outputs,
 ``apply`` their summary and (apply) the references and digests, ``cli`` its errors as
 annotations, apply's progress its build logs as groups. Both files are appended to, never
 replaced: earlier steps' lines stay. Nothing is written when the variable is unset, and no
-workflow command is printed unless ``GITHUB_ACTIONS`` is ``true`` (outside Actions).
+workflow command is printed unless ``GITHUB_ACTIONS`` is ``true`` (outside Actions). A
+file that cannot be written is a warning, not an error: the images are published by then, and
+the exit code says how the publication went.
 Workflow commands go to stderr, which the runner reads for them as it reads stdout, so that
 ``--json`` on stdout stays JSON. Their syntax:
 https://docs.github.com/en/actions/reference/workflow-commands-for-github-actions
@@ -14,12 +16,15 @@ https://docs.github.com/en/actions/reference/workflow-commands-for-github-action
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO
+
+log = logging.getLogger("hubpub.github")
 
 
 def write_outputs(
@@ -30,14 +35,15 @@ def write_outputs(
     @actions/core's setOutput writes them)."""
     path = environ.get("GITHUB_OUTPUT")
     if path:
-        _append(Path(path), "".join(_output(n, v, multiline) for n, v in outputs.items()))
+        text = "".join(_output(n, v, multiline) for n, v in outputs.items())
+        _append(Path(path), text, "GITHUB_OUTPUT")
 
 
 def write_summary(environ: Mapping[str, str], text: str) -> None:
     """Append markdown ``text`` to ``$GITHUB_STEP_SUMMARY``."""
     path = environ.get("GITHUB_STEP_SUMMARY")
     if path:
-        _append(Path(path), text)
+        _append(Path(path), text, "GITHUB_STEP_SUMMARY")
 
 
 def _output(name: str, value: str, multiline: bool) -> str:
@@ -47,9 +53,12 @@ def _output(name: str, value: str, multiline: bool) -> str:
     return f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
 
 
-def _append(path: Path, text: str) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(text)
+def _append(path: Path, text: str, variable: str) -> None:
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        log.warning("cannot write $%s (%s: %s): left unwritten", variable, path, exc.strerror)
 
 
 def enabled(environ: Mapping[str, str]) -> bool:
