@@ -229,11 +229,16 @@ class Uploads:
                 if self.exists(repo, digest, scopes=scopes):
                     return  # the previous PUT landed, only its answer was lost
                 location = None
+            # The session's URL as it moves on (each PATCH answers the next one): a failed
+            # session is cancelled there rather than left open until the registry expires it.
+            current: list[str] = []
             try:
-                session = location or self.start(repo, scopes)
-                self._session(repo, digest, size, opener, scopes, session)
+                current.append(location or self.start(repo, scopes))
+                self._session(repo, digest, size, opener, scopes, current)
                 return
             except (_UploadInterrupted, TransportError, BodyConsumed, OSError) as exc:
+                if current:
+                    self.cancel(repo, current[-1], scopes)
                 last = exc
                 log.info(
                     "upload of %s to %s failed (%s); attempt %d of %d",
@@ -243,6 +248,12 @@ class Uploads:
                     attempt,
                     attempts,
                 )
+            except BaseException:
+                # Refused, or interrupted (Ctrl-C): no other attempt, and the session is not
+                # needed any more.
+                if current:
+                    self.cancel(repo, current[-1], scopes)
+                raise
         raise TransportError(
             f"upload of blob {digest} to {repo} failed {attempts} times: "
             f"{mask(str(last)) or type(last).__name__}",
@@ -256,8 +267,10 @@ class Uploads:
         size: int,
         opener: Opener,
         scopes: tuple[str, ...],
-        location: str,
+        where: list[str],
     ) -> None:
+        """One session, at ``where[-1]``; each new URL the registry answers is appended."""
+        location = where[-1]
         hasher = new_hasher(digest)
         with opener() as source:
             reader = _BodyReader(source, size, hasher)
@@ -280,6 +293,7 @@ class Uploads:
                     )
                     self._check(ep, response, scopes, repo, expect=(202,))
                     location = urljoin(response.url, response.headers.get("Location", location))
+                    where.append(location)
                     offset += length
                 body: _BodyReader | None = None
             else:
