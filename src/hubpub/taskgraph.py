@@ -94,6 +94,14 @@ def builds_only(tasks: Sequence[Task]) -> list[Task]:
     return out
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during an apply, with the results so far (``results``: what was done)."""
+
+    def __init__(self, results: list[TaskResult]) -> None:
+        super().__init__()
+        self.results = results
+
+
 class NotStarted(HubpubError):
     """Raised by a task that found, once running, that the work it relies on failed."""
 
@@ -134,47 +142,58 @@ def _run_graph(
     pending = {task.id: task for task in tasks}
     results: dict[str, TaskResult] = {}
     running: dict[Future[str], tuple[Task, float]] = {}
-    while pending or running:
-        changed = True
-        while changed:
-            changed = False
-            for task_id, task in list(pending.items()):
-                deps = [results.get(dep) for dep in task.deps]
-                failed = [d for d in deps if d is not None and d.status != "done"]
-                if failed:
-                    reason = f"not started: {failed[0].task.label} did not complete"
-                    result = TaskResult(task, "not-started", error=reason)
-                    results[task_id] = result
-                    progress.finished(result)
-                    del pending[task_id]
-                    changed = True
-                elif all(d is not None for d in deps):
-                    progress.started(task)
-                    ready = [d for d in deps if d is not None]
-                    running[pool.submit(fn, task, ready)] = (task, time.monotonic())
-                    del pending[task_id]
-        if not running:
-            for task_id, task in pending.items():  # a cycle: cannot happen for a plan
-                results[task_id] = TaskResult(task, "not-started", error="unmet dependency")
-            break
-        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-        for future in done:
-            task, start = running.pop(future)
-            elapsed = time.monotonic() - start
-            try:
-                digest = future.result()
-            except NotStarted as exc:
-                result = TaskResult(task, "not-started", error=str(exc))
-            except Skipped as exc:
-                result = TaskResult(task, "skipped", error=str(exc), seconds=elapsed)
-            except HubpubError as exc:
-                output = exc.output if isinstance(exc, BuildError) else ()
-                result = TaskResult(task, "failed", error=str(exc), seconds=elapsed, output=output)
-            except Exception as exc:  # a bug: still report it as this task's failure
-                text = f"internal error: {type(exc).__name__}: {exc}"
-                result = TaskResult(task, "failed", error=text, seconds=elapsed)
-            else:
-                result = TaskResult(task, "done", digest=digest, seconds=elapsed)
-            results[task.id] = result
-            progress.finished(result)
+    try:
+        while pending or running:
+            changed = True
+            while changed:
+                changed = False
+                for task_id, task in list(pending.items()):
+                    deps = [results.get(dep) for dep in task.deps]
+                    failed = [d for d in deps if d is not None and d.status != "done"]
+                    if failed:
+                        reason = f"not started: {failed[0].task.label} did not complete"
+                        result = TaskResult(task, "not-started", error=reason)
+                        results[task_id] = result
+                        progress.finished(result)
+                        del pending[task_id]
+                        changed = True
+                    elif all(d is not None for d in deps):
+                        progress.started(task)
+                        ready = [d for d in deps if d is not None]
+                        running[pool.submit(fn, task, ready)] = (task, time.monotonic())
+                        del pending[task_id]
+            if not running:
+                for task_id, task in pending.items():  # a cycle: cannot happen for a plan
+                    results[task_id] = TaskResult(task, "not-started", error="unmet dependency")
+                break
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                task, start = running.pop(future)
+                elapsed = time.monotonic() - start
+                try:
+                    digest = future.result()
+                except NotStarted as exc:
+                    result = TaskResult(task, "not-started", error=str(exc))
+                except Skipped as exc:
+                    result = TaskResult(task, "skipped", error=str(exc), seconds=elapsed)
+                except HubpubError as exc:
+                    output = exc.output if isinstance(exc, BuildError) else ()
+                    result = TaskResult(
+                        task, "failed", error=str(exc), seconds=elapsed, output=output
+                    )
+                except Exception as exc:  # a bug: still report it as this task's failure
+                    text = f"internal error: {type(exc).__name__}: {exc}"
+                    result = TaskResult(task, "failed", error=text, seconds=elapsed)
+                else:
+                    result = TaskResult(task, "done", digest=digest, seconds=elapsed)
+                results[task.id] = result
+                progress.finished(result)
+    except KeyboardInterrupt:
+        # What was done by then, for the caller to report (apply prints it): the tasks running
+        # may or may not have written, and no other starts.
+        for task, _start in running.values():
+            results[task.id] = TaskResult(task, "failed", error="interrupted while running")
+        for task_id, task in pending.items():
+            results[task_id] = TaskResult(task, "not-started", error="interrupted")
+        raise Interrupted([results[t.id] for t in tasks if t.id in results]) from None
     return results

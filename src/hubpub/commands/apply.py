@@ -38,7 +38,7 @@ from hubpub.report import (
     result_json,
     write_github,
 )
-from hubpub.taskgraph import Progress
+from hubpub.taskgraph import Interrupted, Progress
 
 
 @click.command("apply")
@@ -111,13 +111,19 @@ def command(
             click.echo(render_plan(plan, current.builders(plan)))
         tasks_for(plan, allow_overwrite=allow_overwrite)  # refuses conflicts before any change
         refuse_dirty(plan, allow_dirty=allow_dirty)
-        result = _execute(
-            current,
-            observation,
-            plan,
-            allow_overwrite=allow_overwrite,
-            allow_backwards=allow_backwards,
-        )
+        try:
+            result = _execute(
+                current,
+                observation,
+                plan,
+                allow_overwrite=allow_overwrite,
+                allow_backwards=allow_backwards,
+            )
+        except Interrupted as exc:
+            # Ctrl-C: what was published (and what was not) before the exit, as a result.
+            click.echo("")
+            click.echo(render_result(ApplyResult(plan, tuple(exc.results))))
+            raise
         _remember_keys(current, plan, result)
         write_github(current.environ, plan, result)
         if as_json:
