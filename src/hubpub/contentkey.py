@@ -29,7 +29,8 @@ from pathlib import Path
 
 import dockerfile as _dockerfile
 
-from hubpub.errors import ConfigError
+from hubpub.errors import ConfigError, ReferenceError_
+from hubpub.reference import parse_reference
 
 LABEL = "io.hubpub.content-key"
 _FORMAT = "hubpub-content-key/v1"
@@ -60,7 +61,9 @@ def base_images(text: str, build_args: Mapping[str, str], target: str | None = N
     try:
         commands = _dockerfile.parse_string(text)
     except _dockerfile.GoParseError as exc:
-        raise ConfigError(f"cannot parse the Dockerfile: {exc}") from None
+        raise ConfigError(
+            f"cannot parse the Dockerfile: {str(exc).strip() or 'no instructions'}"
+        ) from None
     global_args: dict[str, str] = {}
     stages: list[str] = []  # stage names (lowercase; "" for an unnamed stage), in order
     images: list[str] = []
@@ -85,6 +88,8 @@ def base_images(text: str, build_args: Mapping[str, str], target: str | None = N
             seen_from = True
             values = list(cmd.value)
             image = substitute(values[0], global_args)
+            if image.lower() not in stages:  # an earlier stage, by any case, is no image
+                _check_base(values[0], image, global_args)
             stage = values[2] if len(values) >= 3 and values[1].upper() == "AS" else ""
             add(image)
             stages.append(stage.lower())
@@ -144,6 +149,26 @@ def dockerfile_problems(
         named = ", ".join(stage for stage in stages if stage) or "none is named"
         problems.append((None, f"target {target!r} is not one of its stages ({named})"))
     return problems
+
+
+def _check_base(written: str, image: str, variables: Mapping[str, str]) -> None:
+    """A ``FROM`` that names no valid image, said with what it was written as: an unset build
+    arg gave "base image : not found at ," before."""
+    if image.lower() == "scratch":
+        return
+    unset = sorted(
+        {m.group("plain") or m.group("braced") for m in _VAR.finditer(written)} - set(variables)
+    )
+    if not image:
+        because = f" ({', '.join(unset)} unset)" if unset else ""
+        raise ConfigError(
+            f"FROM {written} names no image{because}",
+            hint="set it in the image's build_args, or give the ARG a default before FROM",
+        )
+    try:
+        parse_reference(image)
+    except ReferenceError_ as exc:
+        raise ConfigError(f"FROM {written}: {exc.message}", hint=exc.hint) from None
 
 
 _VAR = re.compile(

@@ -33,7 +33,7 @@ from hubpub.bases import LocalImages, resolve_bases
 from hubpub.contentkey import Dockerfile, content_key, context_entries
 from hubpub.depgraph import Graph, publishers
 from hubpub.desired import DesiredImage
-from hubpub.errors import PlanError, RegistryError
+from hubpub.errors import ConfigError, PlanError, RegistryError
 from hubpub.labelcache import LabelCache
 from hubpub.planner import ImageSpec, Observed, Provenance, TargetTag
 from hubpub.provenance import (
@@ -366,7 +366,12 @@ def _dockerfiles(
                 f"image {image.name!r}: cannot read the Dockerfile {spec.dockerfile}: "
                 f"{exc.strerror}"
             ) from None
-        parsed[image.name] = Dockerfile.parse(data, spec.build_args, spec.target)
+        try:
+            parsed[image.name] = Dockerfile.parse(data, spec.build_args, spec.target)
+        except ConfigError as exc:  # said with the image and the file it is about
+            raise ConfigError(
+                f"image {image.name!r}: {spec.dockerfile}: {exc.message}", hint=exc.hint
+            ) from None
     return parsed
 
 

@@ -69,6 +69,18 @@ def _outside(project: Project) -> None:
     _config('context = "app"', 'context = "../outside"')(project)
 
 
+def _dockerfile(text: str) -> Callable[[Project], None]:
+    def change(project: Project) -> None:
+        project.write("app/Dockerfile", text)
+
+    return change
+
+
+def _ca_file_not_pem(project: Project) -> None:
+    project.write("ca.pem", "not a certificate\n")
+    _config("insecure = true", 'ca_file = "ca.pem"')(project)
+
+
 WHERE_TAG = "hubpub.toml:{tags_line}: image 'app', tags[0]: "
 
 CATALOGUE = [
@@ -133,6 +145,38 @@ CATALOGUE = [
         command=PLAN,
     ),
     Bad(
+        "an empty Dockerfile",
+        _dockerfile(""),
+        ("error: image 'app': ", "/repo/app/Dockerfile: cannot parse the Dockerfile: file with"),
+        command=PLAN,
+    ),
+    Bad(
+        "FROM an unset build arg",
+        _dockerfile("FROM ${BASE}\nCOPY msg /app/msg\n"),
+        (
+            "error: image 'app': ",
+            "/repo/app/Dockerfile: FROM ${{BASE}} names no image (BASE unset) (set it in the "
+            "image's build_args, or give the ARG a default before FROM)",
+        ),
+        command=PLAN,
+    ),
+    Bad(
+        "an uppercase base image",
+        _dockerfile("FROM Busybox:1\n"),
+        (
+            "error: image 'app': ",
+            "/repo/app/Dockerfile: FROM Busybox:1: invalid image reference 'Busybox:1': ",
+            "must be lowercase",
+        ),
+        command=PLAN,
+    ),
+    Bad(
+        "a ca_file that is not PEM",
+        _ca_file_not_pem,
+        ("hubpub.toml:{ca_file_line}: registries[", "].ca_file: ca.pem holds no PEM certificate"),
+        command=PLAN,
+    ),
+    Bad(
         "a context outside the repository",
         _outside,
         ("hubpub.toml:{context_line}: image[app].context: ", "is outside the git work tree"),
@@ -157,7 +201,8 @@ def test_bad_input_is_one_located_line(
     lines = (project.root / "hubpub.toml").read_text().splitlines()
     where = {
         f"{key}_line": next(n for n, line in enumerate(lines, 1) if line.startswith(key))
-        for key in ("tags", "repositories", "context")
+        for key in ("tags", "repositories", "context", "ca_file")
+        if any(line.startswith(key) for line in lines)
     }
     done = project.hubpub(*bad.command)
     assert done.code == 1, done.stdout + done.stderr

@@ -113,3 +113,43 @@ def test_an_error_body_is_read_only_as_far_as_a_message_needs(endless: str, tmp_
     assert len(done.stderr.splitlines()) == 1
     assert f"registry {endless}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_manifest_that_is_not_json_names_the_reference_and_the_registry(
+    registry_plain: Registry, fault_proxy: Any, tmp_path: Path
+) -> None:
+    """A captive portal or a proxy's error page answering 200 in HTML."""
+    repo = unique("alice")
+    proxy = fault_proxy(registry_plain)
+    page = b"<html><body>Please log in</body></html>"
+    proxy.respond(
+        200,
+        method="GET",
+        path="/manifests/",
+        times=None,
+        headers={"Content-Type": "text/html"},
+        body=page,
+    )
+    done = hubpub(tmp_path, "inspect", f"{proxy.host}/{repo}:1")
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        f"hubpub: error: manifest {proxy.host}/{repo}:1 from registry {proxy.host}: manifest is "
+        "not valid JSON"
+    ), done.stderr
+    assert "(content type text/html)" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_inspect_does_not_need_a_valid_config(registry_plain: Registry, tmp_path: Path) -> None:
+    """An invalid hubpub.toml in the folder is not inspect's business (a warning), unless it
+    is named with -c."""
+    repo = unique("alice")
+    push_layout(write_layout(tmp_path / "layout"), registry_plain, f"{repo}:1")
+    (tmp_path / "hubpub.toml").write_text("version = 1\nbogus = 2\n")
+    done = hubpub(tmp_path, "inspect", "--digest", f"{registry_plain.host}/{repo}:1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("sha256:")
+    assert "hubpub.toml is not used: hubpub.toml:2: bogus: unknown key 'bogus'" in done.stderr
+    named = hubpub(tmp_path, "inspect", "-c", "hubpub.toml", f"{registry_plain.host}/{repo}:1")
+    assert named.returncode == 1
+    assert named.stderr.startswith("hubpub: error: hubpub.toml:2: bogus: unknown key 'bogus'")

@@ -253,6 +253,13 @@ def test_validate_checks_ca_file(project: Path, capsys: pytest.CaptureFixture[st
     )
     (project / "certs").mkdir()
     (project / "certs" / "ca.pem").write_text("x")
+    # Not PEM: said here, rather than as a TLS failure blamed on the registry later.
+    assert run("validate") == 1
+    assert capsys.readouterr().err == (
+        "hubpub: error: hubpub.toml:3: registries[localhost:5000].ca_file: certs/ca.pem holds "
+        "no PEM certificate (give the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----))\n"
+    )
+    (project / "certs" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nx\n")
     assert run("validate") == 0
 
 

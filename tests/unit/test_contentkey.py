@@ -192,3 +192,20 @@ def test_hashing_a_context_stops_when_asked(tmp_path: Path) -> None:
     stop.set()
     with pytest.raises(Stopped):
         context_entries(tmp_path, tmp_path / "Dockerfile", stop)
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "says"),
+    [
+        ("FROM ${BASE}\n", {}, "FROM ${BASE} names no image (BASE unset)"),
+        ("ARG BASE\nFROM $BASE\n", {}, "FROM $BASE names no image (BASE unset)"),
+        ("FROM Busybox:1\n", {}, "FROM Busybox:1: invalid image reference 'Busybox:1'"),
+        ("ARG B\nFROM ${B}\n", {"B": "Up/Per"}, "FROM ${B}: invalid image reference 'Up/Per'"),
+    ],
+)
+def test_a_from_that_names_no_valid_image_says_how_it_was_written(
+    text: str, args: dict[str, str], says: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        base_images(text, args)
+    assert str(caught.value).startswith(says)

@@ -61,6 +61,18 @@ def check_files(config: Config, images: list[DesiredImage], git: GitState) -> No
             where = where_in(config.path, ("registries", host, "ca_file"))
             shown = _shown(registry.ca_file, config.root)
             problems.append(f"{where}registries[{host}].ca_file: no file {shown}")
+        elif registry.ca_file is not None and b"-----BEGIN CERTIFICATE-----" not in _head(
+            registry.ca_file
+        ):
+            # Else TLS fails later with the registry blamed (and a loopback host falls back to
+            # plain HTTP without a word).
+            where = where_in(config.path, ("registries", host, "ca_file"))
+            shown = _shown(registry.ca_file, config.root)
+            error = ConfigError(
+                f"{where}registries[{host}].ca_file: {shown} holds no PEM certificate",
+                hint="give the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)",
+            )
+            problems.append(str(error))
     for image in images:
         if image.build is None:
             continue
@@ -141,6 +153,15 @@ def _outside_problems(config: Config, image: DesiredImage, index: int, top: Path
             )
             out.append(str(error))
     return out
+
+
+def _head(path: Path) -> bytes:
+    """The first 1 MiB of ``path`` (a CA bundle is far smaller)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(1 << 20)
+    except OSError:
+        return b""
 
 
 def _shown(path: Path, root: Path) -> str:

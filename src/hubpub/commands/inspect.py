@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,20 +21,31 @@ from typing import Any
 import click
 
 from hubpub.commands._options import config_option
-from hubpub.errors import NotFoundError
+from hubpub.errors import HubpubError, NotFoundError
 from hubpub.reference import Reference, parse_reference
 from hubpub.registry import Manifest, RegistryClient, RegistryOptions
 from hubpub.registry.models import platform_text
 
+log = logging.getLogger("hubpub.inspect")
+
 
 def registry_options(config_path: Path, explicit: bool) -> dict[str, RegistryOptions]:
     """``[registries]`` of the config as client options; nothing when the default file is
-    absent (inspect works anywhere), an error when a file named with ``-c`` is missing."""
+    absent (inspect works anywhere) or invalid (a warning: inspect needs only its registries,
+    and the error is ``validate``'s to report), an error when a file named with ``-c`` is
+    missing or invalid."""
     if not explicit and not config_path.exists():
         return {}
     from hubpub.config.load import load_config  # lazy: inspect needs no config; 0.09-0.11 s
 
-    return RegistryOptions.from_config(load_config(config_path).registries)
+    try:
+        config = load_config(config_path)
+    except HubpubError as exc:  # the file's errors: syntax, keys, templates
+        if explicit:
+            raise
+        log.warning("%s is not used: %s", config_path, exc)
+        return {}
+    return RegistryOptions.from_config(config.registries)
 
 
 def describe(client: RegistryClient, ref: Reference, manifest: Manifest) -> dict[str, Any]:

@@ -241,7 +241,14 @@ class RegistryClient:
             media_type=_media_type(response) or "unknown",
             digest=expected or digest_of(raw),
         )
-        declared = manifest.json().get("mediaType")  # (a body that is not JSON fails here)
+        try:
+            declared = manifest.json().get("mediaType")
+        except RegistryError as exc:  # a body that is not JSON: an HTML page, a proxy's answer
+            raise RegistryError(
+                f"{what} from registry {ep.registry}: {exc} (content type "
+                f"{response.headers.get('Content-Type') or 'none'})",
+                hint="check that the address is a container registry",
+            ) from None
         if (
             manifest.media_type not in MANIFEST_MEDIA_TYPES
             and isinstance(declared, str)
