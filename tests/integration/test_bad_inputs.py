@@ -147,16 +147,15 @@ CATALOGUE = [
     Bad(
         "an empty Dockerfile",
         _dockerfile(""),
-        ("error: image 'app': ", "/repo/app/Dockerfile: cannot parse the Dockerfile: file with"),
+        ("error: app/Dockerfile: image[app]: cannot parse it: file with no instructions",),
         command=PLAN,
     ),
     Bad(
         "FROM an unset build arg",
         _dockerfile("FROM ${BASE}\nCOPY msg /app/msg\n"),
         (
-            "error: image 'app': ",
-            "/repo/app/Dockerfile: FROM ${{BASE}} names no image (BASE unset) (set it in the "
-            "image's build_args, or give the ARG a default before FROM)",
+            "error: app/Dockerfile:1: image[app]: FROM ${{BASE}}: build arg BASE is not set (set "
+            "it in the image's build_args, or give the ARG a default before the first FROM)",
         ),
         command=PLAN,
     ),

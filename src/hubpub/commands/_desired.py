@@ -152,6 +152,7 @@ def _outside_problems(config: Config, image: DesiredImage, index: int, top: Path
                 "to publish it anyway",
             )
             out.append(str(error))
+            break  # a Dockerfile in a context outside is outside too: said once
     return out
 
 
