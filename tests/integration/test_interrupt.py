@@ -30,8 +30,9 @@ def test_ctrl_c_prints_what_was_published(
     project = build_project(
         tmp_path, docker_engine, [repo], [proxy_target(proxy)], base=registry_base
     )
-    # The tag after the push hangs: the interrupt comes while it is in flight.
-    proxy.delay(60, method="PUT", path="/manifests/sha-", times=None)
+    # The tag after the push (main: the push goes to the sha tag) hangs: the interrupt comes
+    # while it is in flight.
+    proxy.delay(60, method="PUT", path="/manifests/main$", times=None)
     process = subprocess.Popen(
         [sys.executable, "-m", "hubpub", "apply", "--ref", "refs/heads/main"],
         cwd=project.root,
@@ -46,17 +47,19 @@ def test_ctrl_c_prints_what_was_published(
     while time.monotonic() < deadline:
         line = process.stderr.readline()
         seen.append(line)
-        if f"push {repo}:main: done" in line:
+        if f"push {repo}:sha-" in line and ": done" in line:
             break
         assert line, "".join(seen)
     time.sleep(1)  # the tag's PUT is in flight now
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stdout + stderr
-    pushed = skopeo.digest(registry_plain, f"{path}:main")
+    sha = project.git("rev-parse", "HEAD")[:7]
+    pushed = skopeo.digest(registry_plain, f"{path}:sha-{sha}")
     lines = stdout.splitlines()
     assert any(
-        line.split()[:3] == ["done", "push", f"{repo}:main"] and pushed in line for line in lines
+        line.split()[:3] == ["done", "push", f"{repo}:sha-{sha}"] and pushed in line
+        for line in lines
     ), stdout
     assert any("tag" in line and "interrupted while running" in line for line in lines), stdout
     assert lines[-1].startswith("Apply: 2 done, 1 failed"), stdout
