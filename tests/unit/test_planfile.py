@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,8 +13,10 @@ from typing import Any
 import pytest
 
 from hubpub.errors import PlanError
-from hubpub.planfile import PlanOptions, SavedPlan, load, save
-from tests.helpers.plans import sample_plan
+from hubpub.planfile import PlanOptions, SavedPlan, check_derived, load, save
+from hubpub.planner import Change, ImageSpec, Observed, Plan, TargetTag, make_plan
+from hubpub.reference import parse_reference
+from tests.helpers.plans import R, sample_plan
 
 
 def test_saved_plan_round_trips(tmp_path: Path) -> None:
@@ -174,3 +178,94 @@ def test_saving_a_plan_replaces_a_plan(
     save(saved, path)
     assert load(path) == saved
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
+
+
+# --- a saved plan is made again from the config (check_derived) ---------------------------------
+
+
+def _edited(plan: Plan, edit: Callable[[Change], Change | None]) -> Plan:
+    images = []
+    for image in plan.images:
+        changes = [edit(change) for change in image.changes]
+        images.append(dataclasses.replace(image, changes=tuple(c for c in changes if c)))
+    return dataclasses.replace(plan, images=tuple(images))
+
+
+def _monotonic_specs() -> list[ImageSpec]:
+    r = "reg.example:5000/team/app"
+    return [
+        ImageSpec(
+            "app",
+            (
+                TargetTag(parse_reference(f"{r}:main"), monotonic=True),
+                TargetTag(parse_reference(f"{r}:sha-abc1234")),
+            ),
+        )
+    ]
+
+
+def _monotonic_observed() -> Observed:
+    r = "reg.example:5000/team/app"
+    return Observed(
+        tags={
+            parse_reference(f"{r}:main"): "sha256:" + "a" * 64,
+            parse_reference(f"{r}:sha-abc1234"): None,
+        },
+        content_keys={"app": "sha256:" + "1" * 64},
+    )
+
+
+def test_a_saved_plan_as_made_is_what_the_config_gives() -> None:
+    plan, observed = sample_plan()
+    specs = [
+        ImageSpec(i.name, tuple(TargetTag(c.ref, c.immutable) for c in i.changes), source=i.source)
+        for i in plan.images
+    ]
+    check_derived(SavedPlan(plan, observed, "", ""), specs, "plan.json")
+    # A skip writes nothing: the file's is taken as it is, for a tag that may be skipped.
+    skipped = make_plan(
+        _monotonic_specs(),
+        _monotonic_observed(),
+        skipped={_monotonic_specs()[0].tags[0].ref: "newer published: commit abc"},
+    )
+    assert [c.action for c in skipped.changes] == ["skip", "create"]
+    check_derived(SavedPlan(skipped, _monotonic_observed(), "", ""), _monotonic_specs(), "p")
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (
+            lambda c: dataclasses.replace(c, ref=parse_reference("victim.example/repo:latest")),
+            "writes victim.example/repo:latest, which the config does not publish",
+        ),
+        (
+            lambda c: dataclasses.replace(c, action="update") if c.action == "conflict" else c,
+            "has update via push (immutable) for",
+        ),
+        (
+            lambda c: (
+                dataclasses.replace(c, source=parse_reference("evil.example/x:1"), via="copy")
+                if c.via == "tag"
+                else c
+            ),
+            "from evil.example/x:1",
+        ),
+        (lambda c: None if "sha-" in str(c.ref) else c, "leaves out"),
+    ],
+)
+def test_an_edited_saved_plan_is_refused(
+    edit: Callable[[Change], Change | None], says: str
+) -> None:
+    plan, observed = sample_plan()
+    observed = dataclasses.replace(
+        observed, tags={**observed.tags, parse_reference(f"{R}:1.2.3"): "sha256:" + "e" * 64}
+    )
+    specs = [
+        ImageSpec(i.name, tuple(TargetTag(c.ref, c.immutable) for c in i.changes), source=i.source)
+        for i in plan.images
+    ]
+    honest = make_plan(specs, observed)
+    assert "conflict" in [c.action for c in honest.changes]
+    with pytest.raises(PlanError, match=re.escape(says)):
+        check_derived(SavedPlan(_edited(honest, edit), observed, "", ""), specs, "plan.json")
