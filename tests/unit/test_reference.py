@@ -198,7 +198,16 @@ def test_common_path_agrees_with_docker_image(text: str) -> None:
     expected = authority(text)
     if common is not None:
         assert common == expected, text
+    if isinstance(expected, Reference) and _port_out_of_range(expected.registry):
+        # distribution's grammar takes any digits; hubpub refuses a port no connection can use.
+        assert answer(text)[0] == "ReferenceError_", text
+        return
     assert answer(text) == expected, text
+
+
+def _port_out_of_range(registry: str) -> bool:
+    _host, colon, port = registry.rpartition(":")
+    return bool(colon) and port.isdigit() and not 0 < int(port) < 65536
 
 
 @pytest.mark.parametrize("text", ["127.0.0.1:99999/x", "example.com:0/x:1", "host.io:65536/a/b"])
