@@ -3,12 +3,13 @@
 Each change of the plan becomes a task; a build is a task of its own. Tasks wait only for what
 they need:
 
-- ``build`` (once per image) → ``push`` of that image through the engine, to one reference,
-  always with an explicit tag (engine/client.py);
+- ``build`` (once per image), then built.py exports it and compresses its layers once;
+  ``push`` writes its blobs, its manifest by digest, then the tag (built.py);
 - ``tag``: GET the manifest by digest in the repository that holds it, PUT the same bytes under
   the new tag (no blob moves);
 - ``copy``: the registry client's ``copy_content`` (blobs: skip, mount or stream; an index's
-  child manifests), then the tag's PUT, so a tag never points at an incomplete image.
+  child manifests), then the tag's PUT, so a tag never points at an incomplete image; of an
+  image this plan builds, a publish from the export instead (``from_build``), after the build.
 
 A tag/copy whose source is written by another task of the plan waits for it and then reads it
 by the digest that task produced (never by tag, which someone may move meanwhile). One
@@ -29,11 +30,16 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Generic, Protocol, TypeVar
 
+from hubpub.archive import Readable
+from hubpub.built import BuiltImages
+from hubpub.built import Registry as BuiltRegistry
 from hubpub.desired import DesiredImage
 from hubpub.engine import BuildRequest, PushAuth
 from hubpub.errors import PlanError
+from hubpub.layers import LayerCache
 from hubpub.planner import Change, Plan
 from hubpub.reference import Reference, Repository, parse_reference
 from hubpub.registry.models import Manifest, ManifestInfo
@@ -50,14 +56,8 @@ from hubpub.taskgraph import (
 )
 
 
-class Registry(Protocol):
+class Registry(BuiltRegistry, Protocol):
     def resolve(self, refs: Iterable[Reference]) -> dict[Reference, ManifestInfo | None]: ...
-
-    def get_manifest(self, ref: Reference) -> Manifest: ...
-
-    def put_manifest(
-        self, ref: Reference, manifest: Manifest, *, scopes: tuple[str, ...] | None = None
-    ) -> str: ...
 
     def copy_content(self, src: Repository, dst: Repository, top: Manifest) -> tuple[str, ...]: ...
 
@@ -73,13 +73,7 @@ class EngineLike(Protocol):
 
     def build(self, request: BuildRequest, on_line: Callable[[str], None] | None = None) -> str: ...
 
-    def push(
-        self,
-        image: str,
-        ref: Reference,
-        auth: PushAuth | None = None,
-        on_line: Callable[[str], None] | None = None,
-    ) -> str: ...
+    def export(self, image_id: str) -> contextlib.AbstractContextManager[Readable]: ...
 
     def tag(self, image: str, name: str) -> None: ...
 
@@ -173,13 +167,14 @@ class _PlanTasks:
             raise PlanError(f"plan reads {change.ref} before writing it")
         deps: tuple[str, ...] = ()
         content_of = None
+        from_build = False
         if change.via == "push":
             image = next(i for i in self.plan.images if i.name == change.image)
             if image.build is None:
                 raise PlanError(f"plan pushes {change.ref} but builds no image {change.image}")
             deps = (f"build {change.image}",)
         elif change.source is not None and change.source.digest is None:
-            writer = self.writes.get(change.source)
+            name, writer = change.image, self.writes.get(change.source)
             if writer is None:
                 raise PlanError(f"plan reads {change.source} before writing it")
             source_task = self.task_of(writer, (*seen, change.ref))
@@ -190,10 +185,14 @@ class _PlanTasks:
                 and source_task.ref.repository == change.ref.repository
             ):
                 deps, content_of = source_task.deps, source_task.id
+            elif change.via == "copy" and (source_task.kind, source_task.image) == ("push", name):
+                deps, from_build = source_task.deps, True
             else:
                 deps = (source_task.id,)
         task_id = f"{change.via} {change.ref}"
-        task = Task(task_id, change.via, change.image, change.ref, deps, change, content_of)
+        task = Task(
+            task_id, change.via, change.image, change.ref, deps, change, content_of, from_build
+        )
         self.made[change.ref] = task
         return task
 
@@ -210,6 +209,7 @@ class Executor:
         max_workers: int = 8,
         moves: MoveCheck | None = None,
         settle: float = SETTLE_SECONDS,
+        layer_cache: LayerCache | None = None,
     ) -> None:
         self.registry = registry
         self.swap = CompareAndSwap(registry, moves, settle)
@@ -217,7 +217,8 @@ class Executor:
         self._engine: EngineLike | None = None
         self._engine_lock = threading.Lock()
         self.builds = builds
-        self.push_auth = push_auth
+        self.push_auth = push_auth  # for the engine's pulls of base images
+        self.built = BuiltImages(registry, layer_cache or LayerCache(None))
         self.progress = progress or NoProgress()
         self.max_workers = max_workers
         self._manifests: dict[str, _Once[Manifest]] = {}
@@ -244,9 +245,10 @@ class Executor:
             tasks = builds_only(tasks)
         self._tasks = {task.id: task for task in tasks}
         self._contents = {task.id: _Content(task) for task in tasks if task.kind == "copy"}
-        results = run_graph(
-            tasks, self._run, self.progress, self.max_workers, on_interrupt=self._interrupt
-        )
+        with self.built:  # (its files removed at the end)
+            results = run_graph(
+                tasks, self._run, self.progress, self.max_workers, on_interrupt=self._interrupt
+            )
         return ApplyResult(plan, tuple(results[t.id] for t in tasks))
 
     def _interrupt(self) -> None:
@@ -263,11 +265,10 @@ class Executor:
             return self._build(task, deps)
         if task.ref is None or task.change is None:
             raise PlanError(f"task {task.label} has no reference")
-        if task.kind == "push":
-            self.swap.before(task.change, None, lambda text: self.progress.line(task, text))
-            return self._push(task, deps[0].digest)
         scopes = None
-        if task.content_of is not None:
+        if task.kind == "push":
+            scopes, manifest = self.built.publish(task.image, task.ref.repository)
+        elif task.content_of is not None:
             # The copy owns the content; this tag only waits for it (and is "not started"
             # when it failed, as if it had waited for the whole copy).
             scopes = self._contents[task.content_of].wait()
@@ -275,9 +276,12 @@ class Executor:
         elif task.kind == "copy":
             with self._contents[task.id].owning() as content:
                 manifest = self._source_manifest(task, deps)
-                content.scopes = self.registry.copy_content(
-                    manifest_home(task), task.ref.repository, manifest
-                )
+                if task.from_build:
+                    content.scopes, _ = self.built.publish(task.image, task.ref.repository)
+                else:
+                    content.scopes = self.registry.copy_content(
+                        manifest_home(task), task.ref.repository, manifest
+                    )
             scopes = content.scopes
         else:
             manifest = self._source_manifest(task, deps)
@@ -298,6 +302,8 @@ class Executor:
     def _source_manifest(self, reader: Task, deps: Sequence[TaskResult]) -> Manifest:
         """The manifest ``reader`` (a tag or copy) takes, by digest: the plan's, or the one
         the task it waited for produced."""
+        if reader.from_build:
+            return self.built.get(reader.image).manifest
         source = reader.change.source if reader.change is not None else None
         if source is None:
             raise PlanError(f"task {reader.label} has no source")
@@ -350,27 +356,26 @@ class Executor:
             inline_cache=spec.inline_cache,
             builder=spec.builder,
         )
-        engine = self.engine()
+        engine, line = self.engine(), partial(self.progress.line, task)
         if self._build_only:
             self._tag_local_bases(task, deps)
-        for name, digest in (*inputs.bases, *self._inside_bases(task, deps)):
+        bases = (*inputs.bases, *self._inside_bases(task, deps))
+        for name, digest in bases:
             engine.ensure_base(
-                name,
-                digest,
-                self.push_auth(parse_reference(name).registry),
-                on_line=lambda text: self.progress.line(task, text),
+                name, digest, self.push_auth(parse_reference(name).registry), on_line=line
             )
-        return engine.build(request, on_line=lambda text: self.progress.line(task, text))
-
-    def _push(self, task: Task, image_id: str | None) -> str:
-        if task.ref is None or image_id is None:
-            raise PlanError(f"nothing was built for {task.image!r}")
-        return self.engine().push(
-            image_id,
-            task.ref,
-            self.push_auth(task.ref.registry),
-            on_line=lambda text: self.progress.line(task, text),
-        )
+        image_id = engine.build(request, on_line=line)
+        if self._build_only:
+            return image_id  # nothing is published: no export
+        targets = [
+            t.ref.repository
+            for t in self._tasks.values()
+            if t.image == task.image and t.ref is not None and (t.kind == "push" or t.from_build)
+        ]
+        done = self.built.prepare(task.image, lambda: engine.export(image_id), targets, bases, line)
+        with self._manifest_lock:  # its tags read the manifest by digest: no GET
+            self._manifests.setdefault(done.manifest.digest, _Once()).get(lambda: done.manifest)
+        return image_id
 
     def _manifest(self, repo: Repository, digest: str) -> Manifest:
         # One GET per digest, however many tags and copies take it, even when they run at once:

@@ -6,7 +6,8 @@ to do and how, following Terraform's plan/apply model (docs/architecture.md#data
 
 - ``noop`` when the tag already points at the image it should;
 - ``create`` / ``update`` otherwise, *via*
-  - ``push``: the engine pushes the freshly built image to one target (once per image);
+  - ``push``: the freshly built image, exported from the engine, is uploaded to one target
+    (its blobs, its manifest by digest, then the tag);
   - ``tag``: the manifest is already in that repository: PUT the same bytes under the tag;
   - ``copy``: another repository or registry holds it: mount or stream its blobs, tag last;
 - ``conflict`` when an immutable tag already points at another image;
@@ -120,7 +121,7 @@ class Build:
     image: str
     reason: str
     content_key: str | None
-    push_ref: Reference  # the one reference the engine pushes to
+    push_ref: Reference  # the one reference the built image is first uploaded to
     # (FROM as written, a reference another image of the plan publishes): built after it
     uses: tuple[tuple[str, Reference], ...] = ()
 

@@ -33,6 +33,8 @@ class Task:
     # A tag whose source is a copy into the same repository: the id of that copy. The tag
     # needs only the copy's content, so it waits for what the copy waits for, not the copy.
     content_of: str | None = None
+    # A copy of the image this plan builds: published from the export, after the build only.
+    from_build: bool = False
 
     @property
     def label(self) -> str:

@@ -92,7 +92,8 @@ def test_first_publish_replan_and_version_tag_without_build(
     assert labels["org.example.note"] == note  # the user's labels, quoted for the Dockerfile
     assert run_image(docker_engine, f"{repo}:main") == "hello v1\n"
     pushes = proxy.requests_matching("PUT", r"/manifests/")
-    assert len(pushes) == 2  # the engine's push, then one registry-side tag
+    # hubpub's upload: the manifest by digest first, then the tag naming the commit, then main.
+    assert [p.path.rsplit("/", 1)[1] for p in pushes] == [digest, f"sha-{sha1}", "main"]
 
     # 3. Plan again: nothing to do, no build, and only HEADs (the labels are cached on disk).
     proxy.clear()

@@ -11,11 +11,15 @@ from tests.helpers.plans import D_OLD, D_SRC, FAR, KEY, R, ref, sample_plan
 
 
 def test_task_graph_pushes_once_then_tags_and_copies() -> None:
+    """A copy of the built image into another registry is published from the export: it
+    waits for the build, not for the push to the first registry."""
     plan, _ = sample_plan()
     tasks = {t.id: t for t in tasks_for(plan)}
     assert tasks[f"push {R}:1.2.3"].deps == ("build app",)
     assert tasks[f"tag {R}:latest"].deps == (f"push {R}:1.2.3",)
-    assert tasks[f"copy {FAR}:latest"].deps == (f"push {R}:1.2.3",)
+    assert tasks[f"copy {FAR}:latest"].deps == ("build app",)
+    assert tasks[f"copy {FAR}:latest"].from_build
+    assert not tasks[f"tag {R}:latest"].from_build
     assert not any(t.ref == ref(f"{FAR}:web") for t in tasks.values())  # noop: no task
 
 
@@ -23,7 +27,7 @@ def test_task_graph_pushes_once_then_tags_and_copies() -> None:
     ("source_digest", "copy_deps"),
     [
         (D_SRC, ()),  # a promotion: the source's digest is known before apply
-        (None, (f"push {R}:1.2.3",)),  # a build: the copy waits for the push
+        (None, ("build app",)),  # a build: the copy is published from the export
     ],
 )
 def test_tags_after_a_copy_into_their_repository_wait_only_for_its_content(
@@ -65,6 +69,7 @@ def test_a_failure_stops_only_its_dependents() -> None:
     assert status[f"push {R}:1.2.3"] == "failed"
     assert results[f"push {R}:1.2.3"].error == "push refused"
     assert status[f"tag {R}:latest"] == "not-started"
-    assert status[f"copy {FAR}:latest"] == "not-started"
+    # Published from the export, not copied from the failed push: it does not wait for it.
+    assert status[f"copy {FAR}:latest"] == "done"
     assert status["copy other"] == "done"
     assert f"tag {R}:latest" not in seen

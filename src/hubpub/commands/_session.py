@@ -1,8 +1,9 @@
 """The composition root of ``plan`` and ``apply``: :func:`session` loads the config, reads
 the git state, computes the desired images and opens the registry client; :class:`Session`
-holds them with the engine (started on first use) and the push credentials (looked up once
-per registry) and builds each image's inputs (:func:`build_labels`); :func:`checkout_warnings`
-compares the checkout with the commit published.
+holds them with the engine (started on first use) and the engine's credentials for pulling
+base images (looked up once per registry) and builds each image's inputs
+(:func:`build_labels`); :func:`checkout_warnings` compares the checkout with the commit
+published.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from hubpub.commands._session import Session, checkout_warnings, refuse_dirty, s
 from hubpub.errors import HubpubError, PlanError, StalePlanError
 from hubpub.executor import ApplyResult, Executor, tasks_for
 from hubpub.labelcache import LabelCache
+from hubpub.layers import LayerCache
 from hubpub.observe import Observation
 from hubpub.planfile import SavedPlan, check_derived, check_stale, config_hash, load
 from hubpub.planner import Plan
@@ -221,6 +222,7 @@ def _execute(
         push_auth=current.push_auth,
         progress=progress,
         moves=None if allow_backwards else current.move_guard(observation),
+        layer_cache=LayerCache.default(current.environ),
     )
     with display or contextlib.nullcontext():
         return executor.apply(plan, allow_overwrite=allow_overwrite)

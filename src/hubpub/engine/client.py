@@ -1,4 +1,4 @@
-"""The Docker engine: build, tag, push (the ``Engine`` of the engine package).
+"""The Docker engine: build, tag, push, export (the ``Engine`` of the engine package).
 
 The SDK's quirks this module absorbs (docs/registry.md#docker-sdk-quirks):
 
@@ -18,6 +18,7 @@ left the choice to hubpub (``builder = "auto"``).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -277,6 +278,19 @@ class Engine:
             image_id = self.image_id(image_id) or image_id
         return image_id
 
+    @contextlib.contextmanager
+    def export(self, image_id: str) -> Iterator[Any]:
+        """The image as a docker-archive tar stream (``GET /images/{id}/get``): a file-like
+        object to read once (archive.py), not the SDK's ``get_image``, which yields chunks."""
+        api = self._client.api
+        try:
+            response = api._get(api._url("/images/{0}/get", image_id), stream=True)
+            api._raise_for_status(response)
+        except (self._err.DockerException, requests.RequestException) as exc:
+            raise EngineError(f"cannot export image {image_id}: {_first_line(exc)}") from None
+        with response:
+            yield _Stream(response.raw)
+
     def tag(self, image: str, name: str) -> None:
         repository, _, tag = name.rpartition(":")
         try:
@@ -364,6 +378,21 @@ def _classic_options(request: BuildRequest) -> dict[str, Any]:
     if request.cache_from:
         options["cache_from"] = list(request.cache_from)
     return options
+
+
+class _Stream:
+    """A response body whose read errors (urllib3's, which are not OSErrors) are OSErrors."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return bytes(self._raw.read(size))
+        except OSError:
+            raise
+        except Exception as exc:
+            raise OSError(f"the engine's stream broke: {type(exc).__name__}: {exc}") from exc
 
 
 def _drain(

@@ -24,7 +24,7 @@ import dataclasses
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -46,6 +46,7 @@ from hubpub.registry.models import (
     digest_of,
     verify_digest,
 )
+from hubpub.registry.publish import LocalBlob, Publishes
 from hubpub.registry.retry import RetryPolicy
 from hubpub.registry.transport import (
     Endpoint,
@@ -105,6 +106,7 @@ class RegistryClient:
         # waiting on its own pool (a bounded pool that waits on itself deadlocks).
         self._transfers = concurrent.futures.ThreadPoolExecutor(max_workers, "hubpub-blobs")
         self._copies = Copies(self, self._uploads, self._transfers)
+        self._publishes = Publishes(self, self._uploads, self._transfers)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -410,6 +412,19 @@ class RegistryClient:
         """Everything ``top`` needs in ``dst`` before a tag can point to it; returns the
         scopes for the tag's PUT (:meth:`Copies.content`)."""
         return self._copies.content(src, dst, top)
+
+    # -- publishes of local images ---------------------------------------------------------
+
+    def publish_image(
+        self,
+        repo: Repository,
+        manifest: Manifest,
+        blobs: Sequence[LocalBlob],
+        homes: Mapping[str, str] | None = None,
+    ) -> tuple[str, ...]:
+        """Write a local image's blobs into ``repo``, then its manifest by digest; returns
+        the scopes for the tags' PUTs (:meth:`Publishes.image`)."""
+        return self._publishes.image(repo, manifest, blobs, homes)
 
 
 def _media_type(response: requests.Response) -> str:

@@ -12,7 +12,7 @@ whatever environment it is given, only warns when one is missing, and falls back
 ``~/.docker/config.json`` when ``DOCKER_CONFIG`` has no config.json, which the CLI does not
 (docs/registry.md#docker-sdk-quirks). Credentials given through the environment variables
 named in hubpub.toml (``username_env``/``password_env``) come first: :func:`find_credentials`
-is that rule, for the registry client and for the engine's pushes alike.
+is that rule, for the registry client and for the engine's pulls of base images alike.
 """
 
 from __future__ import annotations

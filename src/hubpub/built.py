@@ -1,0 +1,94 @@
+"""The images an apply built, ready to publish (docs/registry.md#uploads-of-built-images).
+
+The build task of an image prepares it once (publish.py: export, compress, the manifest); the
+push and the copies of that image each write it into their repository from there, blobs then
+the manifest by digest, before their tag. The files are removed when the apply ends.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from hubpub import publish
+from hubpub.errors import PlanError
+from hubpub.layers import LayerCache
+from hubpub.publish import Exporter, Prepared, prepare
+from hubpub.reference import Reference, Repository
+from hubpub.registry.models import Manifest
+from hubpub.registry.publish import LocalBlob
+
+
+class Registry(publish.Registry, Protocol):
+    """What a built image's publish needs of the registry client."""
+
+    def put_manifest(
+        self, ref: Reference, manifest: Manifest, *, scopes: tuple[str, ...] | None = None
+    ) -> str: ...
+
+    def publish_image(
+        self,
+        repo: Repository,
+        manifest: Manifest,
+        blobs: Sequence[LocalBlob],
+        homes: Mapping[str, str] | None = None,
+    ) -> tuple[str, ...]: ...
+
+
+class BuiltImages:
+    """Image name -> its :class:`Prepared` image; thread-safe."""
+
+    def __init__(self, registry: Registry, cache: LayerCache) -> None:
+        self.registry = registry
+        self.cache = cache
+        self._lock = threading.Lock()
+        self._prepared: dict[str, Prepared] = {}
+
+    def prepare(
+        self,
+        image: str,
+        export: Exporter,
+        targets: Sequence[Repository],
+        bases: Sequence[tuple[str, str]],
+        line: Callable[[str], None],
+    ) -> Prepared:
+        line("exporting the image and compressing its layers")
+        prepared = prepare(export, targets, self.registry, self.cache, bases=bases)
+        line(
+            f"layers: {prepared.compressed} compressed, {prepared.reused} reused (layer cache), "
+            f"{prepared.from_base} from the base image; manifest {prepared.manifest.digest}"
+        )
+        with self._lock:
+            self._prepared[image] = prepared
+        return prepared
+
+    def get(self, image: str) -> Prepared:
+        with self._lock:
+            prepared = self._prepared.get(image)
+        if prepared is None:
+            raise PlanError(f"nothing was built for {image!r}")
+        return prepared
+
+    def publish(self, image: str, repo: Repository) -> tuple[tuple[str, ...], Manifest]:
+        """The image's blobs, then its manifest by digest, into ``repo``; returns the scopes
+        for the tags' PUTs and the manifest. The layer cache then knows ``repo`` holds every
+        layer."""
+        prepared = self.get(image)
+        scopes = self.registry.publish_image(
+            repo, prepared.manifest, prepared.blobs, prepared.homes_in(repo.registry)
+        )
+        prepared.remember(self.cache, repo)
+        return scopes, prepared.manifest
+
+    def __enter__(self) -> BuiltImages:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for prepared in self._prepared.values():
+                prepared.close()
+            self._prepared.clear()
