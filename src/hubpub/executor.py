@@ -27,6 +27,8 @@ commit's image that another apply replaced meanwhile.
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +40,7 @@ from hubpub.built import BuiltImages
 from hubpub.built import Registry as BuiltRegistry
 from hubpub.desired import DesiredImage
 from hubpub.engine import BuildRequest, PushAuth
-from hubpub.errors import PlanError
+from hubpub.errors import EngineError, PlanError
 from hubpub.layers import LayerCache
 from hubpub.planner import Change, Plan
 from hubpub.reference import Reference, Repository, parse_reference
@@ -54,6 +56,8 @@ from hubpub.taskgraph import (
     builds_only,
     run_graph,
 )
+
+log = logging.getLogger("hubpub.executor")
 
 
 class Registry(BuiltRegistry, Protocol):
@@ -78,6 +82,10 @@ class EngineLike(Protocol):
     def tag(self, image: str, name: str) -> None: ...
 
     def cancel_builds(self) -> None: ...
+
+    def image_id(self, name: str) -> str | None: ...
+
+    def remove_untagged(self, image_id: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -219,6 +227,7 @@ class Executor:
         self.builds = builds
         self.push_auth = push_auth  # for the engine's pulls of base images
         self.built = BuiltImages(registry, layer_cache or LayerCache(None))
+        self._built_ids: dict[str, str] = {}  # image name -> the ID its build gave
         self.progress = progress or NoProgress()
         self.max_workers = max_workers
         self._manifests: dict[str, _Once[Manifest]] = {}
@@ -249,7 +258,30 @@ class Executor:
             results = run_graph(
                 tasks, self._run, self.progress, self.max_workers, on_interrupt=self._interrupt
             )
+        if not build_only:
+            self._name_built()
         return ApplyResult(plan, tuple(results[t.id] for t in tasks))
+
+    def _name_built(self) -> None:
+        """Each image built for this apply, once exported and published, would stay in the
+        engine with no name: a ``<none>`` image per build. It is named
+        ``hubpub-local/<image>:latest`` instead (the engine's build cache needs it: BuildKit's
+        cache goes with the image here), and the image that name held before, now unnamed
+        and no longer anyone's cache, is removed."""
+        with self._engine_lock:
+            engine, made = self._engine, dict(self._built_ids)
+        if engine is None:
+            return
+        for image, image_id in made.items():
+            local = f"hubpub-local/{_local_name(image)}:latest"
+            try:
+                previous = engine.image_id(local)
+                engine.tag(image_id, local)
+            except EngineError as exc:  # tidying up: the publication stands either way
+                log.debug("could not name %s %s: %s", image, image_id, exc)
+                continue
+            if previous is not None and previous != image_id:
+                engine.remove_untagged(previous)
 
     def _interrupt(self) -> None:
         """Ctrl-C: the running builds stop now, not after their current step."""
@@ -367,6 +399,8 @@ class Executor:
         image_id = engine.build(request, on_line=line)
         if self._build_only:
             return image_id  # nothing is published: no export
+        with self._engine_lock:
+            self._built_ids[task.image] = image_id
         targets = [
             t.ref.repository
             for t in self._tasks.values()
@@ -435,3 +469,8 @@ class _Once(Generic[V]):
             if self._value is None:
                 self._value = compute()
             return self._value
+
+
+def _local_name(image: str) -> str:
+    """A config image name as a repository path component (lowercase, [a-z0-9._-])."""
+    return re.sub(r"[^a-z0-9._-]+", "-", image.lower()).strip("._-") or "image"

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import docker.errors
 import pytest
 
 from hubpub.contentkey import LABEL
@@ -484,3 +485,41 @@ def test_an_engine_api_without_buildkit_gets_the_classic_build_or_a_clear_refusa
         )
     finally:
         old.close()
+
+
+def test_apply_leaves_no_dangling_image_in_the_engine(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    tmp_path: Path,
+) -> None:
+    project, path = project_with(tmp_path, docker_engine, registry_plain, busybox_image, STAGES)
+    local = "hubpub-local/app:latest"
+
+    def dangling() -> set[str]:
+        return {i.id for i in docker_engine.client.images.list(filters={"dangling": True})}
+
+    def build_id(result: dict[str, Any]) -> str:
+        (build,) = [r for r in result["results"] if r["action"] == "build"]
+        image_id: str = build["digest"]
+        return image_id
+
+    before = dangling()
+    first = build_id(project.ok("apply", *MAIN, "--json").json())
+    # The built image keeps a name (the engine's build cache goes with it), not <none>.
+    assert docker_engine.client.images.get(local).id == first
+    assert dangling() <= before
+
+    project.write("app/Dockerfile", STAGES.format(base=busybox_image) + "# a new build\n")
+    project.commit("a change the build sees, its steps cached")
+    rebuilt = project.ok("apply", *MAIN, "--json")
+    second = build_id(rebuilt.json())
+    assert second != first
+    assert "CACHED" in rebuilt.stderr
+    # The name moved to the new build; the old image, now nameless, is gone.
+    assert docker_engine.client.images.get(local).id == second
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_engine.client.images.get(first)
+    assert dangling() <= before
+    out = run_ref(docker_engine, f"{registry_plain.host}/{path}:main", "cat", "/out")
+    assert out == f"built: hello {short_sha(project)}\ndone\n"

@@ -291,6 +291,22 @@ class Engine:
         with response:
             yield _Stream(response.raw)
 
+    def remove_untagged(self, image_id: str) -> bool:
+        """Remove ``image_id`` if no name points to it (what a BuildKit build leaves once its
+        image is exported: a dangling ``<none>`` image); True when removed. An image that is
+        tagged, or that a container uses, stays."""
+        api = self._client.api
+        try:
+            tags = [
+                t for t in api.inspect_image(image_id).get("RepoTags") or [] if t != "<none>:<none>"
+            ]
+            if tags:
+                return False
+            api.remove_image(image_id)
+        except (self._err.DockerException, requests.RequestException):
+            return False
+        return True
+
     def tag(self, image: str, name: str) -> None:
         repository, _, tag = name.rpartition(":")
         try:
