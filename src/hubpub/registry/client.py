@@ -46,6 +46,7 @@ from hubpub.registry.models import (
     digest_of,
     verify_digest,
 )
+from hubpub.registry.placement import Placement
 from hubpub.registry.publish import LocalBlob, Publishes
 from hubpub.registry.retry import RetryPolicy
 from hubpub.registry.transport import (
@@ -105,8 +106,10 @@ class RegistryClient:
         # A separate pool for blob transfers, so copy_image may run inside map() without
         # waiting on its own pool (a bounded pool that waits on itself deadlocks).
         self._transfers = concurrent.futures.ThreadPoolExecutor(max_workers, "hubpub-blobs")
-        self._copies = Copies(self, self._uploads, self._transfers)
-        self._publishes = Publishes(self, self._uploads, self._transfers)
+        # One record of where blobs live: a copy mounts what a publish wrote, and back.
+        placement = Placement(self._uploads)
+        self._copies = Copies(self, placement, self._transfers)
+        self._publishes = Publishes(self, placement, self._transfers)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -1,24 +1,23 @@
 """Registry-side copies: an image or an index, with its blobs and child manifests.
 
 Owns the order of a copy (blobs first, child manifests next, the tag last, so a tag never
-points at something missing) and the blob bookkeeping that makes each blob cross the
-network at most once per target registry: where a blob is known to live, a mount from
-there, else a ``HEAD`` and a streamed upload. Blob writes go through :class:`Uploads`;
-manifests and blob reads through the client's public methods (the :class:`Registry`
-protocol), so this module imports no client.
+points at something missing). Each blob is put in place by the client's :class:`Placement`
+(a mount from where it is known to live, else a ``HEAD`` and a streamed upload, at most once
+per target registry); manifests and blob reads go through the client's public methods (the
+:class:`Registry` protocol), so this module imports no client.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import threading
 from typing import Protocol
 
 from hubpub.reference import Reference, Repository, api_host
 from hubpub.registry.challenges import write_scopes
 from hubpub.registry.models import Descriptor, Manifest
-from hubpub.registry.upload import Readable, Uploads
+from hubpub.registry.placement import Placement
+from hubpub.registry.upload import Readable
 
 
 class Registry(Protocol):
@@ -45,17 +44,12 @@ class Copies:
     def __init__(
         self,
         registry: Registry,
-        uploads: Uploads,
+        placement: Placement,
         transfers: concurrent.futures.ThreadPoolExecutor,
     ) -> None:
         self._registry = registry
-        self._uploads = uploads
+        self._placement = placement
         self._transfers = transfers
-        self._lock = threading.Lock()
-        # (API host, digest) → repositories of that registry known to hold the blob, so each
-        # blob crosses the network at most once per target registry (then it is mounted).
-        self._blob_homes: dict[tuple[str, str], set[str]] = {}
-        self._blob_locks: dict[tuple[str, str], threading.Lock] = {}
 
     def image(self, src: Reference, dst: Reference, *, manifest: Manifest | None = None) -> str:
         """Copy ``src`` (an image or an index with its children) to ``dst`` registry-side;
@@ -125,40 +119,11 @@ class Copies:
     def _copy_blob(
         self, blob: Descriptor, src: Repository, dst: Repository, scopes: tuple[str, ...]
     ) -> None:
-        key = (api_host(dst.registry), blob.digest)
-        with self._lock:
-            lock = self._blob_locks.setdefault(key, threading.Lock())
-            homes = self._blob_homes.setdefault(key, set())
-        with lock:  # the set of one key is only touched holding that key's lock
-            if dst.path in homes:
-                return
-            if api_host(src.registry) == key[0]:
-                homes.add(src.path)
-            source_home = src.path if src.path in homes else None
-            other = source_home or next(iter(sorted(homes)), None)
-            location: str | None = None
-            mounts = not self._uploads.mounts_refused(dst.registry)
-            if other is not None and mounts:
-                # Mount first, without a HEAD: a mount is answered 201 whether the blob was
-                # already in ``dst`` or only in ``other`` (distribution-spec "Mounting a blob
-                # from another repository"), so the usual case costs one round trip, as in
-                # docker push. Only a 202 (``other`` lacks it) asks whether ``dst`` has it.
-                origin = Repository(dst.registry, other)
-                mount_scopes = scopes if origin == src else write_scopes(dst, origin)
-                location = self._uploads.mount(dst, blob.digest, origin, scopes=mount_scopes)
-                if location is None:
-                    homes.add(dst.path)
-                    return
-            if self._uploads.exists(dst, blob.digest, scopes=scopes):
-                if location is not None:
-                    self._uploads.cancel(dst, location, scopes)
-            else:
-                self._uploads.upload(
-                    dst,
-                    blob.digest,
-                    blob.size,
-                    lambda: self._registry.open_blob(src, blob.digest),
-                    scopes=scopes,
-                    location=location,
-                )
-            homes.add(dst.path)
+        self._placement.place(
+            dst,
+            blob.digest,
+            blob.size,
+            lambda: self._registry.open_blob(src, blob.digest),
+            scopes,
+            holder=src,
+        )
