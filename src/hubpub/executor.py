@@ -227,7 +227,8 @@ class Executor:
         self.builds = builds
         self.push_auth = push_auth  # for the engine's pulls of base images
         self.built = BuiltImages(registry, layer_cache or LayerCache(None))
-        self._built_ids: dict[str, str] = {}  # image name -> the ID its build gave
+        # image name -> (the ID its build gave, its engine name: local_name())
+        self._built_ids: dict[str, tuple[str, str]] = {}
         self.progress = progress or NoProgress()
         self.max_workers = max_workers
         self._manifests: dict[str, _Once[Manifest]] = {}
@@ -265,15 +266,14 @@ class Executor:
     def _name_built(self) -> None:
         """Each image built for this apply, once exported and published, would stay in the
         engine with no name: a ``<none>`` image per build. It is named
-        ``hubpub-local/<image>:latest`` instead (the engine's build cache needs it: BuildKit's
-        cache goes with the image here), and the image that name held before, now unnamed
-        and no longer anyone's cache, is removed."""
+        ``hubpub-local/<its first repository>:latest`` instead (the engine's build cache may
+        rest on it: docs/registry.md#uploads-of-built-images), and the image that name held
+        before, now unnamed, is removed."""
         with self._engine_lock:
             engine, made = self._engine, dict(self._built_ids)
         if engine is None:
             return
-        for image, image_id in made.items():
-            local = f"hubpub-local/{_local_name(image)}:latest"
+        for image, (image_id, local) in made.items():
             try:
                 previous = engine.image_id(local)
                 engine.tag(image_id, local)
@@ -399,13 +399,14 @@ class Executor:
         image_id = engine.build(request, on_line=line)
         if self._build_only:
             return image_id  # nothing is published: no export
-        with self._engine_lock:
-            self._built_ids[task.image] = image_id
         targets = [
             t.ref.repository
             for t in self._tasks.values()
             if t.image == task.image and t.ref is not None and (t.kind == "push" or t.from_build)
         ]
+        if targets:
+            with self._engine_lock:
+                self._built_ids[task.image] = (image_id, local_name(targets[0]))
         done = self.built.prepare(task.image, lambda: engine.export(image_id), targets, bases, line)
         with self._manifest_lock:  # its tags read the manifest by digest: no GET
             self._manifests.setdefault(done.manifest.digest, _Once()).get(lambda: done.manifest)
@@ -471,6 +472,9 @@ class _Once(Generic[V]):
             return self._value
 
 
-def _local_name(image: str) -> str:
-    """A config image name as a repository path component (lowercase, [a-z0-9._-])."""
-    return re.sub(r"[^a-z0-9._-]+", "-", image.lower()).strip("._-") or "image"
+def local_name(repository: Repository) -> str:
+    """The engine's name for the last build published to ``repository``:
+    ``hubpub-local/<registry>/<path>:latest``, the registry's ``:`` made ``-`` (two configs that
+    name an image alike but publish elsewhere keep apart)."""
+    host = re.sub(r"[^a-z0-9.-]+", "-", repository.registry.lower()).strip(".-") or "registry"
+    return f"hubpub-local/{host}/{repository.path}:latest"
