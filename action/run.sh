@@ -29,8 +29,8 @@ if [ -z "$command" ]; then
   if [ "$pull_request" = true ]; then command=plan; else command=apply; fi
 fi
 case "$command" in
-  plan | apply | validate | tags) ;;
-  *) fail "input command: '$command' is not one of plan, apply, validate, tags" ;;
+  plan | apply | build | validate | tags) ;;
+  *) fail "input command: '$command' is not one of plan, apply, build, validate, tags" ;;
 esac
 if [ "$command" = apply ] && [ "$pull_request" = true ] \
   && [ "${INPUT_ALLOW_PULL_REQUEST_PUSH:-false}" != true ]; then

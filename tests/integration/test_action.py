@@ -218,7 +218,7 @@ def test_apply_on_a_pull_request_is_refused_unless_allowed_twice(
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
-        ({"command": "deploy"}, "input command: 'deploy' is not one of plan, apply"),
+        ({"command": "deploy"}, "input command: 'deploy' is not one of plan, apply, build"),
         ({"args": "--only 'app"}, "input args: No closing quotation: --only 'app"),
     ],
 )
@@ -360,3 +360,30 @@ def test_the_readme_workflow_publishes_on_push_and_only_plans_on_a_pull_request(
     assert sorted(printed[0].split()) == sorted(expected)
     for ref in expected:
         assert skopeo.digest(registry_tls, ref.split("/", 1)[1])
+
+
+def test_a_pull_request_may_build_without_publishing(
+    runner: Runner,
+    tmp_path: Path,
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    skopeo: ModuleType,
+) -> None:
+    project, path = make_project(tmp_path, docker_engine, registry_plain, busybox_image)
+    head = project.git("rev-parse", "HEAD")
+
+    done, outputs, _summary = runner.run(
+        project,
+        "pull_request",
+        {"command": "build", "args": redirect(registry_plain)},
+        pr_head=head,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert outputs["command"] == "build"
+    assert "Build: 1 built, 0 failed; nothing pushed." in done.stdout
+    listed = skopeo.run(
+        "list-tags", "--tls-verify=false", f"docker://{registry_plain.host}/{path}", check=False
+    )
+    assert listed.returncode != 0
