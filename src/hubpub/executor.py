@@ -218,9 +218,10 @@ class Executor:
         moves: MoveCheck | None = None,
         settle: float = SETTLE_SECONDS,
         layer_cache: LayerCache | None = None,
+        recheck_moves: bool = False,
     ) -> None:
         self.registry = registry
-        self.swap = CompareAndSwap(registry, moves, settle)
+        self.swap = CompareAndSwap(registry, moves, settle, recheck=recheck_moves)
         self._engine_factory = engine
         self._engine: EngineLike | None = None
         self._engine_lock = threading.Lock()

@@ -47,12 +47,22 @@ class Skipped(HubpubError):
 
 
 class CompareAndSwap:
+    """``recheck``: decide again even where the tag has not moved since the observation, for
+    a saved plan, whose observation and actions come from a file (an ``update`` written over
+    a ``skip`` by hand must not move a tag backwards either)."""
+
     def __init__(
-        self, registry: Registry, moves: MoveCheck | None, settle: float = SETTLE_SECONDS
+        self,
+        registry: Registry,
+        moves: MoveCheck | None,
+        settle: float = SETTLE_SECONDS,
+        *,
+        recheck: bool = False,
     ) -> None:
         self.registry = registry
         self.moves = moves
         self.settle = settle
+        self.recheck = recheck
 
     def guards(self, change: Change | None) -> bool:
         return self.moves is not None and change is not None and self.moves.applies(change)
@@ -67,13 +77,17 @@ class CompareAndSwap:
         if self.moves is None or change is None or not self.guards(change):
             return False
         now = self._now(change.ref)
-        if now is None or now == change.current:
+        if now is None or (now == change.current and not self.recheck):
             return False
         if now == writing:
             return True
         reason = self.moves.skip_reason(change, now)
+        if reason is not None and now == change.current:
+            raise Skipped(f"skipped: {change.ref} would move backwards ({reason})")
         if reason is not None:
             raise Skipped(f"skipped: {change.ref} moved meanwhile ({reason})")
+        if now == change.current:
+            return False
         line(f"moved meanwhile to {now}, an older commit's image: writing")
         return False
 

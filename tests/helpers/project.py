@@ -168,3 +168,11 @@ def changes_by_tag(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def short_sha(project: Project) -> str:
     return project.git("rev-parse", "HEAD")[:7]
+
+
+def commit_at(project: Project, message: str, seconds: int) -> str:
+    """A commit whose time is ``seconds`` after a fixed start: the history's times are
+    distinct and ordered, whatever the speed of the machine."""
+    when = f"{1_700_000_000 + seconds} +0000"
+    project.env["GIT_COMMITTER_DATE"] = project.env["GIT_AUTHOR_DATE"] = when
+    return project.commit(message)

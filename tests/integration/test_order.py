@@ -16,17 +16,9 @@ from types import ModuleType
 
 from tests.fixtures.engine import DockerEngine
 from tests.fixtures.registry import Registry
-from tests.helpers.project import Project, build_project, changes_by_tag, uid
+from tests.helpers.project import Project, build_project, changes_by_tag, commit_at, uid
 
 REVISION = "org.opencontainers.image.revision"
-
-
-def commit_at(project: Project, message: str, seconds: int) -> str:
-    """A commit whose time is ``seconds`` after a fixed start: the history's times are
-    distinct and ordered, whatever the speed of the machine."""
-    when = f"{1_700_000_000 + seconds} +0000"
-    project.env["GIT_COMMITTER_DATE"] = project.env["GIT_AUTHOR_DATE"] = when
-    return project.commit(message)
 
 
 def test_an_older_commit_finishing_last_does_not_move_floating_tags_back(

@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.fixtures.engine import DockerEngine
 from tests.fixtures.registry import Registry
-from tests.helpers.project import build_project, uid
+from tests.helpers.project import build_project, changes_by_tag, commit_at, uid
 
 
 def _edit(planfile: Path, change: Any) -> None:
@@ -95,3 +95,49 @@ def test_a_conflict_turned_into_an_update_in_a_saved_plan_is_refused(
         "another config: run 'hubpub plan --out' again)"
     )
     assert skopeo.digest(registry_plain, f"{path}:1.0.0") == published
+
+
+def test_a_skip_turned_into_an_update_in_a_saved_plan_does_not_move_the_tag_back(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    registry_base: str,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    path = f"t{uid()}/app"
+    repo = f"{registry_plain.host}/{path}"
+    tags = 'tags = [{ preset = "ref", on = "branch" }, { preset = "sha" }]'
+    project = build_project(
+        tmp_path, docker_engine, [repo], [registry_plain], base=registry_base, tags=tags
+    )
+    parent = commit_at(project, "parent", 10)
+    project.write("app/msg", "child\n")
+    commit_at(project, "child", 20)
+    main = ("--ref", "refs/heads/main")
+    project.ok("apply", *main)  # the child's pipeline finishes first
+    newest = skopeo.digest(registry_plain, f"{path}:main")
+
+    # The parent's pipeline saves its plan: main is a skip (a newer commit is published) ...
+    project.git("checkout", "-q", parent)
+    planfile = tmp_path / "plan.json"
+    project.ok("plan", *main, "--out", str(planfile))
+    fresh = changes_by_tag(project.ok("plan", *main, "--allow-backwards", "--json").json())
+    assert fresh["main"]["action"] == "update"
+
+    # ... which someone turns into the update a backwards plan would have.
+    def move_back(data: Any) -> None:
+        for change in data["images"][0]["changes"]:
+            if change["ref"].endswith(":main"):
+                assert change["action"] == "skip", change
+                change["action"] = "update"
+                change["via"] = fresh["main"]["via"]
+                change["source"] = f"{repo}:sha-{parent[:7]}"  # what that update reads
+                change.pop("reason", None)
+
+    _edit(planfile, move_back)
+    applied = project.hubpub("apply", str(planfile))
+
+    assert applied.code == 0, applied.stderr
+    assert "would move backwards" in applied.stdout + applied.stderr
+    assert skopeo.digest(registry_plain, f"{path}:main") == newest
+    assert skopeo.digest(registry_plain, f"{path}:sha-{parent[:7]}") != newest

@@ -86,3 +86,23 @@ def test_tags_that_may_move_back_are_not_looked_at() -> None:
     assert swap.before(other, OURS, print) is False
     assert CompareAndSwap(table, None).before(CHANGE, OURS, print) is False
     assert table.asked == 0
+
+
+@pytest.mark.parametrize(
+    ("seen", "recheck", "outcome"),
+    [
+        (NEWER, False, "write"),  # a fresh plan decided already: its observation is trusted
+        (NEWER, True, "skip"),  # a saved plan's "update" over a newer image: decided again
+        (SEEN, True, "write"),  # decided again, and forward
+    ],
+)
+def test_a_saved_plan_is_decided_again_where_the_tag_has_not_moved(
+    seen: str, recheck: bool, outcome: str
+) -> None:
+    change = Change("app", MAIN, "update", "tag", seen, OURS, None)
+    swap = CompareAndSwap(Table(seen), Newer(), settle=0, recheck=recheck)
+    if outcome == "skip":
+        with pytest.raises(Skipped, match="would move backwards \\(newer published"):
+            swap.before(change, OURS, lambda _text: None)
+    else:
+        assert swap.before(change, OURS, lambda _text: None) is False

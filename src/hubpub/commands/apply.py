@@ -119,6 +119,7 @@ def command(
                 plan,
                 allow_overwrite=allow_overwrite,
                 allow_backwards=allow_backwards,
+                saved=saved is not None,
             )
         except Interrupted as exc:
             # Ctrl-C: what was published (and what was not) before the exit, as a result.
@@ -209,6 +210,7 @@ def _execute(
     *,
     allow_overwrite: bool,
     allow_backwards: bool,
+    saved: bool = False,
 ) -> ApplyResult:
     # A progress display on a terminal; plain log lines in CI, where redraws would garble logs.
     # Under GitHub Actions, each build's log is a collapsible group.
@@ -223,6 +225,9 @@ def _execute(
         progress=progress,
         moves=None if allow_backwards else current.move_guard(observation),
         layer_cache=LayerCache.default(current.environ),
+        # A saved plan's skips and observation come from a file: each tag that only moves
+        # forward is decided again against what it points to now.
+        recheck_moves=saved,
     )
     with display or contextlib.nullcontext():
         return executor.apply(plan, allow_overwrite=allow_overwrite)
