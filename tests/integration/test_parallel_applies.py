@@ -1,6 +1,7 @@
 """Two applies at once on one engine (docs/architecture.md: CI is concurrent): each publishes
-its own image. The engine pushes a local name (``repository:tag``) that both runs re-tag, so
-without a check a run could push the other's image and tag it ``sha-<its commit>``."""
+its own image. When the engine pushed a local name (``repository:tag``) that both runs re-tag,
+a run could push the other's image and tag it ``sha-<its commit>``; apply now uploads the image
+it built by its ID (docs/registry.md#uploads-of-built-images), and this test keeps it so."""
 
 from __future__ import annotations
 

@@ -72,8 +72,8 @@ def test_first_publish_replan_and_version_tag_without_build(
     changes = changes_by_tag(plan)
     assert set(changes) == {"main", f"sha-{sha1}"}
     assert changes["main"]["action"] == "create"
-    # The engine pushes the tag that names the commit; main, which only moves forward, is a
-    # manifest PUT checked just before (docs/config.md, "Tags only move forward").
+    # The build is published to the tag that names the commit; main, which only moves
+    # forward, is a manifest PUT checked just before (docs/config.md, "Tags only move forward").
     assert changes["main"]["via"] == "tag"
     assert changes[f"sha-{sha1}"]["via"] == "push"
     assert all(c["desired"] is None and c["current"] is None for c in plan["changes"])

@@ -151,7 +151,7 @@ def test_a_terminal_shows_one_result_table_not_the_live_rows_again(
     assert push[0].lstrip().startswith("done "), screen
     assert len(tag) == 1, screen
     assert tag[0].lstrip().startswith("done "), screen
-    # The engine pushes the tag that names the commit; main follows as a manifest PUT
+    # The build is published to the tag that names the commit; main follows as a manifest PUT
     # (docs/config.md#tags-only-move-forward).
     assert f":sha-{sha}" in push[0]
     assert ":main" in tag[0]

@@ -1,12 +1,11 @@
-"""The Docker engine: build, tag, push, export (the ``Engine`` of the engine package).
+"""The Docker engine: pulls of bases, builds, tags, exports (the engine package's ``Engine``).
 
-The SDK's quirks this module absorbs (docs/registry.md#docker-sdk-quirks):
+Built images are not pushed by the engine: apply exports them and uploads them itself
+(docs/registry.md#uploads-of-built-images). The SDK's quirks this module absorbs
+(docs/registry.md#docker-sdk-quirks):
 
-- ``push`` without ``tag`` pushes every local tag of the repository: always pass it.
-- Build and push errors arrive as lines of the stream (``errorDetail``), not as exceptions:
+- Build and pull errors arrive as lines of the stream (``errorDetail``), not as exceptions:
   every line is read, and the first error becomes an :class:`~hubpub.errors.EngineError`.
-- The pushed manifest digest is in the ``aux`` line (classic image store) and in the status
-  line ``"<tag>: digest: sha256:… size: N"``; either is enough, both are read.
 - An image ID is a config digest (classic image store) or a manifest digest (containerd
   store); it is never compared with a registry digest, only used as a stand-in for an
   unpullable base image.
@@ -35,7 +34,7 @@ from hubpub.engine.buildkit import BuildRequest, LineCallback
 from hubpub.engine.sdk import sdk_module
 from hubpub.errors import EngineError, HubpubError
 from hubpub.logs import mask
-from hubpub.reference import Reference, Repository, parse_reference
+from hubpub.reference import Repository, parse_reference
 
 if TYPE_CHECKING:
     import docker
@@ -49,13 +48,13 @@ def _errors() -> Any:
     return sdk_module("docker.errors")
 
 
-_DIGEST_LINE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 _BUILT_LINE = re.compile(r"Successfully built ([0-9a-f]{12,64})")
 
 
 @dataclass(frozen=True)
 class PushAuth:
-    """Credentials for the engine's push (the engine reads no Docker config of its own)."""
+    """Credentials for the engine's pulls of base images (the engine reads no Docker config of
+    its own)."""
 
     username: str
     # Out of the repr: a --debug traceback or a log line may print the object.
@@ -66,10 +65,6 @@ class PushAuth:
         if self.identity_token:
             return {"identitytoken": self.identity_token, "serveraddress": server}
         return {"username": self.username, "password": self.password, "serveraddress": server}
-
-
-# Pushes of a name another run keeps re-tagging before one is known to be this run's image.
-_PUSH_ATTEMPTS = 5
 
 
 class Engine:
@@ -316,74 +311,6 @@ class Engine:
         if not ok:
             raise EngineError(f"cannot tag {image} as {name}")
 
-    def push(
-        self,
-        image: str,
-        ref: Reference,
-        auth: PushAuth | None = None,
-        on_line: LineCallback | None = None,
-    ) -> str:
-        """Tag ``image`` as ``ref`` and push that one tag; return the pushed manifest digest,
-        which is ``image``'s.
-
-        The engine pushes a local name, and another apply on the same engine may re-tag that
-        name (``repository:main``) between this tag and the push: the push then sends the
-        other run's image. The engine records the digest it pushed on the image it pushed, so
-        the push is ``image``'s only when ``image`` carries that digest; else it is tagged
-        and pushed again (the other run pushes its own image under the name as well)."""
-        if ref.tag is None:
-            raise EngineError(f"cannot push {ref}: a tag is required")
-        repository = str(ref.repository)
-        auth_config = auth.as_auth_config(ref.registry) if auth is not None else None
-        for _attempt in range(_PUSH_ATTEMPTS):
-            self.tag(image, f"{repository}:{ref.tag}")
-            try:
-                stream = self._client.api.push(
-                    repository, tag=ref.tag, stream=True, decode=True, auth_config=auth_config
-                )
-                digest = self._read_push(ref, stream, on_line)
-            except EngineError:
-                raise
-            except (self._err.DockerException, requests.RequestException) as exc:
-                raise EngineError(f"push of {ref} failed: {_first_line(exc)}") from None
-            if self._carries(image, digest):
-                return digest
-        raise EngineError(
-            f"push of {ref} failed: another process re-tagged {repository}:{ref.tag} on the "
-            f"engine during each of {_PUSH_ATTEMPTS} pushes"
-        )
-
-    def _carries(self, image: str, digest: str) -> bool:
-        """Whether the engine recorded ``digest`` as a registry digest of ``image``."""
-        try:
-            data = self._client.api.inspect_image(image)
-        except (self._err.DockerException, requests.RequestException) as exc:
-            raise EngineError(f"cannot inspect image {image}: {_first_line(exc)}") from None
-        return any(str(name).endswith(f"@{digest}") for name in data.get("RepoDigests") or ())
-
-    def _read_push(
-        self, ref: Reference, stream: Iterator[dict[str, Any]], on_line: LineCallback | None
-    ) -> str:
-        digest: str | None = None
-
-        def handle(line: Mapping[str, Any]) -> None:
-            nonlocal digest
-            aux = line.get("aux")
-            if isinstance(aux, dict) and str(aux.get("Digest", "")).startswith("sha256:"):
-                digest = str(aux["Digest"])
-            status = line.get("status")
-            if isinstance(status, str) and digest is None:
-                found = _DIGEST_LINE.search(status)
-                digest = found.group(1) if found else None
-            _report(line, "status", on_line)
-
-        error = _drain(stream, handle)
-        if error is not None:
-            raise EngineError(f"push of {ref} failed: {mask(error.strip())}")
-        if digest is None:
-            raise EngineError(f"push of {ref} finished without a digest")
-        return digest
-
 
 def _classic_options(request: BuildRequest) -> dict[str, Any]:
     """What the classic builder takes of the options hubpub passes to BuildKit: nothing more
@@ -414,7 +341,7 @@ class _Stream:
 def _drain(
     stream: Iterable[Mapping[str, Any]], handle: Callable[[Mapping[str, Any]], None]
 ) -> str | None:
-    """Read an engine stream (build, push, pull) to the end and return its first error.
+    """Read an engine stream (build, pull) to the end and return its first error.
 
     The docker SDK reports these errors inside the stream, not as exceptions, and one may
     follow other lines (docs/registry.md#docker-sdk-quirks): every line is read, and each
@@ -430,7 +357,7 @@ def _drain(
 
 
 def _report(line: Mapping[str, Any], key: str, on_line: LineCallback | None) -> None:
-    """Pass the text of a stream line (``stream`` of a build, ``status`` of a push or pull,
+    """Pass the text of a stream line (``stream`` of a build, ``status`` of a pull,
     with its layer id) to ``on_line``."""
     text = line.get(key)
     if on_line is None or not isinstance(text, str) or not text.strip():
@@ -440,7 +367,7 @@ def _report(line: Mapping[str, Any], key: str, on_line: LineCallback | None) -> 
 
 
 def _stream_error(line: Mapping[str, Any]) -> str | None:
-    """The error a line of a build or push stream reports, if it is one."""
+    """The error a line of a build or pull stream reports, if it is one."""
     if "error" not in line and "errorDetail" not in line:
         return None
     detail = line.get("errorDetail") or {}
