@@ -245,6 +245,7 @@ def content_key(
     *,
     parsed: Dockerfile | None = None,
     files: Sequence[tuple[str, int, str]] | None = None,
+    platforms: Sequence[str] = (),
 ) -> str:
     """The key of a build; ``resolve`` turns a base image name into a digest; ``labels`` are
     the user's (the image's config carries them, so a new value is a new image).
@@ -266,6 +267,7 @@ def content_key(
         target=target,
         bases=[(image, resolve(image)) for image in parsed.bases],
         labels=user_labels(labels or {}),
+        platforms=platforms,
     )
 
 
@@ -305,10 +307,13 @@ def key_of(
     target: str | None,
     bases: Sequence[tuple[str, str]],
     labels: Mapping[str, str] | None = None,
+    platforms: Sequence[str] = (),
 ) -> str:
-    """The key over already-gathered material (pure; tests use it directly)."""
+    """The key over already-gathered material (pure; tests use it directly). ``platforms``
+    (the config's, in its order: the index lists them so) count only when set, so that the
+    key of an image without them is the one earlier versions computed."""
     digest = hashlib.sha256()
-    header = {
+    header: dict[str, object] = {
         "format": _FORMAT,
         "dockerfile": hashlib.sha256(dockerfile).hexdigest(),
         "build_args": sorted(build_args.items()),
@@ -316,6 +321,8 @@ def key_of(
         "bases": [list(base) for base in bases],
         "labels": sorted((labels or {}).items()),
     }
+    if platforms:
+        header["platforms"] = list(platforms)
     digest.update(json.dumps(header, sort_keys=True).encode())
     digest.update(b"\n")
     for path, mode, content in files:

@@ -55,6 +55,8 @@ class BuildSpec:
     network: Literal["default", "none", "host"] = "default"
     cache_from: tuple[str, ...] = ()  # rendered; empty results dropped
     inline_cache: bool = False
+    # normalized (platforms.py); empty: the engine's platform, one image as before
+    platforms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ def _desired(config: Config, image: Image, git: GitState, env: Mapping[str, str]
             network=image.network,
             cache_from=_cache_from(image, context, where),
             inline_cache=image.inline_cache,
+            platforms=image.platforms or (),
         )
     elif image.source is not None:
         text = _render(image.source, context, where, ("source",))

@@ -429,6 +429,7 @@ def _content_keys(
             labels=spec.labels,
             parsed=parsed,
             files=files.get(image.name),
+            platforms=spec.platforms,
         )
         bases[image.name] = tuple(
             (name, digests[name]) for name in graph.external(image.name, parsed)

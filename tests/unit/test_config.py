@@ -137,6 +137,54 @@ def test_defaults_build_keys_do_not_reach_a_promotion(tmp_path: Path) -> None:
     assert inherited == {("image", 0, "latest")}
 
 
+def test_platforms_are_normalized_and_an_images_own_win(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """\
+            version = 1
+            [defaults]
+            platforms = ["linux/x86_64", "linux/aarch64"]
+            [[image]]
+            name = "both"
+            context = "."
+            repositories = ["x/a"]
+            [[image]]
+            name = "own"
+            context = "."
+            repositories = ["x/b"]
+            platforms = ["linux/arm64/v8"]
+            [[image]]
+            name = "promoted"
+            source = "x/a:1"
+            repositories = ["x/c"]
+            """,
+        )
+    )
+    both, own, promoted = config.images
+    assert both.platforms == ("linux/amd64", "linux/arm64")
+    assert own.platforms == ("linux/arm64",)
+    assert promoted.platforms is None  # a source copies all its platforms
+
+
+def test_platforms_with_a_source_is_an_error(tmp_path: Path) -> None:
+    message = error_of(
+        tmp_path,
+        """\
+        version = 1
+        [[image]]
+        name = "promoted"
+        source = "x/a:1"
+        platforms = ["linux/arm64"]
+        repositories = ["x/c"]
+        """,
+    )
+    assert message == (
+        "hubpub.toml:2: image[promoted]: 'platforms' is for a build: a 'source' is copied "
+        "with all its platforms"
+    )
+
+
 def test_default_tags_are_metadata_actions_ref(tmp_path: Path) -> None:
     config = load_config(
         write(
@@ -247,6 +295,22 @@ def test_toml_syntax_error_has_line_and_column(tmp_path: Path) -> None:
             "dockerfile = '/abs/Dockerfile'",
             "image[figlet].dockerfile: expected a relative path, got '/abs/Dockerfile'",
         ),
+        # platforms: os/arch[/variant], no duplicates once normalized
+        (
+            "platforms = ['linux']",
+            "hubpub.toml:5: image[figlet].platforms: expected a platform 'os/arch' or "
+            "'os/arch/variant' (e.g. 'linux/arm64'), got 'linux'",
+        ),
+        (
+            "platforms = ['linux/amd64', 'linux/x86_64']",
+            "hubpub.toml:5: image[figlet].platforms: 'linux/x86_64' is listed twice (as "
+            "'linux/amd64' too)",
+        ),
+        (
+            "platforms = ['linux/arm64/v8', 'linux/aarch64']",
+            "image[figlet].platforms: 'linux/aarch64' is listed twice",
+        ),
+        ("platforms = 'linux/arm64'", "image[figlet].platforms: "),
     ],
 )
 def test_validation_errors(tmp_path: Path, body: str, expected: str) -> None:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from hubpub.contentkey import Dockerfile, base_images, content_key, context_files, substitute
+from hubpub.contentkey import (
+    Dockerfile,
+    base_images,
+    content_key,
+    context_files,
+    key_of,
+    substitute,
+)
 from hubpub.errors import ConfigError
 
 BASE = "sha256:" + "e" * 64
@@ -209,3 +216,19 @@ def test_a_from_that_names_no_valid_image_says_how_it_was_written(
     with pytest.raises(ConfigError) as caught:
         base_images(text, args)
     assert str(caught.value).startswith(says)
+
+
+def test_platforms_count_in_the_key_only_when_set() -> None:
+    material = {
+        "files": [("a", 0o100644, "x")],
+        "dockerfile": b"FROM scratch\n",
+        "build_args": {},
+        "target": None,
+        "bases": [],
+    }
+    plain = key_of(**material)  # type: ignore[arg-type]
+    assert key_of(**material, platforms=()) == plain  # type: ignore[arg-type]
+    both = key_of(**material, platforms=("linux/amd64", "linux/arm64"))  # type: ignore[arg-type]
+    one = key_of(**material, platforms=("linux/amd64",))  # type: ignore[arg-type]
+    swapped = key_of(**material, platforms=("linux/arm64", "linux/amd64"))  # type: ignore[arg-type]
+    assert len({plain, both, one, swapped}) == 4

@@ -27,7 +27,7 @@ from hubpub.templating import LocatedTemplateError, check_image_templates
 
 # Keys of [[image]] that only make sense for a build, or only for a promotion: an image that
 # sets one kind does not inherit the other kind from [defaults] ("an image's own value wins").
-_BUILD_KEYS = ("context", "dockerfile", "target", "build_args")
+_BUILD_KEYS = ("context", "dockerfile", "target", "build_args", "platforms")
 _SOURCE_KEYS = ("source",)
 
 

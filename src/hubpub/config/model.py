@@ -32,6 +32,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from hubpub import platforms
 from hubpub.errors import ReferenceError_
 from hubpub.reference import parse_repository
 
@@ -271,6 +272,11 @@ class ImageDefaults(_Model):
         description="Write BuildKit's cache metadata into the image (build arg "
         "BUILDKIT_INLINE_CACHE=1), so that a later build may name it in cache_from.",
     )
+    platforms: tuple[str, ...] | None = Field(
+        default=None,
+        description="Build for these platforms ('os/arch[/variant]', e.g. 'linux/arm64'): two "
+        "or more make an OCI image index; default: the engine's platform.",
+    )
     source: str | None = Field(
         default=None,
         description="Publish this existing image (a template) instead of building one.",
@@ -302,6 +308,11 @@ class ImageDefaults(_Model):
                 raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("platforms")
+    @classmethod
+    def _check_platforms(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else platforms.normalize_all(value)
+
     @field_validator("context", "dockerfile")
     @classmethod
     def _check_relative(cls, value: str | None) -> str | None:
@@ -332,6 +343,10 @@ class Image(ImageDefaults):
             raise ValueError(
                 "set exactly one of 'context' (build the image) and 'source' (publish an "
                 "existing image)"
+            )
+        if self.source is not None and self.platforms is not None:
+            raise ValueError(
+                "'platforms' is for a build: a 'source' is copied with all its platforms"
             )
         return self
 
