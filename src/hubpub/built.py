@@ -3,6 +3,10 @@
 The build task of an image prepares it once (publish.py: export, compress, the manifest); the
 push and the copies of that image each write it into their repository from there, blobs then
 the manifest by digest, before their tag. The files are removed when the apply ends.
+
+A multi-platform build prepares each platform's image under its own name and adds the index
+that lists them (multiplatform.py, :meth:`BuiltImages.add_index`): a publish then writes every
+platform's image by digest, then the index by digest (docs/registry.md#multi-platform-images).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class BuiltImages:
         self.cache = cache
         self._lock = threading.Lock()
         self._prepared: dict[str, Prepared] = {}
+        # image name -> (its index, the names its platforms' images were prepared under)
+        self._indexes: dict[str, tuple[Manifest, tuple[str, ...]]] = {}
 
     def prepare(
         self,
@@ -63,6 +69,20 @@ class BuiltImages:
             self._prepared[image] = prepared
         return prepared
 
+    def add_index(self, image: str, index: Manifest, children: Sequence[str]) -> None:
+        """``image`` is published as ``index``, whose platforms' images were prepared under
+        the names ``children``."""
+        for child in children:
+            self.get(child)
+        with self._lock:
+            self._indexes[image] = (index, tuple(children))
+
+    def manifest(self, image: str) -> Manifest:
+        """What a tag of ``image`` points to: its index, or its one image's manifest."""
+        with self._lock:
+            index = self._indexes.get(image)
+        return index[0] if index is not None else self.get(image).manifest
+
     def get(self, image: str) -> Prepared:
         with self._lock:
             prepared = self._prepared.get(image)
@@ -73,7 +93,15 @@ class BuiltImages:
     def publish(self, image: str, repo: Repository) -> tuple[tuple[str, ...], Manifest]:
         """The image's blobs, then its manifest by digest, into ``repo``; returns the scopes
         for the tags' PUTs and the manifest. The layer cache then knows ``repo`` holds every
-        layer."""
+        layer. Of a multi-platform image: each platform's image, then the index by digest."""
+        with self._lock:
+            index = self._indexes.get(image)
+        if index is not None:
+            scopes: tuple[str, ...] | None = None
+            for child in index[1]:
+                scopes, _ = self.publish(child, repo)
+            self.registry.put_manifest(repo.with_digest(index[0].digest), index[0], scopes=scopes)
+            return scopes or (), index[0]
         prepared = self.get(image)
         scopes = self.registry.publish_image(
             repo, prepared.manifest, prepared.blobs, prepared.homes_in(repo.registry)
@@ -92,3 +120,4 @@ class BuiltImages:
             for prepared in self._prepared.values():
                 prepared.close()
             self._prepared.clear()
+            self._indexes.clear()

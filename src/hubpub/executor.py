@@ -30,10 +30,10 @@ import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 
 from hubpub.archive import Readable
 from hubpub.built import BuiltImages
@@ -43,13 +43,15 @@ from hubpub.engine import BuildRequest, PushAuth
 from hubpub.errors import EngineError, PlanError
 from hubpub.layers import LayerCache
 from hubpub.planner import Change, Plan
+from hubpub.platformbuild import PlatformBuilds
 from hubpub.reference import Reference, Repository, parse_reference
 from hubpub.registry.models import Manifest, ManifestInfo
 from hubpub.swap import SETTLE_SECONDS, CompareAndSwap, MoveCheck
 from hubpub.taskgraph import (
     NoProgress,
-    NotStarted,
+    Once,
     Progress,
+    SharedContent,
     Status,
     Task,
     TaskResult,
@@ -86,6 +88,8 @@ class EngineLike(Protocol):
     def image_id(self, name: str) -> str | None: ...
 
     def remove_untagged(self, image_id: str) -> bool: ...
+
+    def platform_of(self, image_id: str) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -229,11 +233,11 @@ class Executor:
         self.push_auth = push_auth  # for the engine's pulls of base images
         self.built = BuiltImages(registry, layer_cache or LayerCache(None))
         # image name -> (the ID its build gave, its engine name: local_name())
-        self._built_ids: dict[str, tuple[str, str]] = {}
+        self._built_ids: dict[str, tuple[str, str, EngineLike]] = {}
         self.progress = progress or NoProgress()
         self.max_workers = max_workers
-        self._manifests: dict[str, _Once[Manifest]] = {}
-        self._contents: dict[str, _Content] = {}
+        self._manifests: dict[str, Once[Manifest]] = {}
+        self._contents: dict[str, SharedContent] = {}
         self._tasks: dict[str, Task] = {}
         self._plan = Plan(())
         self._build_only = False
@@ -255,7 +259,7 @@ class Executor:
         if build_only:
             tasks = builds_only(tasks)
         self._tasks = {task.id: task for task in tasks}
-        self._contents = {task.id: _Content(task) for task in tasks if task.kind == "copy"}
+        self._contents = {task.id: SharedContent(task) for task in tasks if task.kind == "copy"}
         with self.built:  # (its files removed at the end)
             results = run_graph(
                 tasks, self._run, self.progress, self.max_workers, on_interrupt=self._interrupt
@@ -271,10 +275,8 @@ class Executor:
         rest on it: docs/registry.md#uploads-of-built-images), and the image that name held
         before, now unnamed, is removed."""
         with self._engine_lock:
-            engine, made = self._engine, dict(self._built_ids)
-        if engine is None:
-            return
-        for image, (image_id, local) in made.items():
+            made = dict(self._built_ids)
+        for image, (image_id, local, engine) in made.items():
             try:
                 previous = engine.image_id(local)
                 engine.tag(image_id, local)
@@ -336,7 +338,7 @@ class Executor:
         """The manifest ``reader`` (a tag or copy) takes, by digest: the plan's, or the one
         the task it waited for produced."""
         if reader.from_build:
-            return self.built.get(reader.image).manifest
+            return self.built.manifest(reader.image)
         source = reader.change.source if reader.change is not None else None
         if source is None:
             raise PlanError(f"task {reader.label} has no source")
@@ -389,36 +391,79 @@ class Executor:
             inline_cache=spec.inline_cache,
             builder=spec.builder,
         )
-        engine, line = self.engine(), partial(self.progress.line, task)
+        line = partial(self.progress.line, task)
         if self._build_only:
             self._tag_local_bases(task, deps)
         bases = (*inputs.bases, *self._inside_bases(task, deps))
-        for name, digest in bases:
-            engine.ensure_base(
-                name, digest, self.push_auth(parse_reference(name).registry), on_line=line
-            )
-        image_id = engine.build(request, on_line=line)
-        if self._build_only:
-            return image_id  # nothing is published: no export
         targets = [
             t.ref.repository
             for t in self._tasks.values()
             if t.image == task.image and t.ref is not None and (t.kind == "push" or t.from_build)
         ]
+        if spec.platforms:
+            return self._build_platforms(task, request, spec.platforms, bases, targets)
+        engine = self._engine_for(None)
+        self._ensure_bases(engine, bases, line)
+        image_id = engine.build(request, on_line=line)
+        if self._build_only:
+            return image_id  # nothing is published: no export
         if targets:
             with self._engine_lock:
-                self._built_ids[task.image] = (image_id, local_name(targets[0]))
+                self._built_ids[task.image] = (image_id, local_name(targets[0]), engine)
         done = self.built.prepare(task.image, lambda: engine.export(image_id), targets, bases, line)
-        with self._manifest_lock:  # its tags read the manifest by digest: no GET
-            self._manifests.setdefault(done.manifest.digest, _Once()).get(lambda: done.manifest)
+        self._known(done.manifest)
         return image_id
+
+    def _build_platforms(
+        self,
+        task: Task,
+        request: BuildRequest,
+        platforms: tuple[str, ...],
+        bases: Sequence[tuple[str, str]],
+        targets: Sequence[Repository],
+    ) -> str:
+        """The image's config lists platforms: each built on ``_engine_for`` it
+        (platformbuild.py), then, two or more, the index that lists them."""
+        line = partial(self.progress.line, task)
+        job = PlatformBuilds(task.image, request, platforms, tuple(bases), tuple(targets), line)
+        built = None if self._build_only else self.built
+        done = job.run(self._engine_for, lambda e: self._ensure_bases(e, bases, line), built)
+        if built is None:
+            return done[0].image_id
+        job.compose(built)
+        for one in done:
+            if targets:
+                local = local_name(targets[0])
+                if len(platforms) > 1:
+                    local = f"{local}-{one.platform.replace('/', '-')}"
+                with self._engine_lock:
+                    self._built_ids[job.child(one.platform)] = (one.image_id, local, one.engine)
+        self._known(built.manifest(task.image))
+        return done[0].image_id
+
+    def _engine_for(self, platform: str | None) -> EngineLike:
+        """The engine that builds for ``platform`` (None: the engine's own platform). Every
+        platform's build asks here; today the one engine builds them all."""
+        return self.engine()
+
+    def _ensure_bases(
+        self, engine: EngineLike, bases: Sequence[tuple[str, str]], line: Callable[[str], None]
+    ) -> None:
+        for name, digest in bases:
+            engine.ensure_base(
+                name, digest, self.push_auth(parse_reference(name).registry), on_line=line
+            )
+
+    def _known(self, manifest: Manifest) -> None:
+        with self._manifest_lock:  # its tags read the manifest by digest: no GET
+            self._manifests.setdefault(manifest.digest, Once()).get(lambda: manifest)
 
     def _manifest(self, repo: Repository, digest: str) -> Manifest:
         # One GET per digest, however many tags and copies take it, even when they run at once:
         # the bytes of a digest are the same in every repository that holds it (get_manifest
         # checks them against the digest).
         with self._manifest_lock:
-            once = self._manifests.setdefault(digest, _Once())
+            once = self._manifests.setdefault(digest, Once())
         return once.get(lambda: self.registry.get_manifest(repo.with_digest(digest)))
 
 
@@ -427,50 +472,6 @@ def manifest_home(task: Task) -> Repository:
     if task.change is None or task.change.source is None:
         raise PlanError(f"task {task.label} has no source")
     return task.change.source.repository
-
-
-class _Content:
-    """The content a copy task moves, which the tags that follow it into the same repository
-    wait for. The copy task always starts first (it is submitted before them, with the same
-    dependencies, to a FIFO pool), so a waiting tag never holds the worker the copy needs."""
-
-    def __init__(self, owner: Task) -> None:
-        self._owner = owner
-        self._done = threading.Event()
-        self._ok = False
-        self.scopes: tuple[str, ...] | None = None  # the token scopes the content was written with
-
-    @contextlib.contextmanager
-    def owning(self) -> Iterator[_Content]:
-        try:
-            yield self
-            self._ok = True
-        finally:
-            self._done.set()
-
-    def wait(self) -> tuple[str, ...] | None:
-        """The scopes the content was written with, once it is; NotStarted if it failed."""
-        self._done.wait()
-        if not self._ok:
-            raise NotStarted(f"not started: {self._owner.label} did not complete")
-        return self.scopes
-
-
-V = TypeVar("V")
-
-
-class _Once(Generic[V]):
-    """A value computed by the first caller; the others wait for it (a failure is retried)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._value: V | None = None
-
-    def get(self, compute: Callable[[], V]) -> V:
-        with self._lock:
-            if self._value is None:
-                self._value = compute()
-            return self._value
 
 
 def local_name(repository: Repository) -> str:

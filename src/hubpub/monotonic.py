@@ -5,10 +5,13 @@ apply's compare-and-swap (swap.py through provenance.MoveGuard).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from hubpub.gitstate import Relation
+from hubpub.reference import Reference
 from hubpub.versions import parse_version
 
 
@@ -20,6 +23,8 @@ class Provenance:
     revision: str | None = None
     created: str | None = None  # RFC 3339, as labelled: hubpub writes the commit's time
     version: str | None = None
+    # of an index: the platforms it lists (read with its annotations, which hold the rest)
+    platforms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,3 +72,45 @@ def _parse_time(text: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else None
+
+
+class _Tag(Protocol):
+    @property
+    def ref(self) -> Reference: ...
+    @property
+    def monotonic(self) -> bool: ...
+    @property
+    def immutable(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Decided:
+    """Skips decided before (a saved plan's): a tag is skipped as it was, if it may be."""
+
+    skipped: Mapping[Reference, str]
+
+    def skip_reason(self, tag: _Tag, now: str | None) -> str | None:
+        if not tag.monotonic or tag.immutable or now is None:
+            return None
+        return self.skipped.get(tag.ref)
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The planner's question: does the tag point at an image of a newer commit than
+    ``commit`` (observed ``provenance`` by digest, ``relations`` by revision)?"""
+
+    commit: Commit
+    provenance: Mapping[str, Provenance]
+    relations: Mapping[str, Relation]
+
+    def skip_reason(self, tag: _Tag, now: str | None) -> str | None:
+        if not tag.monotonic or tag.immutable or now is None:
+            return None
+        provenance = self.provenance.get(now)
+        if provenance is None:
+            return None
+        relation = self.relations.get(provenance.revision or "", "unknown")
+        if not newer_published(provenance, relation, self.commit):
+            return None
+        return skip_text(provenance)

@@ -139,6 +139,7 @@ def image_spec(
         after=tuple(after),
         # the FROMs only: a source is the promotion's own (ImageSpec.source)
         uses=tuple((text, ref) for text, ref in uses if ref != image.source),
+        platforms=image.build.platforms if image.build is not None else (),
     )
 
 
@@ -210,6 +211,7 @@ def observe(
         sources=sources,
         others=others,
         indexes=indexes,
+        index_platforms={d: p.platforms for d, p in known.items() if p.platforms},
         provenance=provenance,
         relations=relations,
     )

@@ -120,6 +120,7 @@ def _image_json(image: ImagePlan) -> dict[str, Any]:
             "content_key": build.content_key,
             "push_ref": str(build.push_ref),
             "uses": [[text, str(ref)] for text, ref in build.uses],
+            **({"platforms": list(build.platforms)} if build.platforms else {}),
         },
         "after": list(image.after),
         "changes": [
@@ -422,6 +423,7 @@ def _from_json(data: Mapping[str, Any]) -> SavedPlan:
                     uses=tuple(
                         (str(text), parse_reference(ref)) for text, ref in build.get("uses", [])
                     ),
+                    platforms=tuple(str(p) for p in build.get("platforms", [])),
                 ),
                 changes=changes,
                 source=_opt_ref(item["source"]),

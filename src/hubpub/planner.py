@@ -18,10 +18,11 @@ to do and how, following Terraform's plan/apply model (docs/architecture.md#data
   revision label of the image the tag points to, its relation in git to the published commit
   (gitstate.commit_relations), and its created label when git cannot say.
 
-A change that would move a tag from a multi-platform index to a single image (hubpub builds for
-the engine's platform; a tag that buildx made multi-platform would stop serving the others)
-carries a warning, shown by the plan and in its JSON: a user migrating from build-push-action
-would not expect arm64 pulls to break without a word.
+A change that would move a tag from a multi-platform index to a single image (an image built
+without ``platforms`` is the engine's platform only; a tag that buildx made multi-platform would
+stop serving the others) carries a warning, shown by the plan and in its JSON: a user migrating
+from build-push-action would not expect arm64 pulls to break without a word. So does a build of
+an index that drops a platform the tag's index has (platforms.index_warning).
 
 Every warning of a plan is in one list, :attr:`Plan.warnings`: the planner's (about a tag,
 informative) and those added after planning (commands/_session.py, about a build whose files
@@ -41,7 +42,8 @@ from typing import Literal
 
 from hubpub.errors import PlanError
 from hubpub.gitstate import Relation
-from hubpub.monotonic import Commit, Provenance, newer_published, skip_text
+from hubpub.monotonic import Commit, Decided, Guard, Provenance, newer_published, skip_text
+from hubpub.platforms import index_warning
 from hubpub.reference import Reference, Repository
 
 __all__ = [
@@ -89,6 +91,8 @@ class ImageSpec:
     # (FROM as written, the reference of another image of the config it names): the build
     # waits for that reference and builds from the digest written there.
     uses: tuple[tuple[str, Reference], ...] = ()
+    # the platforms a build makes (an index of them when two or more); empty: the engine's
+    platforms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,8 @@ class Observed:
     others: Mapping[str, tuple[tuple[Reference, str], ...]] = field(default_factory=dict)
     # the digests above that are indexes (multi-platform), not single images
     indexes: frozenset[str] = frozenset()
+    # index digest -> the platforms it lists, where its annotations were read
+    index_platforms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # manifest digest -> its provenance labels: read for the images a tag that only moves
     # forward points to, when the plan would move it
     provenance: Mapping[str, Provenance] = field(default_factory=dict)
@@ -124,6 +130,7 @@ class Build:
     push_ref: Reference  # the one reference the built image is first uploaded to
     # (FROM as written, a reference another image of the plan publishes): built after it
     uses: tuple[tuple[str, Reference], ...] = ()
+    platforms: tuple[str, ...] = ()  # ImageSpec.platforms
 
 
 @dataclass(frozen=True)
@@ -242,11 +249,11 @@ def make_plan(
     a newer commit is skipped (unless ``allow_backwards``). Without it nothing is skipped.
     ``skipped``: the skips decided before, by reference (a saved plan's, made again:
     planfile.check_derived), for the tags that may be skipped."""
-    guard: _Guard | _Decided | None = None
+    guard: Guard | Decided | None = None
     if skipped is not None:
-        guard = _Decided(skipped)
+        guard = Decided(skipped)
     elif commit is not None and not allow_backwards:
-        guard = _Guard(commit, observed)
+        guard = Guard(commit, observed.provenance, observed.relations)
     planned: dict[Reference, Change] = {}  # what the images planned so far write
     plans = []
     for image in images:  # observe puts every dependency before its dependents
@@ -261,42 +268,13 @@ def make_plan(
     )
 
 
-@dataclass(frozen=True)
-class _Decided:
-    """Skips decided before: a tag is skipped as it was, if it may be skipped at all."""
-
-    skipped: Mapping[Reference, str]
-
-    def skip_reason(self, tag: TargetTag, now: str | None) -> str | None:
-        if not tag.monotonic or tag.immutable or now is None:
-            return None
-        return self.skipped.get(tag.ref)
-
-
-@dataclass(frozen=True)
-class _Guard:
-    commit: Commit
-    observed: Observed
-
-    def skip_reason(self, tag: TargetTag, now: str | None) -> str | None:
-        if not tag.monotonic or tag.immutable or now is None:
-            return None
-        provenance = self.observed.provenance.get(now)
-        if provenance is None:
-            return None
-        relation = self.observed.relations.get(provenance.revision or "", "unknown")
-        if not newer_published(provenance, relation, self.commit):
-            return None
-        return skip_text(provenance)
-
-
 def _plan_image(
     image: ImageSpec,
     observed: Observed,
     planned: Mapping[Reference, Change],
     *,
     rebuild: bool,
-    guard: _Guard | _Decided | None = None,
+    guard: Guard | Decided | None = None,
 ) -> ImagePlan:
     current = {tag.ref: observed.tags.get(tag.ref) for tag in image.tags}
     skips = {
@@ -341,12 +319,21 @@ def _plan_image(
             )
             return ImagePlan(image.name, None, changes, content_key=key)
 
-    changes = _changes(image, current, None, {}, observed.indexes, skips, build=True)
+    changes = _changes(
+        image,
+        current,
+        None,
+        {},
+        observed.indexes,
+        skips,
+        build=True,
+        known=observed.index_platforms,
+    )
     push = next((c.ref for c in changes if c.via == "push"), None)
     if push is None:  # no tag at all: nothing to build for
         return ImagePlan(image.name, None, changes, content_key=key)
     reason = _build_reason(image, current, observed.labels, key, rebuild=rebuild)
-    build = Build(image.name, reason, key, push, image.uses)
+    build = Build(image.name, reason, key, push, image.uses, image.platforms)
     return ImagePlan(image.name, build, changes, content_key=key)
 
 
@@ -373,6 +360,7 @@ def _changes(
     skips: Mapping[Reference, str],
     *,
     build: bool,
+    known: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[Change, ...]:
     """One change per desired tag; ``desired is None`` means "the image this plan builds".
 
@@ -382,6 +370,7 @@ def _changes(
     PUTs from that copy, so each blob crosses to a registry at most once.
 
     ``skips``: the tags not to move (a newer image is published there), with the reason.
+    ``known``: the platforms of the indexes tags point to, where known.
     """
     holders = dict(holders)
     if desired is not None:
@@ -446,11 +435,9 @@ def _changes(
             raise PlanError(f"image {image.name!r}: no source for {tag.ref}")
         holders.setdefault(tag.ref.repository, tag.ref)
         warning = None
-        if now in indexes and desired not in indexes:  # desired None: a single-platform build
-            warning = (
-                "it points to a multi-platform index now; after this change it serves one "
-                "platform only"
-            )
+        if now in indexes and desired not in indexes:  # desired None: this plan's build
+            platforms = image.platforms if desired is None else ()
+            warning = index_warning((known or {}).get(now, ()), platforms)
         changes.append(
             Change(
                 image.name,

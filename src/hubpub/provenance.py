@@ -30,6 +30,7 @@ from hubpub.errors import NotFoundError, RegistryError
 from hubpub.gitstate import Relation
 from hubpub.labelcache import LabelCache
 from hubpub.planner import Change, Commit, Provenance, newer_published, skip_text
+from hubpub.platforms import of_config
 from hubpub.reference import Reference, Repository
 from hubpub.registry.models import Manifest
 
@@ -57,12 +58,22 @@ def no_lineage(revisions: Collection[str]) -> Mapping[str, Relation]:
     return {}
 
 
+# Not an annotation: the platforms an index lists, kept with its annotations (label cache).
+PLATFORMS = "\0platforms"
+
+
 def read_config_labels(registry: Registry, repo: Repository, digest: str) -> dict[str, Any] | None:
-    """Every label of the image ``repo@digest``; None for an index (hubpub builds
-    single-platform images)."""
+    """Every label of the image ``repo@digest``; of an index, its annotations (hubpub puts
+    the content key and the OCI ones there: docs/registry.md#multi-platform-images) and the
+    platforms it lists, with one GET and no platform's config read."""
     manifest = registry.get_manifest(repo.with_digest(digest))
     config = manifest.config
-    if manifest.is_index or config is None:
+    if manifest.is_index:
+        annotations = manifest.json().get("annotations")
+        found = dict(annotations) if isinstance(annotations, dict) else {}
+        listed = (of_config(c.platform) for c in manifest.children if c.platform)
+        return {**found, PLATFORMS: ",".join(dict.fromkeys(listed))}
+    if config is None:
         return None
     data: Any = json.loads(registry.get_blob(repo, config.digest))
     labels = ((data or {}).get("config") or {}).get("Labels") or {}
@@ -79,12 +90,20 @@ def record_of(labels: Mapping[str, Any] | None) -> dict[str, str | None]:
     found = labels or {}
     return {
         name: value if isinstance(value := found.get(label), str) else None
-        for name, label in (("revision", REVISION), ("created", CREATED), ("version", VERSION))
+        for name, label in (
+            ("revision", REVISION),
+            ("created", CREATED),
+            ("version", VERSION),
+            ("platforms", PLATFORMS),
+        )
     }
 
 
 def from_record(record: Mapping[str, str | None]) -> Provenance:
-    return Provenance(record.get("revision"), record.get("created"), record.get("version"))
+    platforms = tuple(p for p in (record.get("platforms") or "").split(",") if p)
+    return Provenance(
+        record.get("revision"), record.get("created"), record.get("version"), platforms
+    )
 
 
 def moving_digests(
@@ -232,6 +251,6 @@ def read_keys(
 
 
 def read_label(registry: Registry, repo: Repository, digest: str) -> str | None:
-    """The content-key label of the image ``repo@digest``: None for an index (hubpub builds
-    single-platform images) or an image without the label."""
+    """The content-key label of the image ``repo@digest`` (of an index: its annotation);
+    None for an image without it."""
     return key_of(read_config_labels(registry, repo, digest))

@@ -69,6 +69,8 @@ def render_plan(plan: Plan, builders: Mapping[str, str] | None = None) -> str:
         lines.append(header)
         if image.build is not None:
             lines.append(f"  * build: {image.build.reason}")
+            if image.build.platforms:
+                lines.append(f"  * platforms: {', '.join(image.build.platforms)}")
             if builders and image.name in builders:
                 lines.append(f"  * builder: {builders[image.name]}")
         lines.extend(f"      warning: {text}" for text in warned.get((image.name, None), ()))
@@ -115,7 +117,13 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     data: dict[str, Any] = {
         "format_version": 1,
         "builds": [
-            {"image": b.image, "reason": b.reason, **after.get(b.image, {})} for b in plan.builds
+            {
+                "image": b.image,
+                "reason": b.reason,
+                **({"platforms": list(b.platforms)} if b.platforms else {}),
+                **after.get(b.image, {}),
+            }
+            for b in plan.builds
         ],
         "changes": [
             {

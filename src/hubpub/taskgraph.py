@@ -2,16 +2,19 @@
 them as their dependencies allow (executor.py makes the tasks of a plan and runs each one).
 
 Pure scheduling: nothing here talks to a registry or the engine; a task's work is the function
-``run_graph`` is given.
+``run_graph`` is given. :class:`SharedContent` and :class:`Once` are what tasks running at once
+share: a copy's content its tags wait for, a value computed by the first task that needs it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import Generic, Literal, Protocol, TypeVar
 
 from hubpub.errors import BuildError, HubpubError
 from hubpub.planner import Change
@@ -199,3 +202,47 @@ def _run_graph(
             results[task_id] = TaskResult(task, "not-started", error="interrupted")
         raise Interrupted([results[t.id] for t in tasks if t.id in results]) from None
     return results
+
+
+class SharedContent:
+    """The content a copy task moves, which the tags that follow it into the same repository
+    wait for. The copy task always starts first (it is submitted before them, with the same
+    dependencies, to a FIFO pool), so a waiting tag never holds the worker the copy needs."""
+
+    def __init__(self, owner: Task) -> None:
+        self._owner = owner
+        self._done = threading.Event()
+        self._ok = False
+        self.scopes: tuple[str, ...] | None = None  # the token scopes the content was written with
+
+    @contextlib.contextmanager
+    def owning(self) -> Iterator[SharedContent]:
+        try:
+            yield self
+            self._ok = True
+        finally:
+            self._done.set()
+
+    def wait(self) -> tuple[str, ...] | None:
+        """The scopes the content was written with, once it is; NotStarted if it failed."""
+        self._done.wait()
+        if not self._ok:
+            raise NotStarted(f"not started: {self._owner.label} did not complete")
+        return self.scopes
+
+
+V = TypeVar("V")
+
+
+class Once(Generic[V]):
+    """A value computed by the first caller; the others wait for it (a failure is retried)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: V | None = None
+
+    def get(self, compute: Callable[[], V]) -> V:
+        with self._lock:
+            if self._value is None:
+                self._value = compute()
+            return self._value

@@ -50,10 +50,13 @@ class BuildRequest:
     # "classic" unless said otherwise: the builder hubpub used before it knew BuildKit. The
     # config's default is "auto" (BuildKit where the engine has it), passed by the executor.
     builder: Builder = "classic"
+    # "os/arch[/variant]" to build for (platforms.py); None: the engine's own
+    platform: str | None = None
 
     @property
     def what(self) -> str:
-        return f"image {self.name!r}" if self.name else str(self.context)
+        what = f"image {self.name!r}" if self.name else str(self.context)
+        return f"{what} for {self.platform}" if self.platform else what
 
 
 class Refused(Exception):
@@ -104,6 +107,8 @@ def params(request: BuildRequest) -> dict[str, str]:
         query["target"] = request.target
     if request.cache_from:
         query["cachefrom"] = json.dumps(list(request.cache_from))
+    if request.platform:
+        query["platform"] = request.platform
     return query
 
 

@@ -286,6 +286,19 @@ class Engine:
         with response:
             yield _Stream(response.raw)
 
+    def platform_of(self, image_id: str) -> dict[str, str]:
+        """The ``os``, ``architecture`` and ``variant`` (when set) of a local image's config."""
+        try:
+            data = self._client.api.inspect_image(image_id)
+        except (self._err.DockerException, requests.RequestException) as exc:
+            raise EngineError(f"cannot inspect image {image_id}: {_first_line(exc)}") from None
+        found = {
+            "os": data.get("Os"),
+            "architecture": data.get("Architecture"),
+            "variant": data.get("Variant"),
+        }
+        return {key: str(value) for key, value in found.items() if value}
+
     def remove_untagged(self, image_id: str) -> bool:
         """Remove ``image_id`` if no name points to it (what a BuildKit build leaves once its
         image is exported: a dangling ``<none>`` image); True when removed. An image that is
@@ -320,6 +333,10 @@ def _classic_options(request: BuildRequest) -> dict[str, Any]:
         options["network_mode"] = request.network
     if request.cache_from:
         options["cache_from"] = list(request.cache_from)
+    if request.platform:
+        # Taken for a FROM it pulls, not for one the engine has already: the executor checks
+        # the built image's platform (docs/config.md, "Platforms").
+        options["platform"] = request.platform
     return options
 
 
