@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from hubpub.contentkey import LABEL
 from hubpub.desired import BuildSpec, DesiredImage, DesiredTag
 from hubpub.errors import PlanError
 from hubpub.observe import observe, observe_builds
 from hubpub.reference import Reference, Repository, parse_repository
-from hubpub.registry.models import Manifest, ManifestInfo
+from hubpub.registry.models import DOCKER_MANIFEST, OCI_INDEX, Manifest, ManifestInfo
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -80,3 +82,55 @@ def test_observe_builds_keys_only_the_images_named(tmp_path: Path) -> None:
     assert observe_builds(images, _EmptyRegistry(), building=()).observed.content_keys == {}
     with pytest.raises(PlanError, match="cannot read the Dockerfile"):
         observe_builds(images, _EmptyRegistry(), building={"tagged"})
+
+
+class _IndexRegistry(_EmptyRegistry):
+    """Every tag points to one OCI index; its children and their configs are never read."""
+
+    def __init__(self, index: Manifest) -> None:
+        self.index = index
+        self.reads: list[str] = []
+
+    def resolve(self, refs: Iterable[Reference]) -> dict[Reference, ManifestInfo | None]:
+        return dict.fromkeys(refs, self.index.info)
+
+    def get_manifest(self, ref: Reference) -> Manifest:
+        self.reads.append(str(ref.digest))
+        assert ref.digest == self.index.digest, "only the index is read"
+        return self.index
+
+
+def test_an_index_is_current_by_its_annotations_alone(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY x /x\n")
+    (tmp_path / "x").write_text("x")
+    repo = parse_repository("localhost:5000/o/app")
+    spec = BuildSpec(
+        tmp_path, tmp_path / "Dockerfile", None, platforms=("linux/amd64", "linux/arm64")
+    )
+    tag = DesiredTag(repo.with_tag("main"), "tags[0]", False)
+    image = DesiredImage("app", (repo,), (tag,), spec, None, None)
+    key = observe([image], _EmptyRegistry()).observed.content_keys["app"]
+    children = [
+        {"mediaType": DOCKER_MANIFEST, "size": 1, "digest": "sha256:" + c * 64, "platform": p}
+        for c, p in (
+            ("a", {"os": "linux", "architecture": "amd64"}),
+            ("b", {"os": "linux", "architecture": "arm64", "variant": "v8"}),
+        )
+    ]
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": children,
+        "annotations": {LABEL: key, "org.opencontainers.image.revision": "r" * 40},
+    }
+    index = Manifest.from_bytes(json.dumps(doc).encode(), OCI_INDEX)
+    registry = _IndexRegistry(index)
+
+    found = observe([image], registry)
+
+    observed = found.observed
+    assert observed.labels == {index.digest: key}
+    assert observed.indexes == frozenset({index.digest})
+    assert observed.index_platforms == {index.digest: ("linux/amd64", "linux/arm64")}
+    assert registry.reads == [index.digest]
+    assert found.specs[0].platforms == ("linux/amd64", "linux/arm64")

@@ -481,6 +481,57 @@ def test_a_tag_that_would_lose_platforms_is_warned_about(
         assert "multi-platform index" in change.warning
 
 
+AMD, ARM, ARM7 = "linux/amd64", "linux/arm64", "linux/arm/v7"
+
+
+@pytest.mark.parametrize(
+    ("case", "now", "platforms", "warning"),
+    [
+        ("a build of the engine's platform over an index", (AMD, ARM), (), "one platform only"),
+        ("a build of one platform over an index", (AMD, ARM), (ARM,), "one platform only"),
+        ("an index of the same platforms", (AMD, ARM), (AMD, ARM), None),
+        ("an index of more platforms", (AMD,), (AMD, ARM), None),
+        ("an index whose platforms are unknown", (), (AMD, ARM), None),
+        ("an index that drops one", (AMD, ARM, ARM7), (AMD, ARM), "its index has linux/arm/v7"),
+    ],
+)
+def test_a_multi_platform_build_over_an_index_says_which_platforms_it_drops(
+    case: str, now: tuple[str, ...], platforms: tuple[str, ...], warning: str | None
+) -> None:
+    image = ImageSpec("app", tags(A2), platforms=platforms)
+    observed = Observed(
+        tags={ref(A2): D_OLD},
+        content_keys={"app": KEY},
+        indexes=frozenset({D_OLD}),
+        index_platforms={D_OLD: now} if now else {},
+    )
+    plan = make_plan([image], observed)
+    [change] = plan.images[0].changes
+    assert plan.builds[0].platforms == platforms, case
+    if warning is None:
+        assert change.warning is None, case
+        assert plan.warnings == (), case
+    else:
+        assert change.warning is not None, case
+        assert warning in change.warning, case
+        assert [w.text for w in plan.warnings] == [change.warning]
+
+
+def test_an_index_that_holds_the_content_key_is_current() -> None:
+    image = ImageSpec("app", tags(A2), platforms=(AMD, ARM))
+    observed = Observed(
+        tags={ref(A2): D_OLD},
+        labels={D_OLD: KEY},
+        content_keys={"app": KEY},
+        indexes=frozenset({D_OLD}),
+        index_platforms={D_OLD: (AMD, ARM)},
+    )
+    plan = make_plan([image], observed)
+    assert plan.builds == ()
+    assert [c.action for c in plan.changes] == ["noop"]
+    assert plan.warnings == ()
+
+
 # --- tags only move forward (docs/config.md, "Tags only move forward") ----------------------
 
 PUBLISHED = "p" * 40
