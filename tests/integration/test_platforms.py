@@ -66,6 +66,11 @@ def test_two_platforms_on_one_engine_make_an_oci_index_that_docker_and_skopeo_re
     assert [b["platforms"] for b in planned["builds"]] == [["linux/amd64", "linux/arm64"]]
     assert "  * platforms: linux/amd64, linux/arm64" in project.ok("plan", *MAIN).stdout
 
+    # hubpub build: every platform built, nothing pushed.
+    built = project.ok("build", *MAIN)
+    assert "Build: 1 built, 0 failed; nothing pushed." in built.stdout
+    assert "[linux/arm64] " in built.stderr
+    assert "[linux/amd64] " in built.stderr
     project.ok("apply", *MAIN)
 
     index = skopeo.raw(target, f"{path}:main")
