@@ -133,6 +133,16 @@ def test_two_platforms_on_one_engine_make_an_oci_index_that_docker_and_skopeo_re
     project.ok("apply", *MAIN)
     assert [r for r in proxy.requests if r.method in ("PUT", "POST", "PATCH")] == []
 
+    # A config that drops a platform the tag's index has: the plan says which.
+    toml = (project.root / "hubpub.toml").read_text()
+    project.write("hubpub.toml", toml.replace('"linux/arm64"]', '"linux/arm/v7"]'))
+    project.commit("arm/v7 instead of arm64")
+    warned = project.ok("plan", *MAIN).stdout
+    assert (
+        "warning: its index has linux/arm64 now, which the config's platforms drop; after "
+        "this change it serves linux/amd64, linux/arm/v7"
+    ) in warned
+
 
 def test_a_run_step_of_an_arm64_build_runs_emulated_and_its_image_runs_on_arm64(
     docker_engine: DockerEngine,

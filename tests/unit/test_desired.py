@@ -303,6 +303,22 @@ def test_build_options_of_buildkit_and_rendered_cache_sources(repo: Repo) -> Non
         False,
     )
     assert plain.build.cache_from == ()
+    assert plain.build.platforms == ()  # the engine's platform, as before
+
+
+def test_platforms_reach_the_build_spec(repo: Repo) -> None:
+    text = """\
+        version = 1
+        [defaults]
+        platforms = ["linux/x86_64", "linux/arm64/v8"]
+        [[image]]
+        name = "app"
+        context = "."
+        repositories = ["reg.example/app"]
+        """
+    (app,) = desired(repo, text)
+    assert app.build is not None
+    assert app.build.platforms == ("linux/amd64", "linux/arm64")
 
 
 def test_source_promotion_and_only(repo: Repo) -> None:

@@ -159,6 +159,12 @@ def test_a_buildkit_request_carries_labels_network_cache_and_inline_cache(tmp_pa
     assert json.loads(full["buildargs"]) == {"A": "1", "BUILDKIT_INLINE_CACHE": "1"}
     assert json.loads(full["labels"]) == {"org.opencontainers.image.revision": "abc"}
     assert json.loads(full["cachefrom"]) == ["reg/app:main"]
+    assert "platform" not in full  # the engine's own unless asked
+    arm = params(BuildRequest(tmp_path, tmp_path / "Dockerfile", platform="linux/arm64"))
+    assert arm["platform"] == "linux/arm64"
+    assert BuildRequest(tmp_path, tmp_path / "D", name="app", platform="linux/arm64").what == (
+        "image 'app' for linux/arm64"
+    )
 
 
 def test_the_context_tar_starts_with_one_plain_header_and_honours_dockerignore(

@@ -137,6 +137,23 @@ def test_a_platform_warning_shows_in_text_json_summary_and_saved_plans(tmp_path:
     assert again.observed.indexes == frozenset({D_OLD})
 
 
+def test_the_platforms_of_a_build_show_in_text_json_and_saved_plans(tmp_path: Path) -> None:
+    _plan, observed = sample_plan()
+    platforms = ("linux/amd64", "linux/arm64")
+    images = [ImageSpec("app", (TargetTag(ref(f"{R}:sha-abc1234")),), platforms=platforms)]
+    plan = make_plan(images, Observed(tags={}, content_keys={"app": "sha256:" + "1" * 64}))
+    assert "  * platforms: linux/amd64, linux/arm64" in render_plan(plan).splitlines()
+    assert plan_json(plan)["builds"][0]["platforms"] == list(platforms)
+    path = tmp_path / "plan.json"
+    save(SavedPlan(plan, observed, "sha256:" + "f" * 64, "0" * 40), path)
+    assert load(path).plan.builds[0].platforms == platforms
+    single = make_plan(
+        [ImageSpec("app", (TargetTag(ref(f"{R}:sha-abc1234")),))],
+        Observed(tags={}, content_keys={"app": "sha256:" + "1" * 64}),
+    )
+    assert "platforms" not in plan_json(single)["builds"][0]  # the format as before
+
+
 def test_ci_lines_call_a_build_result_an_image_id_and_a_push_result_a_digest() -> None:
     plan, _ = sample_plan()
     tasks = tasks_for(plan)
