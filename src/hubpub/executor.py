@@ -232,7 +232,8 @@ class Executor:
         self.builds = builds
         self.push_auth = push_auth  # for the engine's pulls of base images
         self.built = BuiltImages(registry, layer_cache or LayerCache(None))
-        # image name -> (the ID its build gave, its engine name: local_name())
+        # image (or "<image> <platform>") -> (the ID its build gave, its engine name:
+        # local_name(), the engine that has it)
         self._built_ids: dict[str, tuple[str, str, EngineLike]] = {}
         self.progress = progress or NoProgress()
         self.max_workers = max_workers
