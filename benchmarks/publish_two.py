@@ -48,7 +48,8 @@ def main() -> None:
                 f"tags = [{tags}]\n",
             )
             project.commit()
-            docker(engine, "build", "-q", str(project.root / "app"))  # warm the build cache
+            # Warm the cache of the builder apply uses (BuildKit), as publish.py does.
+            project.hubpub("build", f"--redirect=docker.io={first.host}")
             for proxy in proxies:
                 proxy.clear()
             hub = project.hubpub("apply", f"--redirect=docker.io={first.host}")

@@ -10,7 +10,9 @@ image = the base + a fresh 20 MB layer, published to a registry that already hol
 - hubpub, warm: the export (``GET /images/{id}/get``, spooled and hashed), the layer cache
   naming the base's blob (one HEAD), the new layer compressed, the upload; each phase timed;
 - hubpub, cold: the same with an empty layer cache (every layer compressed; the base's blob
-  is still found by a HEAD and not uploaded).
+  is still found by a HEAD and not uploaded);
+- hubpub, staged: what apply does from ``HUBPUB_STAGE_ABOVE_MB`` (staged.py): the engine
+  pushes to the staging tag, hubpub reads its manifest and publishes it by digest.
 
 The layers are random bytes (gzip cannot shrink them: the compressor's worst case). Through
 the FaultProxy at 10 ms each way and 1 Gbit/s.
@@ -35,6 +37,7 @@ from hubpub.publish import prepare
 from hubpub.reference import Repository
 from hubpub.registry.client import RegistryClient
 from hubpub.registry.models import RegistryOptions
+from hubpub.staged import stage, staging_ref
 
 MB = 1000 * 1000
 BASES = [int(x) for x in os.environ.get("HUBPUB_BENCH_BASES", "20,200").split(",")]
@@ -77,7 +80,7 @@ def main() -> None:
                 primed.remember(LayerCache(cache_dir), target)
                 primed.close()
             results = []
-            for side in ("engine push", "hubpub warm", "hubpub cold"):
+            for side in ("engine push", "hubpub warm", "hubpub cold", "hubpub staged"):
                 name = side.replace(" ", "-")
                 context(work / name, base_tag, 20 * MB, name)
                 image = f"{repo}:{name}"
@@ -87,6 +90,23 @@ def main() -> None:
                 if side == "engine push":
                     docker(engine, "push", "-q", image)
                     note = ""
+                elif side == "hubpub staged":
+                    target = Repository(host, f"bench/b{base_mb}")
+                    with RegistryClient(options, environ={}) as client:
+                        image_id = hub_engine.image_id(image) or image
+                        t0 = time.perf_counter()
+                        staged = stage(
+                            lambda ref, i=image_id: hub_engine.push(i, ref),
+                            client,
+                            staging_ref(target, image_id),
+                        )
+                        t1 = time.perf_counter()
+                        client.publish_image(
+                            target, staged.manifest, staged.blobs, staged.homes_in(host)
+                        )
+                        t2 = time.perf_counter()
+                        staged.close()
+                    note = f"engine push to staging {t1 - t0:.2f} s, publish {t2 - t1:.2f} s"
                 else:
                     cache = LayerCache(cache_dir if side == "hubpub warm" else None)
                     target = Repository(host, f"bench/b{base_mb}")

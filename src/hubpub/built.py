@@ -1,8 +1,9 @@
 """The images an apply built, ready to publish (docs/registry.md#uploads-of-built-images).
 
-The build task of an image prepares it once (publish.py: export, compress, the manifest); the
-push and the copies of that image each write it into their repository from there, blobs then
-the manifest by digest, before their tag. The files are removed when the apply ends.
+The build task of an image prepares it once (publish.py: export, compress, the manifest; or,
+for a large image, staged.py: the engine's push to a staging reference); the push and the
+copies of that image each write it into their repository from there, blobs then the manifest
+by digest, before their tag. The files are removed when the apply ends.
 
 A multi-platform build prepares each platform's image under its own name and adds the index
 that lists them (multiplatform.py, :meth:`BuiltImages.add_index`): a publish then writes every
@@ -11,20 +12,23 @@ platform's image by digest, then the index by digest (docs/registry.md#multi-pla
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-from hubpub import publish
-from hubpub.errors import PlanError
+from hubpub import publish, staged
+from hubpub.errors import EngineError, PlanError
 from hubpub.layers import LayerCache
 from hubpub.publish import Exporter, Prepared, prepare
 from hubpub.reference import Reference, Repository
 from hubpub.registry.models import Manifest
 from hubpub.registry.publish import LocalBlob
+from hubpub.staged import stage
 
 
-class Registry(publish.Registry, Protocol):
+class Registry(publish.Registry, staged.Registry, Protocol):
     """What a built image's publish needs of the registry client."""
 
     def put_manifest(
@@ -38,6 +42,16 @@ class Registry(publish.Registry, Protocol):
         blobs: Sequence[LocalBlob],
         homes: Mapping[str, str] | None = None,
     ) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class Staging:
+    """The large-image path of a build (staged.py): the staging reference, the engine's push
+    to a reference (returning the pushed digest), and the image's diff IDs."""
+
+    ref: Reference
+    push: Callable[[Reference], str]
+    diff_ids: Sequence[str] = ()
 
 
 class BuiltImages:
@@ -83,6 +97,42 @@ class BuiltImages:
             index = self._indexes.get(image)
         return index[0] if index is not None else self.get(image).manifest
 
+    def ready(
+        self,
+        image: str,
+        export: Exporter,
+        staging: Staging | None,
+        targets: Sequence[Repository],
+        bases: Sequence[tuple[str, str]],
+        line: Callable[[str], None],
+    ) -> Prepared:
+        """:meth:`stage` when ``staging`` is given, else :meth:`prepare`; a staging push the
+        engine fails (an HTTP registry the engine does not trust, say) falls back to the
+        export, which hubpub's own client uploads."""
+        if staging is not None:
+            try:
+                return self.stage(image, staging.push, staging.ref, staging.diff_ids, line)
+            except EngineError as exc:
+                line(f"the engine's push failed, exporting instead: {exc}")
+        return self.prepare(image, export, targets, bases, line)
+
+    def stage(
+        self,
+        image: str,
+        push: Callable[[Reference], str],
+        ref: Reference,
+        diff_ids: Sequence[str],
+        line: Callable[[str], None],
+    ) -> Prepared:
+        """The large-image path (staged.py): the engine pushes to the staging reference
+        ``ref``; every target then mounts the blobs from there."""
+        line(f"pushing the image to the staging reference {ref}")
+        prepared = stage(push, self.registry, ref, diff_ids)
+        line(f"staged; manifest {prepared.manifest.digest}")
+        with self._lock:
+            self._prepared[image] = prepared
+        return prepared
+
     def get(self, image: str) -> Prepared:
         with self._lock:
             prepared = self._prepared.get(image)
@@ -121,3 +171,11 @@ class BuiltImages:
                 prepared.close()
             self._prepared.clear()
             self._indexes.clear()
+
+
+def local_name(repository: Repository) -> str:
+    """The engine's name for the last build published to ``repository``:
+    ``hubpub-local/<registry>/<path>:latest``, the registry's ``:`` made ``-`` (two configs that
+    name an image alike but publish elsewhere keep apart)."""
+    host = re.sub(r"[^a-z0-9.-]+", "-", repository.registry.lower()).strip(".-") or "registry"
+    return f"hubpub-local/{host}/{repository.path}:latest"

@@ -3,7 +3,8 @@
 Each change of the plan becomes a task; a build is a task of its own. Tasks wait only for what
 they need:
 
-- ``build`` (once per image), then built.py exports it and compresses its layers once;
+- ``build`` (once per image), then built.py exports it and compresses its layers once (a
+  large one: the engine pushes it to a staging reference, staged.py);
   ``push`` writes its blobs, its manifest by digest, then the tag (built.py);
 - ``tag``: GET the manifest by digest in the repository that holds it, PUT the same bytes under
   the new tag (no blob moves);
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +36,7 @@ from functools import partial
 from typing import Protocol
 
 from hubpub.archive import Readable
-from hubpub.built import BuiltImages
+from hubpub.built import BuiltImages, Staging, local_name
 from hubpub.built import Registry as BuiltRegistry
 from hubpub.desired import DesiredImage
 from hubpub.engine import BuildRequest, PushAuth
@@ -46,6 +46,7 @@ from hubpub.planner import Change, Plan
 from hubpub.platformbuild import PlatformBuilds
 from hubpub.reference import Reference, Repository, parse_reference
 from hubpub.registry.models import Manifest, ManifestInfo
+from hubpub.staged import STAGE_ABOVE_BYTES, staging_ref, wanted
 from hubpub.swap import SETTLE_SECONDS, CompareAndSwap, MoveCheck
 from hubpub.taskgraph import (
     NoProgress,
@@ -90,6 +91,16 @@ class EngineLike(Protocol):
     def remove_untagged(self, image_id: str) -> bool: ...
 
     def platform_of(self, image_id: str) -> dict[str, str]: ...
+
+    def image_facts(self, image_id: str) -> tuple[int, tuple[str, ...]]: ...
+
+    def push(
+        self,
+        image: str,
+        ref: Reference,
+        auth: PushAuth | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -223,8 +234,10 @@ class Executor:
         settle: float = SETTLE_SECONDS,
         layer_cache: LayerCache | None = None,
         recheck_moves: bool = False,
+        stage_above: int | None = STAGE_ABOVE_BYTES,
     ) -> None:
         self.registry = registry
+        self.stage_above = stage_above  # staged.py: large builds go through the engine's push
         self.swap = CompareAndSwap(registry, moves, settle, recheck=recheck_moves)
         self._engine_factory = engine
         self._engine: EngineLike | None = None
@@ -411,7 +424,15 @@ class Executor:
         if targets:
             with self._engine_lock:
                 self._built_ids[task.image] = (image_id, local_name(targets[0]), engine)
-        done = self.built.prepare(task.image, lambda: engine.export(image_id), targets, bases, line)
+        facts = engine.image_facts(image_id) if self.stage_above is not None and targets else None
+        staging = None
+        if facts is not None and wanted(facts[0], targets, self.stage_above):
+            key = next((b.content_key for b in self._plan.builds if b.image == task.image), None)
+            auth = self.push_auth(targets[0].registry)
+            ref = staging_ref(targets[0], key or image_id)
+            staging = Staging(ref, lambda r: engine.push(image_id, r, auth, line), facts[1])
+        export = partial(engine.export, image_id)
+        done = self.built.ready(task.image, export, staging, targets, bases, line)
         self._known(done.manifest)
         return image_id
 
@@ -473,11 +494,3 @@ def manifest_home(task: Task) -> Repository:
     if task.change is None or task.change.source is None:
         raise PlanError(f"task {task.label} has no source")
     return task.change.source.repository
-
-
-def local_name(repository: Repository) -> str:
-    """The engine's name for the last build published to ``repository``:
-    ``hubpub-local/<registry>/<path>:latest``, the registry's ``:`` made ``-`` (two configs that
-    name an image alike but publish elsewhere keep apart)."""
-    host = re.sub(r"[^a-z0-9.-]+", "-", repository.registry.lower()).strip(".-") or "registry"
-    return f"hubpub-local/{host}/{repository.path}:latest"

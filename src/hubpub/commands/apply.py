@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from hubpub import github
+from hubpub import github, staged
 from hubpub.commands._options import plan_options
 from hubpub.commands._session import Session, checkout_warnings, refuse_dirty, session
 from hubpub.errors import HubpubError, PlanError, StalePlanError
@@ -228,6 +228,7 @@ def _execute(
         # A saved plan's skips and observation come from a file: each tag that only moves
         # forward is decided again against what it points to now.
         recheck_moves=saved,
+        stage_above=staged.threshold(current.environ.get("HUBPUB_STAGE_ABOVE_MB")),
     )
     with display or contextlib.nullcontext():
         return executor.apply(plan, allow_overwrite=allow_overwrite)

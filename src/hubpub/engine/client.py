@@ -1,11 +1,16 @@
-"""The Docker engine: pulls of bases, builds, tags, exports (the engine package's ``Engine``).
+"""The Docker engine: pulls of bases, builds, tags, exports, and pushes to a staging reference
+(the engine package's ``Engine``).
 
-Built images are not pushed by the engine: apply exports them and uploads them itself
-(docs/registry.md#uploads-of-built-images). The SDK's quirks this module absorbs
-(docs/registry.md#docker-sdk-quirks):
+A built image is exported and uploaded by apply, or, when large, pushed by the engine to a
+staging reference and composed registry-side (docs/registry.md#uploads-of-built-images). The
+SDK's quirks this module absorbs (docs/registry.md#docker-sdk-quirks):
 
-- Build and pull errors arrive as lines of the stream (``errorDetail``), not as exceptions:
-  every line is read, and the first error becomes an :class:`~hubpub.errors.EngineError`.
+- Build, pull and push errors arrive as lines of the stream (``errorDetail``), not as
+  exceptions: every line is read, and the first error becomes an
+  :class:`~hubpub.errors.EngineError`.
+- ``push`` without ``tag`` pushes every local tag of the repository: the tag is always given.
+- The pushed manifest digest is in the ``aux`` line (classic image store) and in the status
+  line ``"<tag>: digest: sha256:… size: N"``; either is enough, both are read.
 - An image ID is a config digest (classic image store) or a manifest digest (containerd
   store); it is never compared with a registry digest, only used as a stand-in for an
   unpullable base image.
@@ -23,7 +28,7 @@ import json
 import os
 import re
 import tarfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +37,10 @@ import requests
 from hubpub.engine import buildkit
 from hubpub.engine.buildkit import BuildRequest, LineCallback
 from hubpub.engine.sdk import sdk_module
+from hubpub.engine.streams import _drain, _first_line, _report, _Stream
 from hubpub.errors import EngineError, HubpubError
 from hubpub.logs import mask
-from hubpub.reference import Repository, parse_reference
+from hubpub.reference import Reference, Repository, parse_reference
 
 if TYPE_CHECKING:
     import docker
@@ -48,6 +54,7 @@ def _errors() -> Any:
     return sdk_module("docker.errors")
 
 
+_DIGEST_LINE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 _BUILT_LINE = re.compile(r"Successfully built ([0-9a-f]{12,64})")
 
 
@@ -65,6 +72,10 @@ class PushAuth:
         if self.identity_token:
             return {"identitytoken": self.identity_token, "serveraddress": server}
         return {"username": self.username, "password": self.password, "serveraddress": server}
+
+
+# Pushes of a name another run re-tags before one is known to be this run's image.
+_PUSH_ATTEMPTS = 5
 
 
 class Engine:
@@ -129,6 +140,78 @@ class Engine:
         except (self._err.DockerException, requests.RequestException) as exc:
             raise EngineError(f"cannot inspect image {name}: {_first_line(exc)}") from None
         return str(data["Id"])
+
+    def image_facts(self, image_id: str) -> tuple[int, tuple[str, ...]]:
+        """The size of ``image_id`` in bytes (uncompressed, base included) and its diff IDs."""
+        try:
+            data = self._client.api.inspect_image(image_id)
+        except (self._err.DockerException, requests.RequestException) as exc:
+            raise EngineError(f"cannot inspect image {image_id}: {_first_line(exc)}") from None
+        layers = (data.get("RootFS") or {}).get("Layers") or ()
+        return int(data.get("Size") or 0), tuple(str(layer) for layer in layers)
+
+    def push(
+        self,
+        image: str,
+        ref: Reference,
+        auth: PushAuth | None = None,
+        on_line: LineCallback | None = None,
+    ) -> str:
+        """Tag ``image`` as ``ref``, push that one tag, untag it; return the pushed manifest
+        digest, which is ``image``'s.
+
+        Another apply on the same engine may re-tag the name between this tag and the push,
+        which then sends the other run's image. The engine records the digest it pushed on the
+        image it pushed, so the push is ``image``'s only when ``image`` carries that digest;
+        else it is tagged and pushed again."""
+        if ref.tag is None:
+            raise EngineError(f"cannot push {ref}: a tag is required")
+        repository, name = str(ref.repository), f"{ref.repository}:{ref.tag}"
+        auth_config = auth.as_auth_config(ref.registry) if auth is not None else None
+        api = self._client.api
+        for _attempt in range(_PUSH_ATTEMPTS):
+            self.tag(image, name)
+            try:
+                stream = api.push(
+                    repository, tag=ref.tag, stream=True, decode=True, auth_config=auth_config
+                )
+                digest = self._read_push(ref, stream, on_line)
+                data = api.inspect_image(image)
+            except EngineError:
+                raise
+            except (self._err.DockerException, requests.RequestException) as exc:
+                raise EngineError(f"push of {ref} failed: {_first_line(exc)}") from None
+            if any(str(n).endswith(f"@{digest}") for n in data.get("RepoDigests") or ()):
+                with contextlib.suppress(self._err.DockerException, requests.RequestException):
+                    api.remove_image(name, noprune=True)  # the name only; the image stays
+                return digest
+        raise EngineError(
+            f"push of {ref} failed: another process re-tagged {name} on the engine during "
+            f"each of {_PUSH_ATTEMPTS} pushes"
+        )
+
+    def _read_push(
+        self, ref: Reference, stream: Iterator[dict[str, Any]], on_line: LineCallback | None
+    ) -> str:
+        digest: str | None = None
+
+        def handle(line: Mapping[str, Any]) -> None:
+            nonlocal digest
+            aux = line.get("aux")
+            if isinstance(aux, dict) and str(aux.get("Digest", "")).startswith("sha256:"):
+                digest = str(aux["Digest"])
+            status = line.get("status")
+            if isinstance(status, str) and digest is None:
+                found = _DIGEST_LINE.search(status)
+                digest = found.group(1) if found else None
+            _report(line, "status", on_line)
+
+        error = _drain(stream, handle)
+        if error is not None:
+            raise EngineError(f"push of {ref} failed: {mask(error.strip())}")
+        if digest is None:
+            raise EngineError(f"push of {ref} finished without a digest")
+        return digest
 
     def ensure_base(
         self,
@@ -340,57 +423,6 @@ def _classic_options(request: BuildRequest) -> dict[str, Any]:
     return options
 
 
-class _Stream:
-    """A response body whose read errors (urllib3's, which are not OSErrors) are OSErrors."""
-
-    def __init__(self, raw: Any) -> None:
-        self._raw = raw
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            return bytes(self._raw.read(size))
-        except OSError:
-            raise
-        except Exception as exc:
-            raise OSError(f"the engine's stream broke: {type(exc).__name__}: {exc}") from exc
-
-
-def _drain(
-    stream: Iterable[Mapping[str, Any]], handle: Callable[[Mapping[str, Any]], None]
-) -> str | None:
-    """Read an engine stream (build, pull) to the end and return its first error.
-
-    The docker SDK reports these errors inside the stream, not as exceptions, and one may
-    follow other lines (docs/registry.md#docker-sdk-quirks): every line is read, and each
-    line that is not an error goes to ``handle``."""
-    error: str | None = None
-    for line in stream:
-        problem = _stream_error(line)
-        if problem is None:
-            handle(line)
-        elif error is None:
-            error = problem
-    return error
-
-
-def _report(line: Mapping[str, Any], key: str, on_line: LineCallback | None) -> None:
-    """Pass the text of a stream line (``stream`` of a build, ``status`` of a pull,
-    with its layer id) to ``on_line``."""
-    text = line.get(key)
-    if on_line is None or not isinstance(text, str) or not text.strip():
-        return
-    progress = line.get("id")
-    on_line(f"{progress}: {text.rstrip()}" if progress else text.rstrip())
-
-
-def _stream_error(line: Mapping[str, Any]) -> str | None:
-    """The error a line of a build or pull stream reports, if it is one."""
-    if "error" not in line and "errorDetail" not in line:
-        return None
-    detail = line.get("errorDetail") or {}
-    return str(detail.get("message") or line.get("error") or line)
-
-
 def _quote(text: str) -> str:
     """A Dockerfile double-quoted word: JSON's escaping, and ``$`` kept from substitution."""
     return json.dumps(text, ensure_ascii=False).replace("$", "\\$")
@@ -407,22 +439,3 @@ def _unreachable(where: str) -> EngineError:
         f"cannot reach the Docker engine at {where}",
         hint="start dockerd, or set DOCKER_HOST to the engine's address",
     )
-
-
-# A URL's query: the engine API takes the build args there, and they may carry secrets.
-_QUERY = re.compile(r"\?[^\s'\"]+")
-
-
-def _first_line(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(exc, requests.HTTPError) and response is not None:
-        # The SDK's APIError text is "500 Server Error for <URL with the build args>: ...".
-        text = f"{response.status_code} {response.reason} from the engine"
-        explanation = getattr(exc, "explanation", None)
-        if isinstance(explanation, bytes):
-            explanation = explanation.decode("utf-8", "replace")
-        if explanation:
-            text += f" ({str(explanation).strip()})"
-    else:
-        text = str(exc).strip() or type(exc).__name__
-    return mask(_QUERY.sub("?…", text.splitlines()[0]))
