@@ -18,6 +18,7 @@ import hashlib
 import json
 import posixpath
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -60,13 +61,16 @@ class _Spooled:
     size: int
 
 
-def read_archive(stream: Readable, folder: Path) -> ExportedImage:
+def read_archive(
+    stream: Readable, folder: Path, pick: Callable[[Any], dict[str, Any]] | None = None
+) -> ExportedImage:
     """The image of a single-image docker-archive read from ``stream``, its files spooled to
-    ``folder`` (which the caller removes)."""
+    ``folder`` (which the caller removes); ``pick``: the entry of ``manifest.json`` to read
+    when the archive may hold several (a file source's, filesource.select_archive)."""
     files: dict[str, _Spooled] = {}
     links: dict[str, str] = {}
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=stream, mode="r|*") as tar:  # type: ignore[call-overload]
             for index, member in enumerate(tar):
                 name = posixpath.normpath(member.name)
                 if member.issym() or member.islnk():
@@ -80,9 +84,12 @@ def read_archive(stream: Readable, folder: Path) -> ExportedImage:
     except (tarfile.TarError, OSError) as exc:
         raise EngineError(f"cannot read the image the engine exported: {exc}") from None
     manifest = _read_json(_resolve("manifest.json", files, links).path, "manifest.json")
-    if not isinstance(manifest, list) or len(manifest) != 1 or not isinstance(manifest[0], dict):
+    if pick is not None:
+        entry = pick(manifest)
+    elif not isinstance(manifest, list) or len(manifest) != 1 or not isinstance(manifest[0], dict):
         raise EngineError("the engine exported an archive without exactly one image")
-    entry = manifest[0]
+    else:
+        entry = manifest[0]
     config = _resolve(str(entry.get("Config", "")), files, links).path.read_bytes()
     layers = []
     for name in entry.get("Layers") or ():

@@ -16,7 +16,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from hubpub import publish, staged
 from hubpub.errors import EngineError, PlanError
@@ -72,9 +72,10 @@ class BuiltImages:
         targets: Sequence[Repository],
         bases: Sequence[tuple[str, str]],
         line: Callable[[str], None],
+        pick: Callable[[Any], dict[str, Any]] | None = None,
     ) -> Prepared:
         line("exporting the image and compressing its layers")
-        prepared = prepare(export, targets, self.registry, self.cache, bases=bases)
+        prepared = prepare(export, targets, self.registry, self.cache, bases=bases, pick=pick)
         line(
             f"layers: {prepared.compressed} compressed, {prepared.reused} reused (layer cache), "
             f"{prepared.from_base} from the base image; manifest {prepared.manifest.digest}"

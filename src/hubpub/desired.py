@@ -15,6 +15,7 @@ from typing import Literal
 
 from hubpub.config.model import Config, Image
 from hubpub.errors import ConfigError, ReferenceError_, TemplateError
+from hubpub.filesource import FileSource, parse_file_source
 from hubpub.gitstate import GitState
 from hubpub.reference import Reference, Repository, parse_reference, parse_repository
 from hubpub.templating import (
@@ -64,9 +65,10 @@ class DesiredImage:
     name: str
     repositories: tuple[Repository, ...]
     tags: tuple[DesiredTag, ...]  # every repository × every tag value, stable order
-    build: BuildSpec | None  # exactly one of build / source
+    build: BuildSpec | None  # exactly one of build / source / file
     source: Reference | None  # rendered promotion source
     version: str | None  # metadata-action's "version" (first tag by priority)
+    file: FileSource | None = None  # a source on disk: oci:DIR, docker-archive:FILE
 
     @property
     def refs(self) -> tuple[Reference, ...]:
@@ -137,6 +139,7 @@ def _desired(config: Config, image: Image, git: GitState, env: Mapping[str, str]
     where = f"image '{image.name}'"
     build: BuildSpec | None = None
     source: Reference | None = None
+    file: FileSource | None = None
     if image.context is not None:
         folder = (config.root / image.context).resolve()
         build = BuildSpec(
@@ -162,15 +165,10 @@ def _desired(config: Config, image: Image, git: GitState, env: Mapping[str, str]
         if not text:
             raise LocatedTemplateError(f"{where}, source: the template renders empty", ("source",))
         try:
-            source = parse_reference(text)
-        except ReferenceError_ as exc:
+            file = parse_file_source(text, config.root)
+        except ValueError as exc:
             raise LocatedTemplateError(f"{where}, source: {exc}", ("source",)) from None
-        if source.tag is None and source.digest is None:
-            raise LocatedTemplateError(
-                f"{where}, source: {shorten(text)!r} names no tag or digest",
-                ("source",),
-                hint="write the tag to promote, e.g. ':sha-{{ git.short_sha }}'",
-            )
+        source = None if file is not None else _source(text, where)
     return DesiredImage(
         name=image.name,
         repositories=tuple(repositories),
@@ -178,7 +176,22 @@ def _desired(config: Config, image: Image, git: GitState, env: Mapping[str, str]
         build=build,
         source=source,
         version=values.version,
+        file=file,
     )
+
+
+def _source(text: str, where: str) -> Reference:
+    try:
+        source = parse_reference(text)
+    except ReferenceError_ as exc:
+        raise LocatedTemplateError(f"{where}, source: {exc}", ("source",)) from None
+    if source.tag is None and source.digest is None:
+        raise LocatedTemplateError(
+            f"{where}, source: {shorten(text)!r} names no tag or digest",
+            ("source",),
+            hint="write the tag to promote, e.g. ':sha-{{ git.short_sha }}'",
+        )
+    return source
 
 
 def _cache_from(image: Image, context: Mapping[str, object], where: str) -> tuple[str, ...]:

@@ -41,6 +41,7 @@ from hubpub.built import Registry as BuiltRegistry
 from hubpub.desired import DesiredImage
 from hubpub.engine import BuildRequest, PushAuth
 from hubpub.errors import EngineError, PlanError
+from hubpub.fileimages import FileImages
 from hubpub.layers import LayerCache
 from hubpub.planner import Change, Plan
 from hubpub.platformbuild import PlatformBuilds
@@ -193,9 +194,9 @@ class _PlanTasks:
         from_build = False
         if change.via == "push":
             image = next(i for i in self.plan.images if i.name == change.image)
-            if image.build is None:
+            if image.build is None and image.file is None:
                 raise PlanError(f"plan pushes {change.ref} but builds no image {change.image}")
-            deps = (f"build {change.image}",)
+            deps = (f"build {change.image}",) if image.build is not None else ()
         elif change.source is not None and change.source.digest is None:
             name, writer = change.image, self.writes.get(change.source)
             if writer is None:
@@ -235,6 +236,7 @@ class Executor:
         layer_cache: LayerCache | None = None,
         recheck_moves: bool = False,
         stage_above: int | None = STAGE_ABOVE_BYTES,
+        files: FileImages | None = None,
     ) -> None:
         self.registry = registry
         self.stage_above = stage_above  # staged.py: large builds go through the engine's push
@@ -245,6 +247,7 @@ class Executor:
         self.builds = builds
         self.push_auth = push_auth  # for the engine's pulls of base images
         self.built = BuiltImages(registry, layer_cache or LayerCache(None))
+        self.files = files  # the images published from files (fileimages.py), no build
         # image (or "<image> <platform>") -> (the ID its build gave, its engine name:
         # local_name(), the engine that has it)
         self._built_ids: dict[str, tuple[str, str, EngineLike]] = {}
@@ -316,7 +319,7 @@ class Executor:
             raise PlanError(f"task {task.label} has no reference")
         scopes = None
         if task.kind == "push":
-            scopes, manifest = self.built.publish(task.image, task.ref.repository)
+            scopes, manifest = self._publish(task, task.ref.repository)
         elif task.content_of is not None:
             # The copy owns the content; this tag only waits for it (and is "not started"
             # when it failed, as if it had waited for the whole copy).
@@ -326,7 +329,7 @@ class Executor:
             with self._contents[task.id].owning() as content:
                 manifest = self._source_manifest(task, deps)
                 if task.from_build:
-                    content.scopes, _ = self.built.publish(task.image, task.ref.repository)
+                    content.scopes, _ = self._publish(task, task.ref.repository)
                 else:
                     content.scopes = self.registry.copy_content(
                         manifest_home(task), task.ref.repository, manifest
@@ -351,6 +354,8 @@ class Executor:
     def _source_manifest(self, reader: Task, deps: Sequence[TaskResult]) -> Manifest:
         """The manifest ``reader`` (a tag or copy) takes, by digest: the plan's, or the one
         the task it waited for produced."""
+        if reader.from_build and self.files is not None and reader.image in self.files:
+            return self.files.top(reader.image)
         if reader.from_build:
             return self.built.manifest(reader.image)
         source = reader.change.source if reader.change is not None else None
@@ -360,6 +365,17 @@ class Executor:
         if digest is None:
             raise PlanError(f"no digest known for {source}")
         return self._manifest(source.repository, digest)
+
+    def _publish(self, task: Task, repo: Repository) -> tuple[tuple[str, ...], Manifest]:
+        """The image of ``task`` into ``repo`` from what hubpub holds: its build's export, or
+        its file (checked against the plan's digest first); its tags then read no manifest."""
+        if self.files is None or task.image not in self.files:
+            return self.built.publish(task.image, repo)
+        desired = task.change.desired if task.change is not None else None
+        scopes, manifest = self.files.publish(task.image, repo, desired)
+        with self._manifest_lock:
+            self._manifests.setdefault(manifest.digest, Once()).get(lambda: manifest)
+        return scopes, manifest
 
     def _inside_bases(self, task: Task, deps: Sequence[TaskResult]) -> list[tuple[str, str]]:
         """(FROM as written, digest) for each base another image of the plan publishes: the

@@ -140,6 +140,7 @@ def image_spec(
         # the FROMs only: a source is the promotion's own (ImageSpec.source)
         uses=tuple((text, ref) for text, ref in uses if ref != image.source),
         platforms=image.build.platforms if image.build is not None else (),
+        file=str(image.file) if image.file is not None else None,
     )
 
 

@@ -123,6 +123,7 @@ def _image_json(image: ImagePlan) -> dict[str, Any]:
             **({"platforms": list(build.platforms)} if build.platforms else {}),
         },
         "after": list(image.after),
+        **({"file": image.file} if image.file is not None else {}),
         "changes": [
             {
                 "ref": str(c.ref),
@@ -429,6 +430,7 @@ def _from_json(data: Mapping[str, Any]) -> SavedPlan:
                 source=_opt_ref(item["source"]),
                 content_key=item["content_key"],
                 after=tuple(str(name) for name in item.get("after", [])),
+                file=str(item["file"]) if item.get("file") is not None else None,
             )
         )
     opts = data["options"]

@@ -93,6 +93,7 @@ class ImageSpec:
     uses: tuple[tuple[str, Reference], ...] = ()
     # the platforms a build makes (an index of them when two or more); empty: the engine's
     platforms: tuple[str, ...] = ()
+    file: str | None = None  # a source on disk (filesource.py); its digest is in sources
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ class Observed:
     labels: Mapping[str, str | None] = field(default_factory=dict)
     # image name -> content key of its build context (images built from a context only)
     content_keys: Mapping[str, str] = field(default_factory=dict)
-    # image name -> digest of its promotion source (None: the source does not exist)
+    # image name -> digest of its promotion source (None: the source does not exist), or of
+    # its file source's top manifest
     sources: Mapping[str, str | None] = field(default_factory=dict)
     # image name -> other tags of its target repositories, (reference, digest): where an image
     # with the current content key may sit when no desired tag points to it yet (a version tag
@@ -167,6 +169,7 @@ class ImagePlan:
     source: Reference | None = None
     content_key: str | None = None
     after: tuple[str, ...] = ()  # the images of the plan it depends on (depgraph.py)
+    file: str | None = None  # published from this file (ImageSpec.file)
 
 
 @dataclass(frozen=True)
@@ -304,6 +307,12 @@ def _plan_image(
         changes = _changes(image, current, digest, holders, observed.indexes, skips, build=False)
         return ImagePlan(image.name, None, changes, source=image.source)
 
+    if image.file is not None:
+        # Its digest is known before any write: tags holding it stay; the first tag of another
+        # repository is "pushed" from the file, the others follow from there.
+        digest = observed.sources.get(image.name)
+        changes = _changes(image, current, digest, {}, observed.indexes, skips, build=True)
+        return ImagePlan(image.name, None, changes, file=image.file)
     key = observed.content_keys.get(image.name)
     if not rebuild and key is not None:
         others = observed.others.get(image.name, ())
@@ -390,32 +399,12 @@ def _changes(
     for tag in image.tags:
         now = current[tag.ref]
         if desired is not None and now == desired:
-            changes.append(
-                Change(
-                    image.name,
-                    tag.ref,
-                    "noop",
-                    None,
-                    now,
-                    desired,
-                    immutable=tag.immutable,
-                    rule=tag.rule,
-                )
-            )
+            noop = Change(image.name, tag.ref, "noop", None, now, desired, rule=tag.rule)
+            changes.append(replace(noop, immutable=tag.immutable))
             continue
         if tag.ref in skips:
-            changes.append(
-                Change(
-                    image.name,
-                    tag.ref,
-                    "skip",
-                    None,
-                    now,
-                    desired,
-                    rule=tag.rule,
-                    reason=skips[tag.ref],
-                )
-            )
+            skip = Change(image.name, tag.ref, "skip", None, now, desired, rule=tag.rule)
+            changes.append(replace(skip, reason=skips[tag.ref]))
             continue
         if now is None:
             action: Action = "create"

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from hubpub import baselayers
 from hubpub.archive import Layer, Readable, read_archive
@@ -95,14 +95,16 @@ def prepare(
     *,
     bases: Sequence[tuple[str, str]] = (),
     workers: int | None = None,
+    pick: Callable[[Any], dict[str, Any]] | None = None,
 ) -> Prepared:
     """Export the image, reuse the cached blobs every target registry holds and the blobs of
     its ``bases`` ((name, registry digest): baselayers.py), compress the other layers in
-    parallel threads, and compose the manifest."""
+    parallel threads, and compose the manifest. ``pick``: archive.read_archive's (a
+    docker-archive file holding several images)."""
     folder = Path(tempfile.mkdtemp(prefix="hubpub-export-"))
     try:
         with export() as stream:
-            image = read_archive(stream, folder)
+            image = read_archive(stream, folder, pick)
         registries = {api_host(t.registry): t.registry for t in targets}
         with ThreadPoolExecutor(workers or os.cpu_count() or 2, "hubpub-layers") as pool:
             reused = list(

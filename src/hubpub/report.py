@@ -63,6 +63,8 @@ def render_plan(plan: Plan, builders: Mapping[str, str] | None = None) -> str:
     lines: list[str] = []
     for image in plan.images:
         notes = [f"promoted from {image.source}"] if image.source is not None else []
+        if image.file is not None:
+            notes.append(f"from {image.file}")
         if image.after:
             notes.append(f"after: {', '.join(image.after)}")
         header = f"image {image.name}" + (f" ({', '.join(notes)})" if notes else "")

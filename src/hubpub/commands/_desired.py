@@ -16,6 +16,7 @@ from hubpub.contentkey import dockerfile_problems
 from hubpub.desired import BuildSpec, DesiredImage, desired_images
 from hubpub.engine.buildkit import session_mounts
 from hubpub.errors import ConfigError, TemplateError
+from hubpub.fileimages import check_file_source
 from hubpub.gitstate import GitState, read_git_state
 from hubpub.templating import LocatedTemplateError
 
@@ -74,6 +75,8 @@ def check_files(config: Config, images: list[DesiredImage], git: GitState) -> No
             )
             problems.append(str(error))
     for image in images:
+        if image.file is not None:
+            problems.extend(_file_problems(config, image))
         if image.build is None:
             continue
         index = [i.name for i in config.images].index(image.name)
@@ -136,6 +139,19 @@ def _dockerfile_problems(config: Config, index: int, name: str, build: BuildSpec
         )
         out.append(problem)
     return out
+
+
+def _file_problems(config: Config, image: DesiredImage) -> list[str]:
+    """A file source that is missing, no layout or archive, or ambiguous (fileimages.py).
+    Not checked against git: a build output is usually untracked (docs/config.md#file-sources)."""
+    assert image.file is not None
+    try:
+        check_file_source(image.file)
+    except ConfigError as exc:
+        index = [i.name for i in config.images].index(image.name)
+        where = where_in(config.path, ("image", index, "source"))
+        return [f"{where}image[{image.name}].source: {image.file}: {exc}"]
+    return []
 
 
 def _outside_problems(config: Config, image: DesiredImage, index: int, top: Path) -> list[str]:

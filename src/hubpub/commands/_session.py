@@ -25,8 +25,10 @@ from hubpub.desired import BuildSpec, DesiredImage, desired_images
 from hubpub.engine import Engine, PushAuth
 from hubpub.errors import EngineError, HubpubError, PlanError
 from hubpub.executor import BuildInputs
+from hubpub.fileimages import FileImages
 from hubpub.gitstate import GitState, Relation, commit_relations
 from hubpub.labelcache import LabelCache
+from hubpub.layers import LayerCache
 from hubpub.observe import Observation, dependencies_of, observe, observe_builds
 from hubpub.planner import Commit, Plan, PlanWarning, make_plan
 from hubpub.provenance import MoveGuard
@@ -61,6 +63,7 @@ class Session:
     # With --only: the images outside it that a selected image depends on -> those selected
     # images. They are planned too, and must not change (make_plan below).
     support: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _files: FileImages | None = None
 
     def plan(
         self, observation: Observation, *, rebuild: bool, allow_backwards: bool = False
@@ -171,7 +174,7 @@ class Session:
         return found
 
     def observe(self, *, rebuild: bool) -> Observation:
-        return observe(
+        observation = observe(
             self.desired,
             self.registry,
             engine=self.local_engine,
@@ -180,6 +183,25 @@ class Session:
             rebuild=rebuild,
             lineage=self.lineage,
         )
+        # A file source's digest is its top manifest's (fileimages.py), read once for the run.
+        files = self.files(observation)
+        sources = dict(observation.observed.sources)
+        indexes = set(observation.observed.indexes)
+        for image in observation.images:
+            if image.file is not None and image.tags:
+                top = files.top(image.name)
+                sources[image.name] = top.digest
+                if top.is_index:
+                    indexes.add(top.digest)
+        observed = replace(observation.observed, sources=sources, indexes=frozenset(indexes))
+        return replace(observation, observed=observed)
+
+    def files(self, observation: Observation) -> FileImages:
+        """The images of the run published from files, read when first asked for."""
+        if self._files is None:
+            cache = LayerCache.default(self.environ)
+            self._files = FileImages(self.registry, cache, observation.images)
+        return self._files
 
     def observe_builds(self, building: Collection[str]) -> Observation:
         """The content keys of the images named only (a saved plan's builds: apply.py)."""
@@ -227,6 +249,8 @@ class Session:
         return tuple(checked)
 
     def close(self, *, wait: bool = True) -> None:
+        if self._files is not None:
+            self._files.close()
         if self._engine is not None:
             self._engine.close()
         self.registry.close(wait=wait)

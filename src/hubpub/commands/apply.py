@@ -229,6 +229,7 @@ def _execute(
         # forward is decided again against what it points to now.
         recheck_moves=saved,
         stage_above=staged.threshold(current.environ.get("HUBPUB_STAGE_ABOVE_MB")),
+        files=current.files(observation),
     )
     with display or contextlib.nullcontext():
         return executor.apply(plan, allow_overwrite=allow_overwrite)

@@ -1,0 +1,239 @@
+"""File sources (filesource.py) read from disk and published with hubpub's registry client, no
+engine at all (docs/config.md#file-sources, docs/registry.md#images-from-files).
+
+- An OCI image layout is published byte for byte: its blobs are the files under
+  ``blobs/<algorithm>/<hex>``, its manifests those blobs' exact bytes, so every digest stays the
+  layout's (image-spec "image-layout.md"). Layers go as they are, compressed or not (an
+  uncompressed ``…layer.v1.tar`` is a valid layer media type). An index is written children
+  first (a nested index after everything it lists), then itself, by digest.
+- A docker-archive has no manifest: publish.py composes one from its config and its layers,
+  gzipped deterministically once (layers.py; the layer cache spares an unchanged layer the
+  compression), exactly as for an image the engine built (built.py keeps it for the apply).
+
+The identity of a file image is its top manifest's digest: the plan shows it, and a tag that
+points to it is unchanged. :class:`FileImages` reads each source once per run (the plan's
+digest and the apply's publish share it) and checks, before writing, that the file still
+gives the digest the plan was made for.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import tarfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hubpub.built import BuiltImages, Registry
+from hubpub.desired import DesiredImage
+from hubpub.errors import ConfigError, EngineError, RegistryError, StalePlanError
+from hubpub.filesource import FileSource, select_archive, select_oci
+from hubpub.layers import LayerCache
+from hubpub.reference import Repository
+from hubpub.registry.models import Descriptor, Manifest, digest_of
+from hubpub.registry.publish import LocalBlob
+
+log = logging.getLogger("hubpub.fileimages")
+
+_LAYOUT_HINT = "give a folder an OCI tool wrote (skopeo copy … oci:DIR:REF, umoci, buildah push)"
+_ARCHIVE_HINT = "give the tarball 'docker save' wrote"
+
+
+def check_file_source(source: FileSource) -> None:
+    """ConfigError when ``source`` is no readable layout or archive, or does not name exactly
+    one image in it: what, and what to do (commands/_desired.py adds where)."""
+    if source.kind == "oci":
+        index = _index_json(source)
+        select_oci(index, source.ref, f"{source.path.name}/index.json")
+    else:
+        select_archive(_manifest_json(source.path), source.ref, f"{source.path.name}:manifest.json")
+
+
+def _index_json(source: FileSource) -> bytes:
+    if not source.path.is_dir():
+        raise ConfigError(f"no folder {source.path}", hint=_LAYOUT_HINT)
+    try:
+        return (source.path / "index.json").read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{source.path} is not an OCI image layout (it has no index.json)", hint=_LAYOUT_HINT
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {source.path}/index.json: {exc.strerror}") from None
+
+
+def _manifest_json(path: Path) -> bytes:
+    if not path.is_file():
+        raise ConfigError(f"no file {path}", hint=_ARCHIVE_HINT)
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                if posixpath.normpath(member.name) == "manifest.json" and member.isfile():
+                    handle = tar.extractfile(member)
+                    if handle is not None:
+                        return handle.read()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ConfigError(f"{path} is not a tar archive: {exc}", hint=_ARCHIVE_HINT) from None
+    raise ConfigError(
+        f"{path} is not a docker-archive (it has no manifest.json)", hint=_ARCHIVE_HINT
+    )
+
+
+@dataclass
+class Layout:
+    """An OCI layout's image: the top manifest, every manifest under it, every blob."""
+
+    top: Manifest
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+    blobs: dict[str, LocalBlob] = field(default_factory=dict)
+
+
+def read_layout(source: FileSource) -> Layout:
+    """The image ``source`` names in its layout, every manifest read and checked against its
+    digest, every blob present with its size (they are read only when uploaded)."""
+    descriptor = select_oci(_index_json(source), source.ref, f"{source.path.name}/index.json")
+    layout = Layout(Manifest(b"{}", "", ""))
+    layout.top = _read_manifest(source.path, Descriptor.from_json(descriptor), layout)
+    return layout
+
+
+def _blob_path(folder: Path, digest: str) -> Path:
+    algorithm, _, hexpart = digest.partition(":")
+    if not algorithm.isalnum() or not hexpart.isalnum():
+        raise ConfigError(f"{folder}: malformed digest {digest!r}", hint=_LAYOUT_HINT)
+    return folder / "blobs" / algorithm / hexpart
+
+
+def _read_manifest(folder: Path, descriptor: Descriptor, layout: Layout) -> Manifest:
+    if descriptor.digest in layout.manifests:
+        return layout.manifests[descriptor.digest]
+    path = _blob_path(folder, descriptor.digest)
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        raise ConfigError(
+            f"{folder} lacks the manifest {descriptor.digest} (no file {path})", hint=_LAYOUT_HINT
+        ) from None
+    if digest_of(raw, descriptor.digest.partition(":")[0]) != descriptor.digest:
+        raise ConfigError(
+            f"{path} does not hash to its name: the layout is damaged", hint=_LAYOUT_HINT
+        )
+    try:
+        manifest = Manifest.from_bytes(raw, descriptor.media_type or None)
+        manifest = Manifest(raw, manifest.media_type, descriptor.digest)
+        children, blobs = manifest.children, manifest.blobs
+    except RegistryError as exc:
+        raise ConfigError(f"{path}: {exc.message}", hint=_LAYOUT_HINT) from None
+    for child in children:
+        _read_manifest(folder, child, layout)
+    for blob in blobs:
+        blob_path = _blob_path(folder, blob.digest)
+        try:
+            size = blob_path.stat().st_size
+        except OSError:
+            raise ConfigError(
+                f"{folder} lacks the blob {blob.digest} that {descriptor.digest} names",
+                hint="copy the image into the layout again, with every platform (skopeo copy "
+                "--all)",
+            ) from None
+        if size != blob.size:
+            raise ConfigError(
+                f"{blob_path} has {size} bytes, its manifest says {blob.size}", hint=_LAYOUT_HINT
+            )
+        layout.blobs[blob.digest] = LocalBlob(blob.digest, blob.size, _opener(blob_path))
+    layout.manifests[descriptor.digest] = manifest
+    return manifest
+
+
+def _opener(path: Path) -> Any:
+    return lambda: path.open("rb")
+
+
+class FileImages:
+    """The file images of a run, each read once (thread-safe); ``close`` removes what the
+    docker-archives were spooled and compressed to."""
+
+    def __init__(
+        self, registry: Registry, cache: LayerCache, images: Sequence[DesiredImage]
+    ) -> None:
+        self.registry = registry
+        self._sources = {
+            image.name: (image.file, image.repositories)
+            for image in images
+            if image.file is not None
+        }
+        self._archives = BuiltImages(registry, cache)
+        self._layouts: dict[str, Layout] = {}
+        self._tops: dict[str, Manifest] = {}
+        self._locks = {name: threading.Lock() for name in self._sources}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._sources
+
+    def top(self, name: str) -> Manifest:
+        """The top manifest of image ``name``'s file: its digest is what the tags point to."""
+        with self._locks[name]:
+            if name not in self._tops:
+                self._tops[name] = self._read(name)
+            return self._tops[name]
+
+    def _read(self, name: str) -> Manifest:
+        source, targets = self._sources[name]
+        try:
+            if source.kind == "oci":
+                layout = read_layout(source)
+                self._layouts[name] = layout
+                return layout.top
+            return self._archives.prepare(
+                name,
+                lambda: source.path.open("rb"),
+                targets,
+                (),
+                lambda text: log.info("image %s: %s: %s", name, source, text),
+                pick=lambda doc: select_archive(doc, source.ref, f"{source.path.name}"),
+            ).manifest
+        except (ConfigError, EngineError, OSError) as exc:
+            text = exc.message if isinstance(exc, ConfigError | EngineError) else str(exc)
+            hint = exc.hint if isinstance(exc, ConfigError) else None
+            raise ConfigError(f"image {name!r}, source {source}: {text}", hint=hint) from None
+
+    def publish(
+        self, name: str, repo: Repository, digest: str | None
+    ) -> tuple[tuple[str, ...], Manifest]:
+        """Everything image ``name`` needs in ``repo`` (blobs, child manifests, the top
+        manifest by digest), after checking that its file still gives ``digest`` (the plan's);
+        returns the scopes for the tags' PUTs, and the top manifest."""
+        top = self.top(name)
+        if digest is not None and top.digest != digest:
+            raise StalePlanError(
+                f"image {name!r}: {self._sources[name][0]} is now {top.digest}, the plan "
+                f"expected {digest}",
+                hint="run 'hubpub plan' again",
+            )
+        layout = self._layouts.get(name)
+        if layout is None:
+            scopes, manifest = self._archives.publish(name, repo)
+            return scopes, manifest
+        return self._put(layout, top, repo, set()), top
+
+    def _put(
+        self, layout: Layout, manifest: Manifest, repo: Repository, seen: set[str]
+    ) -> tuple[str, ...]:
+        """``manifest`` into ``repo`` after everything it names (image-spec "image-index.md":
+        an index may list indexes)."""
+        if not manifest.is_index:
+            blobs = [layout.blobs[blob.digest] for blob in manifest.blobs]
+            return self.registry.publish_image(repo, manifest, blobs)
+        scopes: tuple[str, ...] | None = None
+        for child in manifest.children:
+            if child.digest not in seen:
+                seen.add(child.digest)
+                scopes = self._put(layout, layout.manifests[child.digest], repo, seen)
+        self.registry.put_manifest(repo.with_digest(manifest.digest), manifest, scopes=scopes)
+        return scopes or ()
+
+    def close(self) -> None:
+        self._archives.close()
