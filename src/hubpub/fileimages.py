@@ -46,28 +46,31 @@ def check_file_source(source: FileSource) -> None:
     """ConfigError when ``source`` is no readable layout or archive, or does not name exactly
     one image in it: what, and what to do (commands/_desired.py adds where)."""
     if source.kind == "oci":
-        index = _index_json(source)
-        select_oci(index, source.ref, f"{source.path.name}/index.json")
+        select_oci(_index_json(source), source.ref)
     else:
-        select_archive(_manifest_json(source.path), source.ref, f"{source.path.name}:manifest.json")
+        select_archive(_manifest_json(source.path), source.ref)
 
 
 def _index_json(source: FileSource) -> bytes:
     if not source.path.is_dir():
-        raise ConfigError(f"no folder {source.path}", hint=_LAYOUT_HINT)
+        raise ConfigError(
+            "no such folder", hint=f"the path is relative to the config; {_LAYOUT_HINT}"
+        )
     try:
         return (source.path / "index.json").read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            f"{source.path} is not an OCI image layout (it has no index.json)", hint=_LAYOUT_HINT
+            "not an OCI image layout (it has no index.json)", hint=_LAYOUT_HINT
         ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read {source.path}/index.json: {exc.strerror}") from None
+        raise ConfigError(f"cannot read its index.json: {exc.strerror}") from None
 
 
 def _manifest_json(path: Path) -> bytes:
     if not path.is_file():
-        raise ConfigError(f"no file {path}", hint=_ARCHIVE_HINT)
+        raise ConfigError(
+            "no such file", hint=f"the path is relative to the config; {_ARCHIVE_HINT}"
+        )
     try:
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
@@ -75,11 +78,11 @@ def _manifest_json(path: Path) -> bytes:
                     handle = tar.extractfile(member)
                     if handle is not None:
                         return handle.read()
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ConfigError(f"{path} is not a tar archive: {exc}", hint=_ARCHIVE_HINT) from None
-    raise ConfigError(
-        f"{path} is not a docker-archive (it has no manifest.json)", hint=_ARCHIVE_HINT
-    )
+    except (tarfile.TarError, EOFError):
+        raise ConfigError("not a tar archive", hint=_ARCHIVE_HINT) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read it: {exc.strerror}") from None
+    raise ConfigError("not a docker-archive (it has no manifest.json)", hint=_ARCHIVE_HINT)
 
 
 @dataclass
@@ -94,7 +97,7 @@ class Layout:
 def read_layout(source: FileSource) -> Layout:
     """The image ``source`` names in its layout, every manifest read and checked against its
     digest, every blob present with its size (they are read only when uploaded)."""
-    descriptor = select_oci(_index_json(source), source.ref, f"{source.path.name}/index.json")
+    descriptor = select_oci(_index_json(source), source.ref)
     layout = Layout(Manifest(b"{}", "", ""))
     layout.top = _read_manifest(source.path, Descriptor.from_json(descriptor), layout)
     return layout
@@ -103,7 +106,7 @@ def read_layout(source: FileSource) -> Layout:
 def _blob_path(folder: Path, digest: str) -> Path:
     algorithm, _, hexpart = digest.partition(":")
     if not algorithm.isalnum() or not hexpart.isalnum():
-        raise ConfigError(f"{folder}: malformed digest {digest!r}", hint=_LAYOUT_HINT)
+        raise ConfigError(f"malformed digest {digest!r}", hint=_LAYOUT_HINT)
     return folder / "blobs" / algorithm / hexpart
 
 
@@ -111,22 +114,19 @@ def _read_manifest(folder: Path, descriptor: Descriptor, layout: Layout) -> Mani
     if descriptor.digest in layout.manifests:
         return layout.manifests[descriptor.digest]
     path = _blob_path(folder, descriptor.digest)
+    shown = path.relative_to(folder)
     try:
         raw = path.read_bytes()
     except OSError:
-        raise ConfigError(
-            f"{folder} lacks the manifest {descriptor.digest} (no file {path})", hint=_LAYOUT_HINT
-        ) from None
+        raise ConfigError(f"the layout lacks the manifest {shown}", hint=_LAYOUT_HINT) from None
     if digest_of(raw, descriptor.digest.partition(":")[0]) != descriptor.digest:
-        raise ConfigError(
-            f"{path} does not hash to its name: the layout is damaged", hint=_LAYOUT_HINT
-        )
+        raise ConfigError(f"{shown} does not hash to its name: the layout is damaged")
     try:
         manifest = Manifest.from_bytes(raw, descriptor.media_type or None)
         manifest = Manifest(raw, manifest.media_type, descriptor.digest)
         children, blobs = manifest.children, manifest.blobs
     except RegistryError as exc:
-        raise ConfigError(f"{path}: {exc.message}", hint=_LAYOUT_HINT) from None
+        raise ConfigError(f"{shown}: {exc.message}", hint=_LAYOUT_HINT) from None
     for child in children:
         _read_manifest(folder, child, layout)
     for blob in blobs:
@@ -135,13 +135,14 @@ def _read_manifest(folder: Path, descriptor: Descriptor, layout: Layout) -> Mani
             size = blob_path.stat().st_size
         except OSError:
             raise ConfigError(
-                f"{folder} lacks the blob {blob.digest} that {descriptor.digest} names",
+                f"the layout lacks the blob {blob.digest} that {shown} names",
                 hint="copy the image into the layout again, with every platform (skopeo copy "
                 "--all)",
             ) from None
         if size != blob.size:
             raise ConfigError(
-                f"{blob_path} has {size} bytes, its manifest says {blob.size}", hint=_LAYOUT_HINT
+                f"{blob_path.relative_to(folder)} has {size} bytes, {shown} says {blob.size}",
+                hint=_LAYOUT_HINT,
             )
         layout.blobs[blob.digest] = LocalBlob(blob.digest, blob.size, _opener(blob_path))
     layout.manifests[descriptor.digest] = manifest
@@ -193,7 +194,7 @@ class FileImages:
                 targets,
                 (),
                 lambda text: log.info("image %s: %s: %s", name, source, text),
-                pick=lambda doc: select_archive(doc, source.ref, f"{source.path.name}"),
+                pick=lambda doc: select_archive(doc, source.ref),
             ).manifest
         except (ConfigError, EngineError, OSError) as exc:
             text = exc.message if isinstance(exc, ConfigError | EngineError) else str(exc)

@@ -5,6 +5,7 @@ error". hubpub runs as a subprocess in a real git repository, as a user runs it.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,32 @@ def _outside(project: Project) -> None:
 def _dockerfile(text: str) -> Callable[[Project], None]:
     def change(project: Project) -> None:
         project.write("app/Dockerfile", text)
+
+    return change
+
+
+_TWO_REFS = json.dumps(
+    {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": f"sha256:{n * 64}",
+                "size": 2,
+                "annotations": {"org.opencontainers.image.ref.name": ref},
+            }
+            for n, ref in (("1", "v1"), ("2", "v2"))
+        ],
+    }
+)
+
+
+def _file_source(source: str, rel: str, text: str) -> Callable[[Project], None]:
+    """The image published from the file source ``source`` instead of built; ``rel`` written."""
+
+    def change(project: Project) -> None:
+        _config('context = "app"', f'source = "{source}"')(project)
+        project.write(rel, text)
 
     return change
 
@@ -176,6 +203,57 @@ CATALOGUE = [
         command=PLAN,
     ),
     Bad(
+        "a file source that does not exist",
+        _config('context = "app"', 'source = "oci:dist/image"'),
+        (
+            "hubpub.toml:{source_line}: image[app].source: oci:dist/image: no such folder (the "
+            "path is relative to the config; give a folder an OCI tool wrote",
+        ),
+        command=PLAN,
+    ),
+    Bad(
+        "a file source that is not an OCI layout",
+        _file_source("oci:dist", "dist/README", "not a layout\n"),
+        (
+            "hubpub.toml:{source_line}: image[app].source: oci:dist: not an OCI image layout "
+            "(it has no index.json)",
+        ),
+        command=PLAN,
+    ),
+    Bad(
+        "an OCI layout whose index.json is not JSON",
+        _file_source("oci:dist:v1", "dist/index.json", '{"manifests": [\n'),
+        ("hubpub.toml:{source_line}: image[app].source: oci:dist:v1: ", "is not valid JSON"),
+        command=PLAN,
+    ),
+    Bad(
+        "an OCI layout with several refs and none named",
+        _file_source("oci:dist", "dist/index.json", _TWO_REFS),
+        (
+            "hubpub.toml:{source_line}: image[app].source: oci:dist: index.json holds 2 "
+            "images (refs: 'v1', 'v2'): name the one to publish (add its ref after the folder",
+        ),
+        command=PLAN,
+    ),
+    Bad(
+        "an OCI layout without the ref named",
+        _file_source("oci:dist:v3", "dist/index.json", _TWO_REFS),
+        (
+            "image[app].source: oci:dist:v3: index.json has no image named 'v3' (its refs: "
+            "'v1', 'v2')",
+        ),
+        command=PLAN,
+    ),
+    Bad(
+        "a docker-archive that is no tar",
+        _file_source("docker-archive:image.tar", "image.tar", "not a tar\n"),
+        (
+            "hubpub.toml:{source_line}: image[app].source: docker-archive:image.tar: not a tar "
+            "archive (give the tarball 'docker save' wrote)",
+        ),
+        command=PLAN,
+    ),
+    Bad(
         "a context outside the repository",
         _outside,
         ("hubpub.toml:{context_line}: image[app].context: ", "is outside the git work tree"),
@@ -200,7 +278,7 @@ def test_bad_input_is_one_located_line(
     lines = (project.root / "hubpub.toml").read_text().splitlines()
     where = {
         f"{key}_line": next(n for n, line in enumerate(lines, 1) if line.startswith(key))
-        for key in ("tags", "repositories", "context", "ca_file")
+        for key in ("tags", "repositories", "context", "ca_file", "source")
         if any(line.startswith(key) for line in lines)
     }
     done = project.hubpub(*bad.command)

@@ -242,6 +242,19 @@ def test_a_docker_archive_is_published_once_and_runs(
     _docker(docker_engine, "save", "-o", str(project.root / "dist" / "app.tar"), first)
     _docker(docker_engine, "save", "-o", str(project.root / "dist" / "both.tar"), first, second)
 
+    # Two images in one archive and no tag named: which one is a question, not a guess.
+    config = (project.root / "hubpub.toml").read_text()
+    project.write("ambiguous.toml", config.replace(f"both.tar:{second}", "both.tar"))
+    done = project.hubpub("plan", "-c", "ambiguous.toml")
+    assert done.code == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith(
+        "hubpub: error: ambiguous.toml:14: image[other].source: docker-archive:dist/both.tar: "
+        "manifest.json holds 2 images ("
+    ), line
+    for text in (first, second, "name the one to publish"):
+        assert text in line, line
+
     plan = project.ok("plan", "--json").json()
     desired = {c["ref"]: c["desired"] for c in plan["changes"]}
     assert all(digest and digest.startswith("sha256:") for digest in desired.values()), desired
