@@ -20,6 +20,7 @@ from hubpub.commands._desired import compute_desired
 from hubpub.config.load import load_config
 from hubpub.desired import DesiredImage, desired_images
 from hubpub.errors import ConfigError, TemplateError
+from hubpub.filesource import FileSource
 from hubpub.gitstate import read_git_state
 from hubpub.reference import Repository
 
@@ -351,6 +352,34 @@ def test_source_promotion_and_only(repo: Repo) -> None:
         desired_images(config, git, {}, only=["figlet-promotd"])
 
 
+def test_file_sources_are_rendered_relative_to_the_config(repo: Repo) -> None:
+    text = """\
+        version = 1
+        [[image]]
+        name = "layout"
+        source = "oci:dist/{{ git.short_sha }}:release"
+        repositories = ["quay.io/x/layout"]
+        [[image]]
+        name = "archive"
+        source = "docker-archive:result.tar:app:{{ git.short_sha }}"
+        repositories = ["quay.io/x/archive"]
+        """
+    layout, archive = desired(repo, text)
+    sha = repo.git("rev-parse", "HEAD")[:7]
+    assert layout.source is None
+    assert layout.build is None
+    assert layout.file == FileSource(
+        "oci", repo.path / "dist" / sha, "release", f"oci:dist/{sha}:release"
+    )
+    assert archive.source is None
+    assert archive.file == FileSource(
+        "docker-archive",
+        repo.path / "result.tar",
+        f"app:{sha}",
+        f"docker-archive:result.tar:app:{sha}",
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -374,6 +403,10 @@ def test_source_promotion_and_only(repo: Repo) -> None:
         (
             'source = "{{ git.tag }}"\nrepositories = ["quay.io/x/y"]',
             "hubpub.toml:4: image 'p', source: the template renders empty",
+        ),
+        (
+            'source = "oci:{{ git.tag }}"\nrepositories = ["quay.io/x/y"]',
+            "hubpub.toml:4: image 'p', source: 'oci:' names no folder after 'oci:'",
         ),
         (
             'context = "."\nrepositories = ["x/y"]\n'

@@ -345,13 +345,61 @@ CASES = [
 ]
 
 
+FILE = "oci:dist/image"
+HELD = "reg.example:5000/team/app@" + D_SRC
+
+CASES += [
+    Case(
+        "a file image, first publish: pushed from the file once, the rest from there",
+        ImageSpec("app", tags(A1, A2, B1, C1), file=FILE),
+        {A1: None, A2: None, B1: None, C1: None},
+        [
+            (A1, "create", "push", None, D_SRC, None),
+            (A2, "create", "tag", None, D_SRC, A1),
+            (B1, "create", "copy", None, D_SRC, A1),
+            (C1, "create", "copy", None, D_SRC, A1),
+        ],
+        key=None,
+        source=D_SRC,
+    ),
+    Case(
+        "a file image unchanged: every tag noop, nothing read from the file",
+        ImageSpec("app", tags(A1, A2), file=FILE),
+        {A1: D_SRC, A2: D_SRC},
+        [(A1, "noop", None, D_SRC, D_SRC, None), (A2, "noop", None, D_SRC, D_SRC, None)],
+        key=None,
+        source=D_SRC,
+    ),
+    Case(
+        "a file image changed: the tags update, the first pushed from the file",
+        ImageSpec("app", tags(A1, A2), file=FILE),
+        {A1: D_OLD, A2: D_OLD},
+        [(A1, "update", "push", D_OLD, D_SRC, None), (A2, "update", "tag", D_OLD, D_SRC, A1)],
+        key=None,
+        source=D_SRC,
+    ),
+    Case(
+        "a file image a repository holds: the others copy it from there, no push",
+        ImageSpec("app", tags(A1, B1, C1), file=FILE),
+        {A1: D_SRC, B1: None, C1: D_OLD},
+        [
+            (A1, "noop", None, D_SRC, D_SRC, None),
+            (B1, "create", "copy", None, D_SRC, HELD),
+            (C1, "update", "copy", D_OLD, D_SRC, HELD),
+        ],
+        key=None,
+        source=D_SRC,
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_plan_table(case: Case) -> None:
     observed = Observed(
         tags={ref(k): v for k, v in case.tags.items()},
         labels=case.labels,
         content_keys={"app": case.key} if case.key else {},
-        sources={"app": case.source} if case.image.source else {},
+        sources={"app": case.source} if case.image.source or case.image.file else {},
         others={"app": tuple((ref(r), d) for r, d in case.others)},
     )
     plan = make_plan([case.image], observed, rebuild=case.rebuild)
@@ -674,3 +722,17 @@ def test_a_promotion_with_no_tag_here_needs_no_source() -> None:
     assert plan.images[0].changes == ()
     with pytest.raises(PlanError, match="does not exist"):
         make_plan([replace(spec, tags=(TargetTag(ref(f"{REPO}:1")),))], Observed(tags={}))
+
+
+def test_a_file_image_is_pushed_with_no_build_to_wait_for() -> None:
+    image = ImageSpec("app", tags(A1, A2, B1), file=FILE)
+    observed = Observed(tags={ref(A1): None, ref(A2): None, ref(B1): None}, sources={"app": D_SRC})
+    plan = make_plan([image], observed)
+    assert plan.images[0].file == FILE
+    assert plan.summary.builds == 0
+    tasks = {task.id: task for task in tasks_for(plan)}
+    assert set(tasks) == {f"push {A1}", f"tag {A2}", f"copy {B1}"}
+    assert tasks[f"push {A1}"].deps == ()
+    assert tasks[f"tag {A2}"].deps == (f"push {A1}",)
+    # The other registry's copy publishes from the file too (as a build's copy does).
+    assert tasks[f"copy {B1}"].from_build
