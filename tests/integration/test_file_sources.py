@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -282,3 +283,34 @@ def test_a_docker_archive_is_published_once_and_runs(
     ]
     assert mine, "the second apply looked at its tags"
     assert not [line for line in mine if '"PUT ' in line or '"POST ' in line], mine
+
+
+def test_a_saved_plan_publishes_the_file_it_saw_and_refuses_one_made_again(
+    docker_engine: DockerEngine, registry_plain: Registry, tmp_path: Path
+) -> None:
+    target = f"{registry_plain.host}/saved{uid()}/app"
+    project = _project(
+        tmp_path, docker_engine, registry_plain, _image("app", "oci:dist/layout", target)
+    )
+    layout = write_layout(project.root / "dist" / "layout", note="one")
+    project.ok("plan", "--out", "plan.json")
+    saved = json.loads((project.root / "plan.json").read_text())
+    assert saved["observed"]["sources"] == {"app": layout.digest}
+    project.ok("apply", "plan.json")
+    assert skopeo.digest(registry_plain, f"{target.partition('/')[2]}:v1") == layout.digest
+
+    # The layout is written again between plan and apply: the plan no longer says what the
+    # apply would publish.
+    shutil.rmtree(layout.path)
+    second = write_layout(layout.path, note="two")
+    project.ok("plan", "--out", "plan.json")
+    shutil.rmtree(layout.path)
+    third = write_layout(layout.path, note="three")
+    done = project.hubpub("apply", "plan.json")
+    assert done.code == 1
+    [line] = done.stderr.splitlines()
+    assert line == (
+        f"hubpub: error: Saved plan is stale: oci:dist/layout of image 'app' is now "
+        f"{third.digest}, the plan expected {second.digest} (run 'hubpub plan' again)"
+    )
+    assert skopeo.digest(registry_plain, f"{target.partition('/')[2]}:v1") == layout.digest

@@ -184,12 +184,29 @@ def _check_saved(
                     f"(content key {now}, the plan expected {image.build.content_key})",
                     hint="run 'hubpub plan' again",
                 )
+        _check_files(current, observation, saved)
         tags.result()  # StalePlanError when a tag moved
     finally:
         # An error found here is reported at once, without waiting for the tag checks (which
         # may be retrying a failing registry); they change nothing, and the process ends.
         side.shutdown(wait=False, cancel_futures=True)
     return observation, saved.plan
+
+
+def _check_files(current: Session, observation: Observation, saved: SavedPlan) -> None:
+    """A file the saved plan publishes from must still give the digest it planned (a build
+    output is often made again between plan and apply: fileimages.py)."""
+    for image in saved.plan.images:
+        if image.file is None or not any(change.is_change for change in image.changes):
+            continue
+        now = current.files(observation).top(image.name).digest
+        planned = saved.observed.sources.get(image.name)
+        if now != planned:
+            raise StalePlanError(
+                f"Saved plan is stale: {image.file} of image {image.name!r} is now {now}, "
+                f"the plan expected {planned}",
+                hint="run 'hubpub plan' again",
+            )
 
 
 def _remember_keys(current: Session, plan: Plan, result: ApplyResult) -> None:
