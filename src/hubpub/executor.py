@@ -5,7 +5,8 @@ they need:
 
 - ``build`` (once per image), then built.py exports it and compresses its layers once (a
   large one: the engine pushes it to a staging reference, staged.py);
-  ``push`` writes its blobs, its manifest by digest, then the tag (built.py);
+  ``push`` writes its blobs, its manifest by digest, then the tag (built.py; an image
+  published from a file has no build and pushes its file's blobs and manifests: fileimages.py);
 - ``tag``: GET the manifest by digest in the repository that holds it, PUT the same bytes under
   the new tag (no blob moves);
 - ``copy``: the registry client's ``copy_content`` (blobs: skip, mount or stream; an index's

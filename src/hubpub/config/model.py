@@ -279,7 +279,10 @@ class ImageDefaults(_Model):
     )
     source: str | None = Field(
         default=None,
-        description="Publish this existing image (a template) instead of building one.",
+        description="Publish this existing image (a template) instead of building one: a "
+        "registry reference, 'oci:<dir>[:<ref>]' (an OCI image layout) or "
+        "'docker-archive:<file>[:<repo:tag>]' (what docker save writes), relative to the "
+        "config file's folder.",
     )
     repositories: tuple[str, ...] = Field(
         default=(),
