@@ -37,6 +37,9 @@ class FileSource:
     path: Path
     ref: str | None
     text: str  # as rendered from the config, for messages and the plan
+    # its top manifest's digest, once read (commands/_session.py): the key of an image built
+    # FROM this one's tags counts it (observe.py)
+    digest: str | None = None
 
     def __str__(self) -> str:
         return self.text

@@ -422,7 +422,8 @@ def _content_keys(
         inside = {}
         for text, ref in graph.uses.get(image.name, ()):
             dep = by_name[owner[ref]]
-            inside[text] = f"image:{keys[dep.name]}" if dep.name in keys else f"source:{dep.source}"
+            held = dep.file.digest if dep.file is not None else dep.source
+            inside[text] = f"image:{keys[dep.name]}" if dep.name in keys else f"source:{held}"
         keys[image.name] = content_key(
             spec.context,
             spec.dockerfile,

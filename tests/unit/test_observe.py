@@ -12,6 +12,7 @@ import pytest
 from hubpub.contentkey import LABEL
 from hubpub.desired import BuildSpec, DesiredImage, DesiredTag
 from hubpub.errors import PlanError
+from hubpub.filesource import FileSource
 from hubpub.observe import observe, observe_builds
 from hubpub.reference import Reference, Repository, parse_repository
 from hubpub.registry.models import DOCKER_MANIFEST, OCI_INDEX, Manifest, ManifestInfo
@@ -134,3 +135,38 @@ def test_an_index_is_current_by_its_annotations_alone(tmp_path: Path) -> None:
     assert observed.index_platforms == {index.digest: ("linux/amd64", "linux/arm64")}
     assert registry.reads == [index.digest]
     assert found.specs[0].platforms == ("linux/amd64", "linux/arm64")
+
+
+def test_a_build_from_an_image_published_from_a_file_is_keyed_by_the_files_digest(
+    tmp_path: Path,
+) -> None:
+    # The base is an OCI layout on disk; the app builds FROM its tag: a new layout must
+    # rebuild the app, though its own context did not change.
+    base_repo = parse_repository("localhost:5000/o/base")
+    (tmp_path / "Dockerfile").write_text(f"FROM {base_repo}:1\nCOPY x /x\n")
+    (tmp_path / "x").write_text("x")
+    repo = parse_repository("localhost:5000/o/app")
+
+    def images(digest: str) -> list[DesiredImage]:
+        file = FileSource("oci", tmp_path / "layout", None, "oci:layout", digest)
+        base_tag = DesiredTag(base_repo.with_tag("1"), "tags[0]", False)
+        base = DesiredImage("base", (base_repo,), (base_tag,), None, None, None, file)
+        spec = BuildSpec(tmp_path, tmp_path / "Dockerfile", None, {}, {})
+        app = DesiredImage(
+            "app", (repo,), (DesiredTag(repo.with_tag("1"), "t", False),), spec, None, None
+        )
+        return [app, base]
+
+    def key(digest: str) -> str:
+        observation = observe(images(digest), _EmptyRegistry())
+        assert [image.name for image in observation.images] == ["base", "app"]
+        return observation.observed.content_keys["app"]
+
+    def saved_key(digest: str) -> str:
+        return observe_builds(
+            images(digest), _EmptyRegistry(), building={"app"}
+        ).observed.content_keys["app"]
+
+    one, two = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    assert key(one) == key(one) == saved_key(one)
+    assert key(one) != key(two)

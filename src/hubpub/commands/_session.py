@@ -175,7 +175,7 @@ class Session:
 
     def observe(self, *, rebuild: bool) -> Observation:
         observation = observe(
-            self.desired,
+            self._file_digests(self.desired),
             self.registry,
             engine=self.local_engine,
             redirects=self.redirects,
@@ -184,29 +184,39 @@ class Session:
             lineage=self.lineage,
         )
         # A file source's digest is its top manifest's (fileimages.py), read once for the run.
-        files = self.files(observation)
         sources = dict(observation.observed.sources)
         indexes = set(observation.observed.indexes)
         for image in observation.images:
-            if image.file is not None and image.tags:
-                top = files.top(image.name)
-                sources[image.name] = top.digest
-                if top.is_index:
-                    indexes.add(top.digest)
+            if image.file is not None and image.file.digest is not None:
+                sources[image.name] = image.file.digest
+                if self.files().top(image.name).is_index:
+                    indexes.add(image.file.digest)
         observed = replace(observation.observed, sources=sources, indexes=frozenset(indexes))
         return replace(observation, observed=observed)
 
-    def files(self, observation: Observation) -> FileImages:
+    def files(self) -> FileImages:
         """The images of the run published from files, read when first asked for."""
         if self._files is None:
+            images = [self.redirects.image(image) for image in self.desired]
             cache = LayerCache.default(self.environ)
-            self._files = FileImages(self.registry, cache, observation.images)
+            self._files = FileImages(self.registry, cache, images)
         return self._files
+
+    def _file_digests(self, images: list[DesiredImage]) -> list[DesiredImage]:
+        """``images``, each file source with a tag here given its digest (read now)."""
+        return [
+            replace(image, file=replace(image.file, digest=self.files().top(image.name).digest))
+            if image.file is not None and image.tags
+            else image
+            for image in images
+        ]
 
     def observe_builds(self, building: Collection[str]) -> Observation:
         """The content keys of the images named only (a saved plan's builds: apply.py)."""
+        # The key of a build FROM an image published from a file counts the file's digest.
+        desired = self._file_digests(self.desired) if building else self.desired
         return observe_builds(
-            self.desired,
+            desired,
             self.registry,
             building=building,
             engine=self.local_engine,

@@ -184,7 +184,7 @@ def _check_saved(
                     f"(content key {now}, the plan expected {image.build.content_key})",
                     hint="run 'hubpub plan' again",
                 )
-        _check_files(current, observation, saved)
+        _check_files(current, saved)
         tags.result()  # StalePlanError when a tag moved
     finally:
         # An error found here is reported at once, without waiting for the tag checks (which
@@ -193,13 +193,13 @@ def _check_saved(
     return observation, saved.plan
 
 
-def _check_files(current: Session, observation: Observation, saved: SavedPlan) -> None:
+def _check_files(current: Session, saved: SavedPlan) -> None:
     """A file the saved plan publishes from must still give the digest it planned (a build
     output is often made again between plan and apply: fileimages.py)."""
     for image in saved.plan.images:
         if image.file is None or not any(change.is_change for change in image.changes):
             continue
-        now = current.files(observation).top(image.name).digest
+        now = current.files().top(image.name).digest
         planned = saved.observed.sources.get(image.name)
         if now != planned:
             raise StalePlanError(
@@ -246,7 +246,7 @@ def _execute(
         # forward is decided again against what it points to now.
         recheck_moves=saved,
         stage_above=staged.threshold(current.environ.get("HUBPUB_STAGE_ABOVE_MB")),
-        files=current.files(observation),
+        files=current.files(),
     )
     with display or contextlib.nullcontext():
         return executor.apply(plan, allow_overwrite=allow_overwrite)
