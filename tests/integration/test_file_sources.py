@@ -18,7 +18,7 @@ from pathlib import Path
 from tests.fixtures import skopeo
 from tests.fixtures.engine import DockerEngine
 from tests.fixtures.registry import Registry
-from tests.helpers.project import Project, registries_toml, run_image, uid
+from tests.helpers.project import Project, build_project, registries_toml, run_image, uid
 from tests.helpers.registry import OCI_INDEX, nest_layout, write_layout
 
 TAGS = 'tags = ["v1"]'
@@ -314,3 +314,51 @@ def test_a_saved_plan_publishes_the_file_it_saw_and_refuses_one_made_again(
         f"{third.digest}, the plan expected {second.digest} (run 'hubpub plan' again)"
     )
     assert skopeo.digest(registry_plain, f"{target.partition('/')[2]}:v1") == layout.digest
+
+
+def test_an_image_built_from_a_file_image_waits_for_it_and_rebuilds_when_the_file_changes(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    tmp_path: Path,
+) -> None:
+    base = f"{registry_plain.host}/fbase{uid()}/base"
+    app = f"{registry_plain.host}/fbase{uid()}/app"
+    project = build_project(
+        tmp_path,
+        docker_engine,
+        [app],
+        [registry_plain],
+        base=f"{base}:v1",
+        extra="\n" + _image("base", "oci:dist/base", base),
+    )
+    project.write(".gitignore", "dist/\n")
+    project.commit("ignore dist")
+    (project.root / "dist").mkdir()
+    upstream = f"{registry_plain.host}/up{uid()}/busybox"
+    _push_engine_image(docker_engine, busybox_image, f"{upstream}:1")
+    skopeo.copy(
+        f"docker://{upstream}:1", f"oci:{project.root / 'dist' / 'base'}", "--src-tls-verify=false"
+    )
+
+    # The base is published first, from the file; the app is built on what it wrote.
+    out = project.ok("apply").stdout
+    assert "image app (after: base)" in out
+    assert run_image(docker_engine, f"{app}:main") == "hello v1\n"
+    assert project.ok("plan", "--json").json()["builds"] == []
+
+    # Another base in the layout: the app's context is the same, its key is not.
+    name = f"hubpub-test/newbase{uid()}:1"
+    _build_in_engine(docker_engine, busybox_image, tmp_path, name, "new base\n")
+    _push_engine_image(docker_engine, name, f"{upstream}:2")
+    shutil.rmtree(project.root / "dist" / "base")
+    skopeo.copy(
+        f"docker://{upstream}:2", f"oci:{project.root / 'dist' / 'base'}", "--src-tls-verify=false"
+    )
+    plan = project.ok("plan", "--json").json()
+    assert [build["image"] for build in plan["builds"]] == ["app"]
+    project.ok("apply")
+    assert run_image(docker_engine, f"{app}:main") == "hello v1\n"
+    layers = skopeo.inspect(registry_plain, f"{app.partition('/')[2]}:main")["Layers"]
+    base_layers = skopeo.inspect(registry_plain, f"{base.partition('/')[2]}:v1")["Layers"]
+    assert layers[: len(base_layers)] == base_layers
