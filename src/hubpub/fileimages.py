@@ -22,10 +22,10 @@ import logging
 import posixpath
 import tarfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 from hubpub.built import BuiltImages, Registry
 from hubpub.desired import DesiredImage
@@ -97,10 +97,11 @@ class Layout:
 def read_layout(source: FileSource) -> Layout:
     """The image ``source`` names in its layout, every manifest read and checked against its
     digest, every blob present with its size (they are read only when uploaded)."""
-    descriptor = select_oci(_index_json(source), source.ref)
-    layout = Layout(Manifest(b"{}", "", ""))
-    layout.top = _read_manifest(source.path, Descriptor.from_json(descriptor), layout)
-    return layout
+    descriptor = Descriptor.from_json(select_oci(_index_json(source), source.ref))
+    manifests: dict[str, Manifest] = {}
+    blobs: dict[str, LocalBlob] = {}
+    top = _read_manifest(source.path, descriptor, manifests, blobs)
+    return Layout(top, manifests, blobs)
 
 
 def _blob_path(folder: Path, digest: str) -> Path:
@@ -110,9 +111,16 @@ def _blob_path(folder: Path, digest: str) -> Path:
     return folder / "blobs" / algorithm / hexpart
 
 
-def _read_manifest(folder: Path, descriptor: Descriptor, layout: Layout) -> Manifest:
-    if descriptor.digest in layout.manifests:
-        return layout.manifests[descriptor.digest]
+def _read_manifest(
+    folder: Path,
+    descriptor: Descriptor,
+    manifests: dict[str, Manifest],
+    blobs: dict[str, LocalBlob],
+) -> Manifest:
+    """The manifest ``descriptor`` names, after those it lists (into ``manifests``) and with
+    the blobs it needs (into ``blobs``)."""
+    if descriptor.digest in manifests:
+        return manifests[descriptor.digest]
     path = _blob_path(folder, descriptor.digest)
     shown = path.relative_to(folder)
     try:
@@ -124,12 +132,12 @@ def _read_manifest(folder: Path, descriptor: Descriptor, layout: Layout) -> Mani
     try:
         manifest = Manifest.from_bytes(raw, descriptor.media_type or None)
         manifest = Manifest(raw, manifest.media_type, descriptor.digest)
-        children, blobs = manifest.children, manifest.blobs
+        children, needed = manifest.children, manifest.blobs
     except RegistryError as exc:
         raise ConfigError(f"{shown}: {exc.message}", hint=_LAYOUT_HINT) from None
     for child in children:
-        _read_manifest(folder, child, layout)
-    for blob in blobs:
+        _read_manifest(folder, child, manifests, blobs)
+    for blob in needed:
         blob_path = _blob_path(folder, blob.digest)
         try:
             size = blob_path.stat().st_size
@@ -144,12 +152,12 @@ def _read_manifest(folder: Path, descriptor: Descriptor, layout: Layout) -> Mani
                 f"{blob_path.relative_to(folder)} has {size} bytes, {shown} says {blob.size}",
                 hint=_LAYOUT_HINT,
             )
-        layout.blobs[blob.digest] = LocalBlob(blob.digest, blob.size, _opener(blob_path))
-    layout.manifests[descriptor.digest] = manifest
+        blobs[blob.digest] = LocalBlob(blob.digest, blob.size, _opener(blob_path))
+    manifests[descriptor.digest] = manifest
     return manifest
 
 
-def _opener(path: Path) -> Any:
+def _opener(path: Path) -> Callable[[], BinaryIO]:
     return lambda: path.open("rb")
 
 
