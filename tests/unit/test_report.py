@@ -199,3 +199,22 @@ def test_a_failed_build_shows_its_steps_last_lines_under_it_in_both_reports() ->
         f"  done        app  sha256:{'e' * 64}  (2.0s)"
     )
     assert render_builds(ApplyResult(plan, ())).startswith("Build: nothing to build")
+
+
+def test_an_image_from_a_file_shows_its_file_and_the_digest_it_publishes(
+    tmp_path: Path,
+) -> None:
+    digest = "sha256:" + "c" * 64
+    image = ImageSpec("app", (TargetTag(ref(f"{R}:1")), TargetTag(ref(f"{R}:2"))), file="oci:out")
+    observed = Observed(tags={ref(f"{R}:1"): None, ref(f"{R}:2"): D_OLD}, sources={"app": digest})
+    plan = make_plan([image], observed)
+    lines = render_plan(plan).splitlines()
+    assert lines[0] == "image app (from oci:out)"
+    assert lines[1].startswith(f"  + create    {R}:1")
+    assert lines[1].endswith("via push  sha256:cccccccccccc")
+    assert lines[2].startswith(f"  ~ update    {R}:2")
+    assert lines[2].endswith("via tag   sha256:aaaaaaaaaaaa → sha256:cccccccccccc")
+    assert lines[-1] == "Plan: 0 builds, 1 to create, 1 to update, 0 unchanged."
+    # A saved plan keeps where the image comes from.
+    save(SavedPlan(plan, observed, "sha256:" + "0" * 64, "f" * 40), tmp_path / "plan.json")
+    assert load(tmp_path / "plan.json").plan == plan
