@@ -5,8 +5,7 @@ they need:
 
 - ``build`` (once per image), then built.py exports it and compresses its layers once (a
   large one: the engine pushes it to a staging reference, staged.py);
-  ``push`` writes its blobs, its manifest by digest, then the tag (built.py; an image
-  published from a file has no build and pushes its file's blobs and manifests: fileimages.py);
+  ``push`` writes its blobs, its manifest by digest, then the tag (built.py, fileimages.py);
 - ``tag``: GET the manifest by digest in the repository that holds it, PUT the same bytes under
   the new tag (no blob moves);
 - ``copy``: the registry client's ``copy_content`` (blobs: skip, mount or stream; an index's
@@ -37,12 +36,12 @@ from functools import partial
 from typing import Protocol
 
 from hubpub.archive import Readable
-from hubpub.built import BuiltImages, Staging, local_name
 from hubpub.built import Registry as BuiltRegistry
+from hubpub.built import Staging, local_name
 from hubpub.desired import DesiredImage
 from hubpub.engine import BuildRequest, PushAuth
 from hubpub.errors import EngineError, PlanError
-from hubpub.fileimages import FileImages
+from hubpub.fileimages import FileImages, LocalImages
 from hubpub.layers import LayerCache
 from hubpub.planner import Change, Plan
 from hubpub.platformbuild import PlatformBuilds
@@ -247,8 +246,7 @@ class Executor:
         self._engine_lock = threading.Lock()
         self.builds = builds
         self.push_auth = push_auth  # for the engine's pulls of base images
-        self.built = BuiltImages(registry, layer_cache or LayerCache(None))
-        self.files = files  # the images published from files (fileimages.py), no build
+        self.built = LocalImages(registry, layer_cache or LayerCache(None), files)
         # image (or "<image> <platform>") -> (the ID its build gave, its engine name:
         # local_name(), the engine that has it)
         self._built_ids: dict[str, tuple[str, str, EngineLike]] = {}
@@ -320,7 +318,8 @@ class Executor:
             raise PlanError(f"task {task.label} has no reference")
         scopes = None
         if task.kind == "push":
-            scopes, manifest = self._publish(task, task.ref.repository)
+            scopes, manifest = self.built.publish(task.image, task.ref.repository)
+            self._known(manifest)
         elif task.content_of is not None:
             # The copy owns the content; this tag only waits for it (and is "not started"
             # when it failed, as if it had waited for the whole copy).
@@ -330,7 +329,7 @@ class Executor:
             with self._contents[task.id].owning() as content:
                 manifest = self._source_manifest(task, deps)
                 if task.from_build:
-                    content.scopes, _ = self._publish(task, task.ref.repository)
+                    content.scopes, _ = self.built.publish(task.image, task.ref.repository)
                 else:
                     content.scopes = self.registry.copy_content(
                         manifest_home(task), task.ref.repository, manifest
@@ -355,8 +354,6 @@ class Executor:
     def _source_manifest(self, reader: Task, deps: Sequence[TaskResult]) -> Manifest:
         """The manifest ``reader`` (a tag or copy) takes, by digest: the plan's, or the one
         the task it waited for produced."""
-        if reader.from_build and self.files is not None and reader.image in self.files:
-            return self.files.top(reader.image)
         if reader.from_build:
             return self.built.manifest(reader.image)
         source = reader.change.source if reader.change is not None else None
@@ -366,17 +363,6 @@ class Executor:
         if digest is None:
             raise PlanError(f"no digest known for {source}")
         return self._manifest(source.repository, digest)
-
-    def _publish(self, task: Task, repo: Repository) -> tuple[tuple[str, ...], Manifest]:
-        """The image of ``task`` into ``repo`` from what hubpub holds: its build's export, or
-        its file (checked against the plan's digest first); its tags then read no manifest."""
-        if self.files is None or task.image not in self.files:
-            return self.built.publish(task.image, repo)
-        desired = task.change.desired if task.change is not None else None
-        scopes, manifest = self.files.publish(task.image, repo, desired)
-        with self._manifest_lock:
-            self._manifests.setdefault(manifest.digest, Once()).get(lambda: manifest)
-        return scopes, manifest
 
     def _inside_bases(self, task: Task, deps: Sequence[TaskResult]) -> list[tuple[str, str]]:
         """(FROM as written, digest) for each base another image of the plan publishes: the

@@ -12,8 +12,8 @@ engine at all (docs/config.md#file-sources, docs/registry.md#images-from-files).
 
 The identity of a file image is its top manifest's digest: the plan shows it, and a tag that
 points to it is unchanged. :class:`FileImages` reads each source once per run (the plan's
-digest and the apply's publish share it) and checks, before writing, that the file still
-gives the digest the plan was made for.
+digest and the apply's publish share it); :class:`LocalImages` is how the executor publishes
+them, as it publishes what it built.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from hubpub.built import BuiltImages, Registry
 from hubpub.desired import DesiredImage
-from hubpub.errors import ConfigError, EngineError, RegistryError, StalePlanError
+from hubpub.errors import ConfigError, EngineError, RegistryError
 from hubpub.filesource import FileSource, select_archive, select_oci
 from hubpub.layers import LayerCache
 from hubpub.reference import Repository
@@ -209,23 +209,15 @@ class FileImages:
             hint = exc.hint if isinstance(exc, ConfigError) else None
             raise ConfigError(f"image {name!r}, source {source}: {text}", hint=hint) from None
 
-    def publish(
-        self, name: str, repo: Repository, digest: str | None
-    ) -> tuple[tuple[str, ...], Manifest]:
+    def publish(self, name: str, repo: Repository) -> tuple[tuple[str, ...], Manifest]:
         """Everything image ``name`` needs in ``repo`` (blobs, child manifests, the top
-        manifest by digest), after checking that its file still gives ``digest`` (the plan's);
-        returns the scopes for the tags' PUTs, and the top manifest."""
+        manifest by digest); returns the scopes for the tags' PUTs, and the top manifest. The
+        file is read once per run: what is published is what the plan saw (and a saved plan's
+        digest is checked before apply starts: commands/apply.py)."""
         top = self.top(name)
-        if digest is not None and top.digest != digest:
-            raise StalePlanError(
-                f"image {name!r}: {self._sources[name][0]} is now {top.digest}, the plan "
-                f"expected {digest}",
-                hint="run 'hubpub plan' again",
-            )
         layout = self._layouts.get(name)
         if layout is None:
-            scopes, manifest = self._archives.publish(name, repo)
-            return scopes, manifest
+            return self._archives.publish(name, repo)
         return self._put(layout, top, repo, set()), top
 
     def _put(
@@ -246,3 +238,22 @@ class FileImages:
 
     def close(self) -> None:
         self._archives.close()
+
+
+class LocalImages(BuiltImages):
+    """What an apply publishes from what hubpub holds: the images it built (built.py) and,
+    by the same two calls, the images of ``files`` (an image from a file has no build)."""
+
+    def __init__(self, registry: Registry, cache: LayerCache, files: FileImages | None) -> None:
+        super().__init__(registry, cache)
+        self.files = files
+
+    def manifest(self, image: str) -> Manifest:
+        if self.files is not None and image in self.files:
+            return self.files.top(image)
+        return super().manifest(image)
+
+    def publish(self, image: str, repo: Repository) -> tuple[tuple[str, ...], Manifest]:
+        if self.files is not None and image in self.files:
+            return self.files.publish(image, repo)
+        return super().publish(image, repo)
