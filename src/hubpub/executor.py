@@ -22,7 +22,7 @@ skipped or not-started, and a second apply, planned afresh, does only what is st
 
 Before writing a tag that only moves forward, and once after, the executor checks where it
 points (the compare-and-swap of swap.py): a tag is skipped rather than moved back to an older
-commit's image that another apply replaced meanwhile.
+commit's image that another apply replaced meanwhile; the look after is one batch at the end.
 """
 
 from __future__ import annotations
@@ -277,8 +277,9 @@ class Executor:
         self._tasks = {task.id: task for task in tasks}
         self._contents = {task.id: SharedContent(task) for task in tasks if task.kind == "copy"}
         with self.built:  # (its files removed at the end)
+            settle = self.swap.settle  # the look after the tag writes, in one batch (swap.py)
             results = run_graph(
-                tasks, self._run, self.progress, self.max_workers, on_interrupt=self._interrupt
+                tasks, self._run, self.progress, self.max_workers, self._interrupt, settle
             )
         if not build_only:
             self._name_built()
@@ -342,14 +343,10 @@ class Executor:
         # A copy's PUTs (its own and those of the tags that follow it) reuse the scopes, so the
         # token, its content used: one token request per copy, not two
         # (docs/registry.md#token-auth).
-        ref = task.ref
-        digest = self.registry.put_manifest(ref, manifest, scopes=scopes)
-        return self.swap.after(
-            task.change,
-            digest,
-            lambda: self.registry.put_manifest(ref, manifest, scopes=scopes),
-            lambda text: self.progress.line(task, text),
-        )
+        again = partial(self.registry.put_manifest, task.ref, manifest, scopes=scopes)
+        digest = again()
+        self.swap.record(task.id, task.change, digest, again, partial(self.progress.line, task))
+        return digest
 
     def _source_manifest(self, reader: Task, deps: Sequence[TaskResult]) -> Manifest:
         """The manifest ``reader`` (a tag or copy) takes, by digest: the plan's, or the one

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Generic, Literal, Protocol, TypeVar
@@ -117,11 +117,13 @@ def run_graph(
     progress: Progress,
     max_workers: int,
     on_interrupt: Callable[[], None] = lambda: None,
+    finish: Callable[[], Mapping[str, Exception]] = lambda: {},
 ) -> dict[str, TaskResult]:
     """Run ``tasks`` as their dependencies allow; a failure skips only its dependents.
 
     On Ctrl-C ``on_interrupt`` runs before the pool waits for the tasks still running (so it
-    can make them return), and no other task starts."""
+    can make them return), and no other task starts. ``finish`` runs once every task is done
+    (apply's look after its tag writes, swap.py): each task it names failed with that error."""
     pool = ThreadPoolExecutor(max_workers=max(1, max_workers))
     try:
         results = _run_graph(tasks, fn, progress, pool)
@@ -135,6 +137,13 @@ def run_graph(
         pool.shutdown(wait=True)
         raise
     pool.shutdown(wait=True)
+    try:
+        failures = finish()
+    except KeyboardInterrupt:  # every task ran: only the finishing work is cut short
+        raise Interrupted([results[t.id] for t in tasks if t.id in results]) from None
+    for task_id, error in failures.items():
+        results[task_id] = replace(results[task_id], status="failed", error=str(error))
+        progress.finished(results[task_id])
     return results
 
 

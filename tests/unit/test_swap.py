@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 import pytest
 
+from hubpub.errors import HubpubError
 from hubpub.planner import Change
 from hubpub.reference import Reference, parse_reference
 from hubpub.registry.models import ManifestInfo
@@ -106,3 +108,78 @@ def test_a_saved_plan_is_decided_again_where_the_tag_has_not_moved(
             swap.before(change, OURS, lambda _text: None)
     else:
         assert swap.before(change, OURS, lambda _text: None) is False
+
+
+class Tags:
+    """Where each tag points (one answer per reference, the same on every look), counting the
+    looks: each ``resolve`` call is one batch of concurrent HEADs."""
+
+    def __init__(self, now: dict[Reference, str | None]) -> None:
+        self.now = now
+        self.calls: list[list[Reference]] = []
+
+    def resolve(self, refs: Iterable[Reference]) -> dict[Reference, ManifestInfo | None]:
+        asked = list(refs)
+        self.calls.append(asked)
+        kind = "application/vnd.oci.image.manifest.v1+json"
+        return {
+            ref: ManifestInfo(d, kind, 0) if (d := self.now[ref]) is not None else None
+            for ref in asked
+        }
+
+
+class AllMoving(Newer):
+    def applies(self, change: Change) -> bool:
+        return True
+
+
+def test_the_tags_of_an_apply_are_looked_at_again_together_after_one_wait() -> None:
+    refs = [parse_reference(f"reg.example/team/app:t{n}") for n in range(4)]
+    # t0 kept ours, t1 taken by a newer commit, t2 by an older one, t3 deleted meanwhile.
+    table = Tags(dict(zip(refs, (OURS, NEWER, OLDER, None), strict=True)))
+    swap = CompareAndSwap(table, AllMoving(), settle=0.2)
+    writes: list[Reference] = []
+
+    def write_again(ref: Reference) -> str:
+        writes.append(ref)
+        table.now[ref] = OURS
+        return OURS
+
+    for ref in refs:
+        change = Change("app", ref, "update", "tag", SEEN, OURS, None)
+        swap.record(str(ref), change, OURS, lambda r=ref: write_again(r), lambda _t: None)
+
+    start = time.monotonic()
+    failures = swap.settle()
+    elapsed = time.monotonic() - start
+    assert 0.2 <= elapsed < 0.6  # one wait for all the tags (four alone would wait 0.8 s)
+    # One batch of HEADs, then a second for the tag written again only.
+    assert table.calls == [refs, [refs[2]]]
+    assert writes == [refs[2]]
+    assert failures == {}
+    assert table.now == dict.fromkeys(refs[:3], OURS) | {refs[1]: NEWER, refs[3]: None}
+    assert swap.settle() == {}  # each apply's writes are looked at once
+    assert len(table.calls) == 2
+
+
+def test_a_tag_written_long_enough_ago_is_looked_at_without_waiting() -> None:
+    table = Tags({MAIN: OURS})
+    swap = CompareAndSwap(table, Newer(), settle=5)
+    swap.record("main", CHANGE, OURS, print, print)
+    object.__setattr__(swap._written[0], "at", time.monotonic() - 5)
+    start = time.monotonic()
+    assert swap.settle() == {}
+    assert time.monotonic() - start < 1
+    assert table.calls == [[MAIN]]
+
+
+def test_a_write_again_that_fails_is_that_tags_failure() -> None:
+    table = Tags({MAIN: OLDER})
+
+    def refused() -> str:
+        raise HubpubError("registry said 503")
+
+    swap = CompareAndSwap(table, Newer(), settle=0)
+    swap.record("main", CHANGE, OURS, refused, print)
+    failures = swap.settle()
+    assert str(failures["main"]) == "registry said 503"
