@@ -33,13 +33,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hubpub.archive import Readable
 from hubpub.built import Registry as BuiltRegistry
 from hubpub.built import Staging, local_name
 from hubpub.desired import DesiredImage
-from hubpub.engine import BuildRequest, PushAuth
 from hubpub.errors import EngineError, PlanError
 from hubpub.fileimages import FileImages, LocalImages
 from hubpub.layers import LayerCache
@@ -60,6 +59,9 @@ from hubpub.taskgraph import (
     builds_only,
     run_graph,
 )
+
+if TYPE_CHECKING:
+    from hubpub.engine import BuildRequest, PushAuth
 
 log = logging.getLogger("hubpub.executor")
 
@@ -393,6 +395,8 @@ class Executor:
         if inputs is None or inputs.image.build is None:
             raise PlanError(f"image {task.image!r} has no build in the config")
         spec = inputs.image.build
+        from hubpub.engine import BuildRequest  # lazy: the engine package, 8-12 ms, builds only
+
         request = BuildRequest(
             context=spec.context,
             dockerfile=spec.dockerfile,

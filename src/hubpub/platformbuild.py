@@ -21,14 +21,16 @@ import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from hubpub.archive import Readable
 from hubpub.built import BuiltImages
-from hubpub.engine import BuildRequest
 from hubpub.multiplatform import check_platform, compose_index, index_annotations
 from hubpub.multiplatform import platform_labels as labels_for
 from hubpub.reference import Repository
+
+if TYPE_CHECKING:
+    from hubpub.engine import BuildRequest
 
 WORKERS = 2
 

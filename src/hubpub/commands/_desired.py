@@ -14,7 +14,6 @@ from hubpub.config.load import where_in
 from hubpub.config.model import Config
 from hubpub.contentkey import dockerfile_problems
 from hubpub.desired import BuildSpec, DesiredImage, desired_images
-from hubpub.engine.buildkit import session_mounts
 from hubpub.errors import ConfigError, TemplateError
 from hubpub.fileimages import check_file_source
 from hubpub.gitstate import GitState, read_git_state
@@ -126,6 +125,10 @@ def _dockerfile_problems(config: Config, index: int, name: str, build: BuildSpec
             out.append(f"{where}image[{name}].target: {shown}: {problem}")
         else:
             out.append(f"{shown}: image[{name}]: {problem}")
+    from hubpub.engine.buildkit import (
+        session_mounts,
+    )  # lazy: the engine package, 8-12 ms, builds only
+
     for line, kind in session_mounts(text):
         # Build secrets and SSH forwarding come from the client over a BuildKit session,
         # which hubpub's builds do not open (docs/config.md#builders).

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hubpub.bases import ENGINE_PREFIX
 from hubpub.commands._desired import check_files, compute_desired
@@ -22,7 +23,6 @@ from hubpub.config.load import load_config
 from hubpub.config.model import Config
 from hubpub.contentkey import LABEL, context_files, user_labels
 from hubpub.desired import BuildSpec, DesiredImage, desired_images
-from hubpub.engine import Engine, PushAuth
 from hubpub.errors import EngineError, HubpubError, PlanError
 from hubpub.executor import BuildInputs
 from hubpub.fileimages import FileImages
@@ -38,6 +38,9 @@ from hubpub.registry.client import RegistryClient
 from hubpub.registry.credentials import find_credentials
 from hubpub.registry.models import RegistryOptions
 from hubpub.worktree import changed_paths, untracked_files
+
+if TYPE_CHECKING:
+    from hubpub.engine import Engine, PushAuth
 
 
 @dataclass
@@ -95,6 +98,8 @@ class Session:
 
     def engine(self) -> Engine:
         if self._engine is None:
+            from hubpub.engine import Engine  # lazy: the engine package, 8-12 ms, builds only
+
             engine = Engine.from_env(self.environ)
             try:
                 engine.ping()
@@ -121,6 +126,8 @@ class Session:
             return self._push_auths[registry]
 
     def _find_push_auth(self, registry: str) -> PushAuth | None:
+        from hubpub.engine import PushAuth  # lazy: the engine package, 8-12 ms, builds only
+
         options = self.registry_options.get(registry, RegistryOptions())
         creds = find_credentials(registry, options, self.environ)
         if creds is None:
