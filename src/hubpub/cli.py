@@ -15,7 +15,6 @@ read it.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import importlib
 import logging
 import os
@@ -81,6 +80,8 @@ class LazyGroup(click.Group):
         known = self.list_commands(ctx)
         if name and not name.startswith("-") and name not in known:
             # click suggests among the commands already loaded, which here is none of them.
+            import difflib  # lazy: 2-4 ms of every start, for a mistyped command only
+
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise click.UsageError(f"No such command {name!r}.{hint}", ctx)
