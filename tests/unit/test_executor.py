@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 
-from hubpub.errors import PlanError
-from hubpub.executor import NoProgress, Task, TaskResult, run_graph, tasks_for
-from hubpub.planner import ImageSpec, Observed, TargetTag, make_plan
+from hubpub.errors import PlanError, RegistryError
+from hubpub.executor import Executor, NoProgress, Task, TaskResult, run_graph, tasks_for
+from hubpub.planner import Change, ImageSpec, Observed, TargetTag, make_plan
+from hubpub.reference import Reference
+from hubpub.registry.models import Manifest, ManifestInfo
 from tests.helpers.plans import D_OLD, D_SRC, FAR, KEY, R, ref, sample_plan
 
 
@@ -73,3 +77,64 @@ def test_a_failure_stops_only_its_dependents() -> None:
     assert status[f"copy {FAR}:latest"] == "done"
     assert status["copy other"] == "done"
     assert f"tag {R}:latest" not in seen
+
+
+class _Tags:
+    """A registry as a table of where tags point: a PUT moves the tag; after the apply's own
+    PUT, an older commit's image lands on it (another apply's late PUT), and writing again
+    fails."""
+
+    def __init__(self, manifest: Manifest, older: str) -> None:
+        self.manifest, self.older = manifest, older
+        self.now: dict[Reference, str] = {}
+        self.puts: list[Reference] = []
+
+    def resolve(self, refs: Iterable[Reference]) -> dict[Reference, ManifestInfo | None]:
+        out: dict[Reference, ManifestInfo | None] = {}
+        for r in refs:
+            digest = self.now.get(r)
+            out[r] = ManifestInfo(digest, self.manifest.media_type, 0) if digest else None
+        return out
+
+    def get_manifest(self, reference: Reference) -> Manifest:
+        return self.manifest
+
+    def put_manifest(
+        self, reference: Reference, manifest: Manifest, *, scopes: tuple[str, ...] | None = None
+    ) -> str:
+        self.puts.append(reference)
+        if len(self.puts) > 1:
+            raise RegistryError(f"manifest PUT {reference}: HTTP 503")
+        self.now[reference] = self.older  # the other apply's PUT lands right after ours
+        return manifest.digest
+
+
+class _AllMoveForward:
+    def applies(self, change: Change) -> bool:
+        return True
+
+    def skip_reason(self, change: Change, now: str) -> str | None:
+        return None  # every other image is an older commit's
+
+
+def test_a_tag_replaced_by_an_older_image_after_its_put_is_written_again_or_fails() -> None:
+    manifest = Manifest.from_bytes(b'{"mediaType": "application/vnd.oci.image.manifest.v1+json"}')
+    tag = ref(f"{R}:main")
+    plan = make_plan(
+        [ImageSpec("web", (TargetTag(tag),), source=ref(f"{R}:rc"))],
+        Observed(tags={tag: None}, sources={"web": manifest.digest}),
+    )
+    table = _Tags(manifest, D_OLD)
+    executor = Executor(
+        table,  # type: ignore[arg-type]
+        lambda: None,  # type: ignore[arg-type,return-value]
+        {},
+        moves=_AllMoveForward(),
+        settle=0,
+    )
+    result = executor.apply(plan)
+    # Written, looked at again after the settle (the older image there), written again: the
+    # second PUT's failure is the task's.
+    assert table.puts == [tag, tag]
+    (only,) = result.results
+    assert (only.status, only.error) == ("failed", f"manifest PUT {tag}: HTTP 503")
