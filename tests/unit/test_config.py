@@ -19,6 +19,7 @@ from hubpub.config import (
     SemverPreset,
     TemplateRule,
 )
+from hubpub.config.builders import Builder, builder_for, normalize_platform, routing_note
 from hubpub.config.lines import key_lines
 from hubpub.config.load import load_config, merge_defaults
 from hubpub.errors import ConfigError, HubpubError, TemplateError
@@ -609,3 +610,192 @@ def test_every_semantic_error_at_once(tmp_path: Path) -> None:
     assert len(lines) == 2, lines
     assert lines[0].startswith("hubpub.toml:6: image 'a', tags[0]: 'git.nope' is undefined")
     assert lines[1].startswith("hubpub.toml:8: image[1].name: duplicate image name 'a'")
+
+
+# --- [builders] (config/builders.py) -------------------------------------------------------------
+
+IMAGE = '[[image]]\nname = "a"\ncontext = "."\nrepositories = ["x/a"]\n'
+
+
+def test_builders_load_normalized_in_file_order(tmp_path: Path) -> None:
+    text = (
+        "version = 1\n"
+        '[builders.arm]\ndocker_host = "ssh://ci@arm-runner"\nplatforms = ["linux/aarch64"]\n'
+        '[builders.amd]\ndocker_host = "tcp://10.0.0.2:2376"\n'
+        'platforms = ["Linux/X86_64", "linux/arm64/v8", "linux/arm"]\nmax_builds = 4\n'
+        'tls = { ca = "certs/ca.pem", cert = "certs/cert.pem", key = "certs/key.pem" }\n'
+        '[builders.local]\ndocker_host = "unix:///run/other.sock"\nplatforms = ["linux/386"]\n'
+        + IMAGE
+    )
+    config = load_config(write(tmp_path, text))
+    assert list(config.builders) == ["arm", "amd", "local"]
+    arm, amd, local = config.builders.values()
+    assert (arm.platforms, arm.max_builds, arm.tls) == (("linux/arm64",), 2, None)
+    assert amd.platforms == ("linux/amd64", "linux/arm64", "linux/arm/v7")
+    assert amd.max_builds == 4
+    assert amd.tls is not None
+    # Relative to the config file's folder, absolute once loaded (as a registry's ca_file).
+    assert (amd.tls.ca, amd.tls.cert, amd.tls.key) == tuple(
+        (tmp_path / "certs" / name).resolve() for name in ("ca.pem", "cert.pem", "key.pem")
+    )
+    assert local.docker_host == "unix:///run/other.sock"
+    # Without the table: no builders, the default engine builds everything.
+    assert load_config(write(tmp_path, "version = 1\n" + IMAGE)).builders == {}
+
+
+@pytest.mark.parametrize(
+    ("written", "normalized"),
+    [
+        ("linux/amd64", "linux/amd64"),
+        ("linux/x86_64", "linux/amd64"),
+        ("linux/x86-64", "linux/amd64"),
+        ("LINUX/AMD64", "linux/amd64"),
+        ("linux/aarch64", "linux/arm64"),
+        ("linux/arm64/v8", "linux/arm64"),
+        ("linux/arm64/v9", "linux/arm64/v9"),
+        ("linux/arm", "linux/arm/v7"),
+        ("linux/armhf", "linux/arm/v7"),
+        ("linux/armel", "linux/arm/v6"),
+        ("linux/arm/v6", "linux/arm/v6"),
+        ("linux/i386", "linux/386"),
+        ("windows/amd64", "windows/amd64"),
+        (" linux/s390x ", "linux/s390x"),
+    ],
+)
+def test_platforms_are_normalized_as_docker_does(written: str, normalized: str) -> None:
+    assert normalize_platform(written) == normalized
+
+
+@pytest.mark.parametrize("written", ["amd64", "linux", "linux/", "linux/arm/v7/x", "linux/a b", ""])
+def test_a_platform_that_is_not_os_arch_variant_is_refused(written: str) -> None:
+    with pytest.raises(ValueError, match="expected a platform such as 'linux/arm64'"):
+        normalize_platform(written)
+
+
+def _builder(body: str, name: str = "arm") -> str:
+    return f"version = 1\n[builders.{name}]\n{body}" + IMAGE
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            _builder('docker_host = "ssh://h"\nplatforms = ["amd64"]\n'),
+            "hubpub.toml:4: builders[arm].platforms: expected a platform such as 'linux/arm64' "
+            "(os/arch[/variant]), got 'amd64'",
+        ),
+        (
+            _builder('docker_host = "ssh://h"\nplatforms = ["linux/aarch64", "linux/arm64"]\n'),
+            "hubpub.toml:4: builders[arm].platforms: platform 'linux/arm64' is listed twice "
+            "(as 'linux/arm64')",
+        ),
+        (
+            _builder('docker_host = "ssh://h"\nplatforms = []\n'),
+            "hubpub.toml:4: builders[arm].platforms: expected at least 1 item(s), got none",
+        ),
+        (
+            _builder('docker_host = "ssh://h"\n'),
+            "hubpub.toml:2: builders[arm].platforms: missing required key 'platforms'",
+        ),
+        (
+            _builder('platforms = ["linux/arm64"]\n'),
+            "hubpub.toml:2: builders[arm].docker_host: missing required key 'docker_host'",
+        ),
+        (
+            _builder('docker_host = "https://h:2376"\nplatforms = ["linux/arm64"]\n'),
+            "hubpub.toml:3: builders[arm].docker_host: expected unix:///path/to/docker.sock, "
+            "tcp://host:port or ssh://user@host, got 'https://h:2376'",
+        ),
+        (
+            _builder('docker_host = "tcp://"\nplatforms = ["linux/arm64"]\n'),
+            "hubpub.toml:3: builders[arm].docker_host: expected unix:///path/to/docker.sock",
+        ),
+        (
+            _builder('docker_host = "ssh://h"\nplatforms = ["linux/arm64"]\nmax_builds = 0\n'),
+            "hubpub.toml:5: builders[arm].max_builds: expected 1 or more, got 0",
+        ),
+        (
+            _builder('docker_host = "ssh://h"\nplatforms = ["linux/arm64"]\nmax_builds = "2"\n'),
+            'hubpub.toml:5: builders[arm].max_builds: expected an integer, got "2"',
+        ),
+        (
+            _builder('docker_host = "ssh://h"\nplatfroms = ["linux/arm64"]\n'),
+            "hubpub.toml:4: builders[arm].platfroms: unknown key 'platfroms', "
+            "did you mean 'platforms'?",
+        ),
+        (
+            _builder('docker_host = "ssh://h"\nplatforms = ["linux/arm64"]\ntls = { ca = "c" }\n'),
+            "hubpub.toml:5: builders[arm].tls: tls applies to a tcp:// docker_host only, "
+            "not 'ssh://h'",
+        ),
+        (
+            _builder(
+                'docker_host = "tcp://h:2376"\nplatforms = ["linux/arm64"]\ntls = { cert = "c" }\n'
+            ),
+            "hubpub.toml:5: builders[arm].tls: cert and key go together: set both, or neither",
+        ),
+        (
+            _builder(
+                'docker_host = "tcp://h:2376"\nplatforms = ["linux/arm64"]\ntls = { kye = "k" }\n'
+            ),
+            "hubpub.toml:5: builders[arm].tls.kye: unknown key 'kye', did you mean 'key'?",
+        ),
+        (
+            _builder(
+                'docker_host = "unix:///s"\nplatforms = ["linux/arm64"]\n', name='"arm runner"'
+            ),
+            "hubpub.toml:2: builders: expected a name of letters, digits, '.', '_' and '-', "
+            "got 'arm runner'",
+        ),
+    ],
+)
+def test_builder_errors_name_the_line_and_the_builder(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    assert error_of(tmp_path, text).startswith(expected)
+
+
+ARM = Builder(docker_host="ssh://ci@arm", platforms=("linux/arm64",))
+BOTH = Builder(docker_host="tcp://big:2376", platforms=("linux/amd64", "linux/arm64"))
+BUILDERS = {"arm": ARM, "both": BOTH}
+
+
+@pytest.mark.parametrize(
+    ("builders", "platform", "expected"),
+    [
+        # no platform asked (the engine's own): the default engine
+        (BUILDERS, None, None),
+        ({}, "linux/arm64", None),
+        # the first builder in file order that lists it wins
+        (BUILDERS, "linux/arm64", "arm"),
+        ({"both": BOTH, "arm": ARM}, "linux/arm64", "both"),
+        (BUILDERS, "linux/amd64", "both"),
+        # asked as the user may write it
+        (BUILDERS, "linux/aarch64", "arm"),
+        # nobody lists it: the default engine (its BuildKit may emulate it)
+        (BUILDERS, "linux/s390x", None),
+    ],
+)
+def test_a_platform_goes_to_the_first_builder_listing_it(
+    builders: dict[str, Builder], platform: str | None, expected: str | None
+) -> None:
+    assert builder_for(builders, platform) == expected
+
+
+@pytest.mark.parametrize(
+    ("platforms", "expected"),
+    [
+        ((None,), "the default engine (DOCKER_HOST)"),
+        (("linux/arm64",), "builder 'arm' (ssh://ci@arm)"),
+        (("linux/s390x", "linux/ppc64le"), "the default engine (DOCKER_HOST)"),
+        (
+            ("linux/amd64", "linux/arm64", "linux/s390x"),
+            "linux/amd64 on builder 'both' (tcp://big:2376), linux/arm64 on builder 'arm' "
+            "(ssh://ci@arm), linux/s390x on the default engine (DOCKER_HOST)",
+        ),
+    ],
+)
+def test_the_plan_note_says_which_engine_builds_each_platform(
+    platforms: tuple[str | None, ...], expected: str
+) -> None:
+    assert routing_note(BUILDERS, platforms) == expected

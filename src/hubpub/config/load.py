@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hubpub.config.builders import BUILDER_NAME_RE
 from hubpub.config.lines import Locations, PathKey, at, display_name, key_lines
 from hubpub.config.messages import syntax_message, validation_messages
 from hubpub.config.model import Config, ConfigFile
@@ -145,6 +146,16 @@ def _check_semantics(config: Config, locations: Locations) -> None:
                 ConfigError(
                     f"{locations.where(key)}registries: expected a registry host such as "
                     f"'localhost:5000', got {name!r}"
+                ),
+            )
+    for name in config.builders:
+        if not BUILDER_NAME_RE.fullmatch(name):
+            key = ("builders", name)
+            fail(
+                key,
+                ConfigError(
+                    f"{locations.where(key)}builders: expected a name of letters, digits, '.', "
+                    f"'_' and '-', got {name!r}"
                 ),
             )
     for index, image in enumerate(config.images):

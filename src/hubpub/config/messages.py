@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from hubpub.config.builders import Builder, BuilderTLS
 from hubpub.config.lines import Locations, PathKey, at
 from hubpub.config.model import (
     PRESET_MODELS,
@@ -121,8 +122,8 @@ def breadcrumb_of(loc: PathKey, data: Mapping[str, Any]) -> str:
                 parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
             value = value[part] if _indexable(value, part) else None
         else:
-            if parts and parts[-1] == "registries":
-                parts[-1] = f"registries[{part}]"
+            if parts and parts[-1] in ("registries", "builders"):
+                parts[-1] = f"{parts[-1]}[{part}]"
             else:
                 parts.append(part)
             value = value.get(part) if isinstance(value, dict) else None
@@ -162,6 +163,8 @@ def _describe(error: ErrorDetails, loc: PathKey, data: Mapping[str, Any]) -> str
         return f"expected {ctx.get('expected', 'one of the allowed values')}, got {got}"
     if kind == "too_short":
         return f"expected at least {ctx.get('min_length', 1)} item(s), got none"
+    if kind == "greater_than_equal":
+        return f"expected {ctx.get('ge')} or more, got {got}"
     if kind == "invalid_rule":
         value = error.get("input")
         if isinstance(value, dict) and "preset" in value:
@@ -205,6 +208,10 @@ def allowed_keys(parent: PathKey, data: Mapping[str, Any]) -> list[str]:
         model = Image
     elif len(parent) == 2 and parent[0] == "registries":
         model = RegistryConfig
+    elif len(parent) == 2 and parent[0] == "builders":
+        model = Builder
+    elif len(parent) == 3 and parent[0] == "builders" and parent[2] == "tls":
+        model = BuilderTLS
     elif (len(parent) == 4 and parent[0] == "image" and parent[2] == "tags") or (
         len(parent) == 3 and parent[:2] == ("defaults", "tags")
     ):

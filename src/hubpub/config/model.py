@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from hubpub import platforms
+from hubpub.config.builders import Builder
 from hubpub.errors import ReferenceError_
 from hubpub.reference import parse_repository
 
@@ -432,6 +433,9 @@ class ConfigFile(_Model):
     )
     registries: dict[str, RegistryConfig] = Field(
         default_factory=dict, description="Per registry host (e.g. 'localhost:5000')."
+    )
+    builders: dict[str, Builder] = Field(
+        default_factory=dict, description="Engines that build some platforms (by name)."
     )
     defaults: ImageDefaults | None = Field(
         default=None, description="Any [[image]] key; an image's own value wins."

@@ -1,0 +1,198 @@
+"""``[builders.NAME]``: other Docker engines that build some platforms natively
+(docs/config.md#builder-engines).
+
+This module describes and checks the values (the model, :func:`normalize_platform`) and holds
+the routing rule (:func:`builder_for`), pure; opening the engines is ``engine.pool``'s job.
+
+Routing: a platform goes to the first builder in the file that lists it; a platform no builder
+lists, and a build that names no platform, go to the default engine (``DOCKER_HOST``). One
+deterministic answer, so that the plan says which engine builds what and apply does exactly
+that (a second builder listing the same platform is a spare to move it to by editing the file,
+not a load balancer: ``max_builds`` bounds one engine's load).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+# Names a user sees in the plan's notes and in errors.
+BUILDER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+DOCKER_HOST_SCHEMES = ("unix", "tcp", "ssh")
+DEFAULT_MAX_BUILDS = 2
+
+# The aliases docker (containerd's platforms package) accepts for an architecture, and what it
+# normalizes them to: `uname -m` names (x86_64, aarch64) and Debian's (armhf, armel).
+_ARCH_ALIASES: dict[str, tuple[str, str]] = {
+    "x86_64": ("amd64", ""),
+    "x86-64": ("amd64", ""),
+    "aarch64": ("arm64", ""),
+    "armhf": ("arm", "v7"),
+    "armel": ("arm", "v6"),
+    "i386": ("386", ""),
+    "i686": ("386", ""),
+}
+_PART = re.compile(r"[a-z0-9_-]+")
+
+
+def normalize_platform(text: str) -> str:
+    """``os/arch[/variant]`` as docker normalizes it: lowercase, ``x86_64`` is ``amd64``,
+    ``aarch64`` (and ``arm64/v8``) is ``arm64``, ``arm`` is ``arm/v7``. ValueError when it is
+    not of that form."""
+    parts = text.strip().lower().split("/")
+    if not 2 <= len(parts) <= 3 or not all(_PART.fullmatch(part) for part in parts):
+        raise ValueError(
+            f"expected a platform such as 'linux/arm64' (os/arch[/variant]), got {text!r}"
+        )
+    os_name, arch = parts[0], parts[1]
+    variant = parts[2] if len(parts) == 3 else ""
+    arch, implied = _ARCH_ALIASES.get(arch, (arch, ""))
+    variant = variant or implied
+    if arch == "arm64" and variant == "v8":
+        variant = ""  # the default, left out as docker does
+    if arch == "arm" and not variant:
+        variant = "v7"
+    return "/".join(part for part in (os_name, arch, variant) if part)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+def _resolve(value: Path | None, info: ValidationInfo) -> Path | None:
+    # Relative to the config file's folder, as `ca_file` of a registry (docs/config.md).
+    root = (info.context or {}).get("root")
+    if value is not None and root is not None and not value.is_absolute():
+        value = (Path(root) / value).resolve()
+    return value
+
+
+class BuilderTLS(_Model):
+    """TLS to a ``tcp://`` engine: docker's ``--tlsverify --tlscacert --tlscert --tlskey``."""
+
+    ca: Path | None = Field(
+        default=None,
+        description="CA certificate (PEM) the engine's certificate must chain to, relative to "
+        "the config file (default: the system's CAs).",
+    )
+    cert: Path | None = Field(
+        default=None, description="Client certificate (PEM), relative to the config file."
+    )
+    key: Path | None = Field(
+        default=None, description="The client certificate's key (PEM), relative to the config file."
+    )
+
+    @field_validator("ca", "cert", "key", mode="before")
+    @classmethod
+    def _path_string(cls, value: Any) -> Any:
+        if not isinstance(value, str | Path):
+            raise ValueError(f"expected a file path, got {value!r}")
+        return value
+
+    _resolve_paths = field_validator("ca", "cert", "key")(_resolve)
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> BuilderTLS:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key go together: set both, or neither")
+        return self
+
+
+class Builder(_Model):
+    """One ``[builders.NAME]``: a Docker engine and the platforms it builds."""
+
+    docker_host: str = Field(
+        description="The engine's address, as DOCKER_HOST takes it: unix:///path, "
+        "tcp://host:port (with tls) or ssh://user@host.",
+    )
+    tls: BuilderTLS | None = Field(
+        default=None, description="TLS for a tcp:// engine: ca, cert, key (paths)."
+    )
+    platforms: tuple[str, ...] = Field(
+        min_length=1,
+        description="The platforms this engine builds (os/arch[/variant], e.g. 'linux/arm64'); "
+        "the first builder listing a platform builds it.",
+    )
+    max_builds: StrictInt = Field(
+        default=DEFAULT_MAX_BUILDS,
+        ge=1,
+        description="How many builds this engine runs at once.",
+    )
+
+    @field_validator("docker_host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in DOCKER_HOST_SCHEMES or not rest.strip("/"):
+            raise ValueError(
+                "expected unix:///path/to/docker.sock, tcp://host:port or ssh://user@host, "
+                f"got {value!r}"
+            )
+        return value
+
+    @field_validator("platforms", mode="before")
+    @classmethod
+    def _normalize(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            return value
+        out: list[Any] = []
+        for item in value:
+            if not isinstance(item, str):
+                raise ValueError(f"expected platform strings, got {item!r}")
+            platform = normalize_platform(item)
+            if platform in out:
+                raise ValueError(f"platform {item!r} is listed twice (as {platform!r})")
+            out.append(platform)
+        return out
+
+    @field_validator("tls")
+    @classmethod
+    def _tls_with_tcp(cls, value: BuilderTLS | None, info: ValidationInfo) -> BuilderTLS | None:
+        host = info.data.get("docker_host")  # absent when it failed its own check
+        if value is not None and isinstance(host, str) and not host.startswith("tcp://"):
+            raise ValueError(
+                f"tls applies to a tcp:// docker_host only, not {host!r} "
+                "(ssh and unix sockets are secured otherwise)"
+            )
+        return value
+
+
+def builder_for(builders: Mapping[str, Builder], platform: str | None) -> str | None:
+    """The name of the builder that builds ``platform``: the first in file order that lists it
+    (a dict keeps TOML's order), or None for the default engine (no builder lists it, or no
+    platform asked: the default engine's own)."""
+    if platform is None:
+        return None
+    wanted = normalize_platform(platform)
+    for name, builder in builders.items():
+        if wanted in builder.platforms:
+            return name
+    return None
+
+
+def routing_note(builders: Mapping[str, Builder], platforms: Sequence[str | None]) -> str:
+    """Where a build's platforms are built, for the plan's note under the build
+    (``engine: builder 'arm' (ssh://ci@arm-runner)``); ``None`` is the engine's own platform."""
+
+    def engine(platform: str | None) -> str:
+        name = builder_for(builders, platform)
+        if name is None:
+            return "the default engine (DOCKER_HOST)"
+        return f"builder {name!r} ({builders[name].docker_host})"
+
+    targets = {engine(platform) for platform in platforms}
+    if len(targets) == 1 or not platforms:
+        return engine(platforms[0] if platforms else None)
+    return ", ".join(f"{platform} on {engine(platform)}" for platform in platforms)
