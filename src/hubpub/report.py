@@ -53,9 +53,13 @@ def summary_line(summary: Summary) -> str:
     return text + "."
 
 
-def render_plan(plan: Plan, builders: Mapping[str, str] | None = None) -> str:
-    """The plan as text; ``builders`` (image -> which builder builds it) adds a line under
-    each build."""
+def render_plan(
+    plan: Plan,
+    builders: Mapping[str, str] | None = None,
+    engines: Mapping[str, str] | None = None,
+) -> str:
+    """The plan as text; ``builders`` (image -> which builder builds it) and ``engines``
+    (image -> which engines build it, with ``[builders]``) add a line each under each build."""
     # Each warning under the line of its subject: the build's, or the tag's.
     warned: dict[tuple[str, Reference | None], list[str]] = {}
     for warning in plan.warnings:
@@ -75,6 +79,8 @@ def render_plan(plan: Plan, builders: Mapping[str, str] | None = None) -> str:
                 lines.append(f"  * platforms: {', '.join(image.build.platforms)}")
             if builders and image.name in builders:
                 lines.append(f"  * builder: {builders[image.name]}")
+            if engines and image.name in engines:
+                lines.append(f"  * engine: {engines[image.name]}")
         lines.extend(f"      warning: {text}" for text in warned.get((image.name, None), ()))
         width = max((len(str(c.ref)) for c in image.changes), default=0)
         for change in image.changes:

@@ -3,6 +3,7 @@ the way out (and never a build arg)."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from hubpub.config.builders import Builder
 from hubpub.engine import Engine, PushAuth
+from hubpub.engine.pool import Builders
 from hubpub.errors import EngineError
 
 
@@ -221,3 +224,45 @@ def test_mounts_that_need_a_buildkit_session_are_found(
     from hubpub.engine.buildkit import session_mounts
 
     assert session_mounts(dockerfile) == expected
+
+
+# --- engine/pool.py: the errors that come before any engine answers ------------------------------
+
+
+def test_a_builder_whose_tls_file_is_missing_says_which_file(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not checked before the key is found missing")
+    builder = Builder(
+        docker_host="tcp://127.0.0.1:9",
+        tls={"ca": tmp_path / "ca.pem", "cert": tmp_path / "c.pem", "key": tmp_path / "k.pem"},
+        platforms=("linux/arm64",),
+    )
+    with Builders({"arm": builder}, {}) as pool, pytest.raises(EngineError) as caught:
+        pool.engine_for("linux/arm64")
+    assert str(caught.value).startswith(
+        f"builder 'arm': its tls cert file {tmp_path / 'c.pem'} does not exist"
+    )
+    assert caught.value.hint == "fix the path in [builders.arm]: it is relative to the config file"
+
+
+def test_an_ssh_builder_needs_the_sdks_ssh_transport() -> None:
+    builder = Builder(docker_host="ssh://nobody@127.0.0.1:9", platforms=("linux/arm64",))
+    with Builders({"arm": builder}, {}) as pool, pytest.raises(EngineError) as caught:
+        pool.engine_for("linux/arm64")
+    if importlib.util.find_spec("paramiko") is None:
+        assert str(caught.value).startswith(
+            "builder 'arm' at ssh://nobody@127.0.0.1:9: ssh:// needs the docker SDK's ssh "
+            "transport (paramiko), which is not installed"
+        )
+        assert "pip install 'hubpub[ssh]'" in (caught.value.hint or "")
+    else:  # installed (hubpub[ssh]): nothing listens on port 9
+        assert str(caught.value).startswith("cannot reach builder 'arm' at ssh://nobody@")
+        assert "`ssh` reaches the host" in (caught.value.hint or "")
+
+
+def test_a_platform_no_builder_lists_and_no_platform_go_to_the_default_engine() -> None:
+    builders = {"arm": Builder(docker_host="unix:///nowhere.sock", platforms=("linux/arm64",))}
+    pool = Builders(builders, {})
+    assert [pool.name_for(p) for p in (None, "linux/amd64", "linux/aarch64")] == [None, None, "arm"]
+    # A slot of an engine the pool did not open bounds nothing (and opens nothing).
+    with pool.slot(object()), pool.slot(object()):
+        pass

@@ -179,6 +179,18 @@ def test_each_build_says_which_builder_builds_it_when_told() -> None:
     assert "builder" not in render_plan(plan)
 
 
+def test_each_build_says_which_engine_builds_it_when_there_are_builders() -> None:
+    plan, _ = sample_plan()
+    engines = {"app": "builder 'arm' (ssh://ci@arm)"}
+    lines = render_plan(plan, {"app": "BuildKit"}, engines).splitlines()
+    assert lines[1:4] == [
+        "  * build: content changed: no target holds content key sha256:111111111111",
+        "  * builder: BuildKit",
+        "  * engine: builder 'arm' (ssh://ci@arm)",
+    ]
+    assert "engine" not in render_plan(plan, {"app": "BuildKit"})
+
+
 def test_a_failed_build_shows_its_steps_last_lines_under_it_in_both_reports() -> None:
     plan, _ = sample_plan()
     build = next(task for task in tasks_for(plan) if task.kind == "build")

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from hubpub.bases import ENGINE_PREFIX
 from hubpub.commands._desired import check_files, compute_desired
-from hubpub.config.load import load_config
+from hubpub.config.builders import routing_note
+from hubpub.config.load import load_config, where_in
 from hubpub.config.model import Config
 from hubpub.contentkey import LABEL, context_files, user_labels
 from hubpub.desired import BuildSpec, DesiredImage, desired_images
@@ -41,6 +42,7 @@ from hubpub.worktree import changed_paths, untracked_files
 
 if TYPE_CHECKING:
     from hubpub.engine import Engine, PushAuth
+    from hubpub.engine.pool import Builders
 
 
 @dataclass
@@ -54,7 +56,7 @@ class Session:
     redirects: Redirects
     registry: RegistryClient
     registry_options: dict[str, RegistryOptions]
-    _engine: Engine | None = None
+    _pool: Builders | None = None
     # registry -> the engine's credentials for it, looked up once: the executor pushes from
     # several worker threads, and each lookup re-read the Docker config (and may run a
     # credential helper). Out of the repr: they are secrets.
@@ -96,19 +98,27 @@ class Session:
                 )
         return replace(plan, images=tuple(i for i in plan.images if i.name not in self.support))
 
-    def engine(self) -> Engine:
-        if self._engine is None:
-            from hubpub.engine import Engine  # lazy: the engine package, 8-12 ms, builds only
+    @property
+    def pool(self) -> Builders:
+        """The engines that build: the default one and the config's ``[builders]``, each
+        opened on first use (engine/pool.py)."""
+        if self._pool is None:
+            from hubpub.engine.pool import Builders  # lazy: the engine package, 8-12 ms, builds only
 
-            engine = Engine.from_env(self.environ)
-            try:
-                engine.ping()
-            except BaseException:
-                engine.close()
-                raise
-            # Kept only once it answered: a second caller must not get an unchecked engine.
-            self._engine = engine
-        return self._engine
+            path = self.config.path
+            self._pool = Builders(
+                self.config.builders,
+                self.environ,
+                where=lambda name: (
+                    where_in(path, ("builders", name, "docker_host"))
+                    + f"builders[{name}].docker_host: "
+                ),
+            )
+        return self._pool
+
+    def engine(self) -> Engine:
+        # Kept only once it answered: a second caller never gets an unchecked engine.
+        return self.pool.default()
 
     def local_engine(self) -> Engine | None:
         """The engine for base images that are in no registry. An engine that cannot be
@@ -179,6 +189,16 @@ class Session:
                 continue
             found[build.image] = "BuildKit" if buildkit else "classic (the engine has no BuildKit)"
         return found
+
+    def engines(self, plan: Plan) -> dict[str, str]:
+        """image -> the engines its build goes to, for the plan's note under each build; none
+        without ``[builders]`` (then everything builds on the default engine, as it always
+        did). Pure routing: no engine is opened for it."""
+        if not self.config.builders:
+            return {}
+        # The engine's own platform: builds name no platform yet (config/builders.py).
+        platforms: tuple[str | None, ...] = (None,)
+        return {build.image: routing_note(self.config.builders, platforms) for build in plan.builds}
 
     def observe(self, *, rebuild: bool) -> Observation:
         observation = observe(
@@ -268,8 +288,8 @@ class Session:
     def close(self, *, wait: bool = True) -> None:
         if self._files is not None:
             self._files.close()
-        if self._engine is not None:
-            self._engine.close()
+        if self._pool is not None:
+            self._pool.close()
         self.registry.close(wait=wait)
 
 

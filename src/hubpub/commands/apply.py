@@ -109,7 +109,7 @@ def command(
             plan = current.plan(observation, rebuild=rebuild, allow_backwards=allow_backwards)
         plan = checkout_warnings(current, plan)
         if not as_json:
-            click.echo(render_plan(plan, current.builders(plan)))
+            click.echo(render_plan(plan, current.builders(plan), current.engines(plan)))
         tasks_for(plan, allow_overwrite=allow_overwrite)  # refuses conflicts before any change
         refuse_dirty(plan, allow_dirty=allow_dirty)
         try:

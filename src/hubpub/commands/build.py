@@ -67,7 +67,7 @@ def command(
         plan = current.plan(observation, rebuild=rebuild, allow_backwards=False)
         plan = checkout_warnings(current, plan)
         if not as_json:
-            click.echo(render_plan(plan, current.builders(plan)))
+            click.echo(render_plan(plan, current.builders(plan), current.engines(plan)))
         refuse_dirty(plan, allow_dirty=allow_dirty)
         display = RichProgress() if sys.stderr.isatty() and not as_json else None
         progress: Progress = display or PlainProgress(sys.stderr)

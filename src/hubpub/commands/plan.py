@@ -19,11 +19,17 @@ from hubpub.planner import Plan
 from hubpub.report import plan_json, render_plan, write_github
 
 
-def print_plan(plan: Plan, *, as_json: bool, builders: dict[str, str] | None = None) -> None:
+def print_plan(
+    plan: Plan,
+    *,
+    as_json: bool,
+    builders: dict[str, str] | None = None,
+    engines: dict[str, str] | None = None,
+) -> None:
     if as_json:
         click.echo(json.dumps(plan_json(plan), indent=2))
     else:
-        click.echo(render_plan(plan, builders))
+        click.echo(render_plan(plan, builders, engines))
 
 
 @click.command("plan")
@@ -70,7 +76,12 @@ def command(
                 ),
             )
             save(saved, out)
-        print_plan(plan, as_json=as_json, builders=None if as_json else current.builders(plan))
+        print_plan(
+            plan,
+            as_json=as_json,
+            builders=None if as_json else current.builders(plan),
+            engines=None if as_json else current.engines(plan),
+        )
         if out is not None and not as_json:
             click.echo(f"Saved the plan to {out}: 'hubpub apply {out}' applies exactly it.")
         write_github(current.environ, plan)

@@ -116,6 +116,28 @@ class Engine:
             raise _unreachable(env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST) from None
         return cls(client)
 
+    @classmethod
+    def at_host(
+        cls,
+        host: str,
+        *,
+        ca: str | None = None,
+        cert: tuple[str, str] | None = None,
+        tls: bool = False,
+    ) -> Engine:
+        """The engine at ``host`` (``unix://``, ``tcp://``, ``ssh://``), as the docker CLI
+        reaches a ``DOCKER_HOST``: with ``tls``, verified against ``ca`` (else the system's
+        CAs) and presenting ``cert`` (certificate, key); ``ssh://`` through the ``ssh``
+        program, as the CLI does. Raises the SDK's ``DockerException`` when unreachable (the
+        caller knows what to tell the user: engine.pool)."""
+        sdk = _sdk()
+        options: dict[str, Any] = {"timeout": 600}
+        if tls:
+            options["tls"] = _pinned_tls(ca, cert)
+        if host.startswith("ssh://"):
+            options["use_ssh_client"] = True
+        return cls(sdk.DockerClient(base_url=host, **options))
+
     def close(self) -> None:
         self._client.close()
 
@@ -426,6 +448,32 @@ def _classic_options(request: BuildRequest) -> dict[str, Any]:
 def _quote(text: str) -> str:
     """A Dockerfile double-quoted word: JSON's escaping, and ``$`` kept from substitution."""
     return json.dumps(text, ensure_ascii=False).replace("$", "\\$")
+
+
+def _pinned_tls(ca: str | None, cert: tuple[str, str] | None) -> Any:
+    """The SDK's TLSConfig, with ``ca`` winning over ``REQUESTS_CA_BUNDLE``.
+
+    requests lets that variable (set on many CI machines, to the system's bundle) replace the
+    CA a session was given, so the engine's own CA would be ignored and its certificate
+    refused ("unable to get local issuer certificate"). The SDK applies the config to its
+    session before its first request (the API version), so the pin holds from the start."""
+    base = sdk_module("docker.tls").TLSConfig
+
+    class PinnedTLS(base):  # type: ignore[misc, valid-type]
+        def configure_client(self, client: Any) -> None:
+            super().configure_client(client)
+            if not ca:
+                return
+            merge = client.merge_environment_settings
+
+            def pinned(*args: Any, **kwargs: Any) -> Any:
+                settings = merge(*args, **kwargs)
+                settings["verify"] = ca
+                return settings
+
+            client.merge_environment_settings = pinned
+
+    return PinnedTLS(client_cert=cert, ca_cert=ca, verify=True)
 
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
