@@ -17,7 +17,6 @@ import contextlib
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
 
 import requests
 
@@ -149,7 +148,7 @@ class Builders:
     # --- concurrency ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def slot(self, engine: Any) -> Iterator[None]:
+    def slot(self, engine: object) -> Iterator[None]:
         """Hold one of ``engine``'s build slots (its ``max_builds``) while the block runs."""
         with self._lock:
             semaphore = self._slots.get(id(engine))
