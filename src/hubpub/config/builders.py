@@ -1,8 +1,9 @@
 """``[builders.NAME]``: other Docker engines that build some platforms natively
 (docs/config.md#builder-engines).
 
-This module describes and checks the values (the model, :func:`normalize_platform`) and holds
-the routing rule (:func:`builder_for`), pure; opening the engines is ``engine.pool``'s job.
+This module describes and checks the values (platform names are normalized as an image's are:
+``platforms.py``) and holds the routing rule (:func:`builder_for`), pure; opening the engines is
+``engine.pool``'s job.
 
 Routing: a platform goes to the first builder in the file that lists it; a platform no builder
 lists, and a build that names no platform, go to the default engine (``DOCKER_HOST``). One
@@ -28,43 +29,12 @@ from pydantic import (
     model_validator,
 )
 
+from hubpub.platforms import normalize, normalize_all
+
 # Names a user sees in the plan's notes and in errors.
 BUILDER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 DOCKER_HOST_SCHEMES = ("unix", "tcp", "ssh")
 DEFAULT_MAX_BUILDS = 2
-
-# The aliases docker (containerd's platforms package) accepts for an architecture, and what it
-# normalizes them to: `uname -m` names (x86_64, aarch64) and Debian's (armhf, armel).
-_ARCH_ALIASES: dict[str, tuple[str, str]] = {
-    "x86_64": ("amd64", ""),
-    "x86-64": ("amd64", ""),
-    "aarch64": ("arm64", ""),
-    "armhf": ("arm", "v7"),
-    "armel": ("arm", "v6"),
-    "i386": ("386", ""),
-    "i686": ("386", ""),
-}
-_PART = re.compile(r"[a-z0-9_-]+")
-
-
-def normalize_platform(text: str) -> str:
-    """``os/arch[/variant]`` as docker normalizes it: lowercase, ``x86_64`` is ``amd64``,
-    ``aarch64`` (and ``arm64/v8``) is ``arm64``, ``arm`` is ``arm/v7``. ValueError when it is
-    not of that form."""
-    parts = text.strip().lower().split("/")
-    if not 2 <= len(parts) <= 3 or not all(_PART.fullmatch(part) for part in parts):
-        raise ValueError(
-            f"expected a platform such as 'linux/arm64' (os/arch[/variant]), got {text!r}"
-        )
-    os_name, arch = parts[0], parts[1]
-    variant = parts[2] if len(parts) == 3 else ""
-    arch, implied = _ARCH_ALIASES.get(arch, (arch, ""))
-    variant = variant or implied
-    if arch == "arm64" and variant == "v8":
-        variant = ""  # the default, left out as docker does
-    if arch == "arm" and not variant:
-        variant = "v7"
-    return "/".join(part for part in (os_name, arch, variant) if part)
 
 
 class _Model(BaseModel):
@@ -142,20 +112,11 @@ class Builder(_Model):
             )
         return value
 
-    @field_validator("platforms", mode="before")
+    @field_validator("platforms")
     @classmethod
-    def _normalize(cls, value: Any) -> Any:
-        if not isinstance(value, list | tuple):
-            return value
-        out: list[Any] = []
-        for item in value:
-            if not isinstance(item, str):
-                raise ValueError(f"expected platform strings, got {item!r}")
-            platform = normalize_platform(item)
-            if platform in out:
-                raise ValueError(f"platform {item!r} is listed twice (as {platform!r})")
-            out.append(platform)
-        return out
+    def _normalize(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # As an image's platforms are (platforms.py): docker's names, each at most once.
+        return normalize_all(value)
 
     @field_validator("tls")
     @classmethod
@@ -175,7 +136,7 @@ def builder_for(builders: Mapping[str, Builder], platform: str | None) -> str | 
     platform asked: the default engine's own)."""
     if platform is None:
         return None
-    wanted = normalize_platform(platform)
+    wanted = normalize(platform)
     for name, builder in builders.items():
         if wanted in builder.platforms:
             return name
