@@ -469,7 +469,7 @@ class Executor:
 
     def _engine_for(self, platform: str | None) -> EngineLike:
         """The engine that builds for ``platform`` (None: the engine's own platform). Every
-        platform's build asks here; today the one engine builds them all."""
+        build asks here: the one engine, or the [builders] pool's (routing.py)."""
         return self.engine()
 
     def _ensure_bases(

@@ -2,11 +2,12 @@
 built separately, its platform checked, and prepared for publishing.
 
 executor.py hands over an image whose config lists ``platforms``. Each platform's build goes to
-the engine the executor's ``engine_for`` gives for it (one engine today), with BuildKit's
-``platform=``; the built config's ``os``/``architecture``/``variant`` must be the one asked
-(multiplatform.check_platform), else nothing is published. The builds of one image run
-concurrently, at most :data:`WORKERS` at once: BuildKit runs them side by side, and an
-emulated (QEMU) build is CPU-bound. Measured on the development machine (2 cores, dockerd
+the engine the executor's ``engine_for`` gives for it (the builder that lists the platform, else
+the default engine: docs/config.md#builder-engines; a builder runs at most its ``max_builds``
+at once), with BuildKit's ``platform=``; the built config's ``os``/``architecture``/``variant``
+must be the one asked (multiplatform.check_platform), else nothing is published. The builds of
+one image run concurrently, at most :data:`WORKERS` at once: BuildKit runs them side by side,
+and an emulated (QEMU) build is CPU-bound. Measured on the development machine (2 cores, dockerd
 20.10), an amd64 and an emulated arm64 build of the same COPY + RUN sha256sum context: 4.9-5.0 s
 one after the other, 3.0-4.0 s together; more than two at once would only share the cores.
 

@@ -196,9 +196,11 @@ class Session:
         did). Pure routing: no engine is opened for it."""
         if not self.config.builders:
             return {}
-        # The engine's own platform: builds name no platform yet (config/builders.py).
-        platforms: tuple[str | None, ...] = (None,)
-        return {build.image: routing_note(self.config.builders, platforms) for build in plan.builds}
+        return {
+            # No platforms: the engine's own (None), built on the default engine.
+            build.image: routing_note(self.config.builders, build.platforms or (None,))
+            for build in plan.builds
+        }
 
     def observe(self, *, rebuild: bool) -> Observation:
         observation = observe(

@@ -23,7 +23,7 @@ from hubpub import github, staged
 from hubpub.commands._options import plan_options
 from hubpub.commands._session import Session, checkout_warnings, refuse_dirty, session
 from hubpub.errors import HubpubError, PlanError, StalePlanError
-from hubpub.executor import ApplyResult, Executor, tasks_for
+from hubpub.executor import ApplyResult, tasks_for
 from hubpub.labelcache import LabelCache
 from hubpub.layers import LayerCache
 from hubpub.observe import Observation
@@ -39,6 +39,7 @@ from hubpub.report import (
     result_json,
     write_github,
 )
+from hubpub.routing import PooledExecutor
 from hubpub.taskgraph import Interrupted, Progress
 
 
@@ -234,12 +235,13 @@ def _execute(
     display = RichProgress() if sys.stderr.isatty() else None
     plain = GitHubProgress if github.enabled(current.environ) else PlainProgress
     progress: Progress = display or plain(sys.stderr)
-    executor = Executor(
+    executor = PooledExecutor(
         current.registry,
         current.engine,
         current.build_inputs(observation, plan),
         push_auth=current.push_auth,
         progress=progress,
+        engines=current.pool,
         moves=None if allow_backwards else current.move_guard(observation),
         layer_cache=LayerCache.default(current.environ),
         # A saved plan's skips and observation come from a file: each tag that only moves

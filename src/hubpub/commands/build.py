@@ -20,8 +20,9 @@ import click
 from hubpub.commands._options import selection_options
 from hubpub.commands._session import checkout_warnings, refuse_dirty, session
 from hubpub.errors import HubpubError
-from hubpub.executor import ApplyResult, Executor
+from hubpub.executor import ApplyResult
 from hubpub.report import PlainProgress, RichProgress, render_builds, render_plan, result_json
+from hubpub.routing import PooledExecutor
 from hubpub.taskgraph import Progress
 
 
@@ -71,12 +72,13 @@ def command(
         refuse_dirty(plan, allow_dirty=allow_dirty)
         display = RichProgress() if sys.stderr.isatty() and not as_json else None
         progress: Progress = display or PlainProgress(sys.stderr)
-        executor = Executor(
+        executor = PooledExecutor(
             current.registry,
             current.engine,
             current.build_inputs(observation, plan),
             push_auth=current.push_auth,
             progress=progress,
+            engines=current.pool,
         )
         with display or contextlib.nullcontext():
             # Nothing is written, so a tag that apply would refuse to move does not matter.

@@ -28,6 +28,7 @@ import json
 import os
 import re
 import tarfile
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -87,6 +88,12 @@ class Engine:
         self._err = _errors()
         self._streams = buildkit.Streams()
         self._buildkit: bool | None = None  # known once a build asked
+        # How many builds at once: a builder's max_builds (engine/pool.py); else no bound.
+        self._build_slots: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+
+    def limit_builds(self, count: int) -> None:
+        """At most ``count`` builds at once on this engine; more wait for a free slot."""
+        self._build_slots = threading.BoundedSemaphore(count)
 
     def cancel_builds(self) -> None:
         """Stop every running BuildKit build now (Ctrl-C): close their streams."""
@@ -115,28 +122,6 @@ class Engine:
         except errors.DockerException:
             raise _unreachable(env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST) from None
         return cls(client)
-
-    @classmethod
-    def at_host(
-        cls,
-        host: str,
-        *,
-        ca: str | None = None,
-        cert: tuple[str, str] | None = None,
-        tls: bool = False,
-    ) -> Engine:
-        """The engine at ``host`` (``unix://``, ``tcp://``, ``ssh://``), as the docker CLI
-        reaches a ``DOCKER_HOST``: with ``tls``, verified against ``ca`` (else the system's
-        CAs) and presenting ``cert`` (certificate, key); ``ssh://`` through the ``ssh``
-        program, as the CLI does. Raises the SDK's ``DockerException`` when unreachable (the
-        caller knows what to tell the user: engine.pool)."""
-        sdk = _sdk()
-        options: dict[str, Any] = {"timeout": 600}
-        if tls:
-            options["tls"] = _pinned_tls(ca, cert)
-        if host.startswith("ssh://"):
-            options["use_ssh_client"] = True
-        return cls(sdk.DockerClient(base_url=host, **options))
 
     def close(self) -> None:
         self._client.close()
@@ -292,7 +277,12 @@ class Engine:
 
     def build(self, request: BuildRequest, on_line: LineCallback | None = None) -> str:
         """Build and return the image ID: BuildKit (labels applied by the build itself, no
-        extra step) when the request and the engine allow it, else the classic builder."""
+        extra step) when the request and the engine allow it, else the classic builder. Waits
+        for one of the engine's build slots first (:meth:`limit_builds`)."""
+        with self._build_slots:
+            return self._build(request, on_line)
+
+    def _build(self, request: BuildRequest, on_line: LineCallback | None) -> str:
         if self.uses_buildkit(request.builder):
             try:
                 return buildkit.build(self._client.api, request, self._streams, on_line)
@@ -448,32 +438,6 @@ def _classic_options(request: BuildRequest) -> dict[str, Any]:
 def _quote(text: str) -> str:
     """A Dockerfile double-quoted word: JSON's escaping, and ``$`` kept from substitution."""
     return json.dumps(text, ensure_ascii=False).replace("$", "\\$")
-
-
-def _pinned_tls(ca: str | None, cert: tuple[str, str] | None) -> Any:
-    """The SDK's TLSConfig, with ``ca`` winning over ``REQUESTS_CA_BUNDLE``.
-
-    requests lets that variable (set on many CI machines, to the system's bundle) replace the
-    CA a session was given, so the engine's own CA would be ignored and its certificate
-    refused ("unable to get local issuer certificate"). The SDK applies the config to its
-    session before its first request (the API version), so the pin holds from the start."""
-    base = sdk_module("docker.tls").TLSConfig
-
-    class PinnedTLS(base):  # type: ignore[misc, valid-type]
-        def configure_client(self, client: Any) -> None:
-            super().configure_client(client)
-            if not ca:
-                return
-            merge = client.merge_environment_settings
-
-            def pinned(*args: Any, **kwargs: Any) -> Any:
-                settings = merge(*args, **kwargs)
-                settings["verify"] = ca
-                return settings
-
-            client.merge_environment_settings = pinned
-
-    return PinnedTLS(client_cert=cert, ca_cert=ca, verify=True)
 
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"

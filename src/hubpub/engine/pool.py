@@ -2,9 +2,12 @@
 config (docs/config.md#builder-engines), each opened on first use, once, and closed together.
 
 :meth:`Builders.engine_for` routes a platform to its engine (``config.builders.builder_for``:
-the first builder listing it, else the default engine); :meth:`Builders.slot` bounds how many
-builds one engine runs at once (a builder's ``max_builds``; the default engine is bounded only
-by the executor's workers, as it always was, unless ``default_max_builds`` says otherwise).
+the first builder listing it, else the default engine). Each builder's engine runs at most its
+``max_builds`` builds at once (``Engine.limit_builds``: the engine holds the bound, so that no
+caller can build around it); the default engine is bounded only by the executor's workers, as
+it always was, unless ``default_max_builds`` says otherwise.
+
+:func:`connect` opens an engine at a ``docker_host`` as the docker CLI would (TLS, ssh).
 
 An engine that cannot be reached is one error naming the builder, its ``docker_host`` and
 what to check; it is remembered, so that every build routed there fails at once with it
@@ -13,10 +16,10 @@ instead of waiting for the same connection timeout again.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import requests
 
@@ -50,7 +53,6 @@ class Builders:
         self._failed: dict[str | None, EngineError] = {}
         self._limits: dict[str | None, int | None] = {None: default_max_builds}
         self._limits.update({name: b.max_builds for name, b in self.builders.items()})
-        self._slots: dict[int, threading.BoundedSemaphore | None] = {}
 
     # --- routing -------------------------------------------------------------------------------
 
@@ -87,9 +89,11 @@ class Builders:
                     with self._lock:
                         self._failed[name] = exc
                 raise
+            limit = self._limits.get(name)
+            if limit is not None:
+                engine.limit_builds(limit)
             with self._lock:
                 self._engines[name] = engine
-                self._slots[id(engine)] = _semaphore(self._limits.get(name))
             return engine
 
     def _open(self, name: str | None) -> Engine:
@@ -113,7 +117,7 @@ class Builders:
                 hint="pip install 'hubpub[ssh]', or use a tcp:// docker_host",
             )
         try:
-            engine = Engine.at_host(
+            engine = connect(
                 builder.docker_host,
                 tls=tls is not None,
                 ca=str(tls.ca) if tls is not None and tls.ca is not None else None,
@@ -145,19 +149,6 @@ class Builders:
             hint=f"check {check}; or remove [builders.{name}] to build on the default engine",
         )
 
-    # --- concurrency ---------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def slot(self, engine: object) -> Iterator[None]:
-        """Hold one of ``engine``'s build slots (its ``max_builds``) while the block runs."""
-        with self._lock:
-            semaphore = self._slots.get(id(engine))
-        if semaphore is None:
-            yield
-            return
-        with semaphore:
-            yield
-
     # --- the end -------------------------------------------------------------------------------
 
     def opened(self) -> list[Engine]:
@@ -172,7 +163,6 @@ class Builders:
     def close(self) -> None:
         with self._lock:
             engines, self._engines = list(self._engines.values()), {}
-            self._slots.clear()
         for engine in engines:
             engine.close()
 
@@ -183,16 +173,57 @@ class Builders:
         self.close()
 
 
+def connect(
+    host: str,
+    *,
+    ca: str | None = None,
+    cert: tuple[str, str] | None = None,
+    tls: bool = False,
+) -> Engine:
+    """The engine at ``host`` (``unix://``, ``tcp://``, ``ssh://``), as the docker CLI reaches
+    a ``DOCKER_HOST``: with ``tls``, verified against ``ca`` (else the system's CAs) and
+    presenting ``cert`` (certificate, key); ``ssh://`` through the ``ssh`` program, as the CLI
+    does. Raises the SDK's ``DockerException`` when unreachable (the caller says what to do)."""
+    options: dict[str, Any] = {"timeout": 600}
+    if tls:
+        options["tls"] = _pinned_tls(ca, cert)
+    if host.startswith("ssh://"):
+        options["use_ssh_client"] = True
+    return Engine(sdk_module("docker").DockerClient(base_url=host, **options))
+
+
+def _pinned_tls(ca: str | None, cert: tuple[str, str] | None) -> Any:
+    """The SDK's TLSConfig, with ``ca`` winning over ``REQUESTS_CA_BUNDLE``.
+
+    requests lets that variable (set on many CI machines, to the system's bundle) replace the
+    CA a session was given, so the engine's own CA would be ignored and its certificate
+    refused ("unable to get local issuer certificate"). The SDK applies the config to its
+    session before its first request (the API version), so the pin holds from the start."""
+    base = sdk_module("docker.tls").TLSConfig
+
+    class PinnedTLS(base):  # type: ignore[misc, valid-type]
+        def configure_client(self, client: Any) -> None:
+            super().configure_client(client)
+            if not ca:
+                return
+            merge = client.merge_environment_settings
+
+            def pinned(*args: Any, **kwargs: Any) -> Any:
+                settings = merge(*args, **kwargs)
+                settings["verify"] = ca
+                return settings
+
+            client.merge_environment_settings = pinned
+
+    return PinnedTLS(client_cert=cert, ca_cert=ca, verify=True)
+
+
 def _has_ssh_transport() -> bool:
     try:
         sdk_module("paramiko")
     except ImportError:
         return False
     return True
-
-
-def _semaphore(limit: int | None) -> threading.BoundedSemaphore | None:
-    return None if limit is None else threading.BoundedSemaphore(limit)
 
 
 def _ping_or_close(engine: Engine) -> None:
