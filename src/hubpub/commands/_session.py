@@ -103,7 +103,7 @@ class Session:
         """The engines that build: the default one and the config's ``[builders]``, each
         opened on first use (engine/pool.py)."""
         if self._pool is None:
-            from hubpub.engine.pool import Builders  # lazy: the engine package, 8-12 ms, builds only
+            from hubpub.engine.pool import Builders  # lazy: engine package, 8-12 ms, builds only
 
             path = self.config.path
             self._pool = Builders(
