@@ -10,10 +10,12 @@ running builds of every engine opened, not only the default one's.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hubpub.engine.pool import Builders
 from hubpub.executor import EngineLike, Executor
+
+if TYPE_CHECKING:
+    from hubpub.engine.pool import Builders  # the session imports it when it first builds
 
 
 class PooledExecutor(Executor):
