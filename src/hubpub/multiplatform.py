@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from hubpub.contentkey import LABEL
 from hubpub.errors import BuildError
@@ -53,8 +54,22 @@ def index_annotations(labels: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+class Described(Protocol):
+    """What an index entry says of a manifest: a Manifest built here, or the ManifestInfo of
+    a staged one's HEAD (cimatrix.py)."""
+
+    @property
+    def media_type(self) -> str: ...
+
+    @property
+    def digest(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+
 def compose_index(
-    children: Sequence[tuple[str, Manifest]], annotations: Mapping[str, str]
+    children: Sequence[tuple[str, Described]], annotations: Mapping[str, str]
 ) -> Manifest:
     """An OCI image index of ``children`` ((platform, manifest), in the config's order)."""
     doc = {

@@ -57,6 +57,7 @@ class PlanOptions:
     rebuild: bool = False
     allow_overwrite: bool = False
     allow_backwards: bool = False
+    platform: str | None = None  # plan --platform: apply stages that platform (cimatrix.py)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ def to_json(saved: SavedPlan) -> dict[str, Any]:
             "rebuild": saved.options.rebuild,
             "allow_overwrite": saved.options.allow_overwrite,
             "allow_backwards": saved.options.allow_backwards,
+            **({"platform": saved.options.platform} if saved.options.platform else {}),
         },
         "observed": {
             "tags": {str(ref): digest for ref, digest in sorted(obs.tags.items())},
@@ -447,6 +449,7 @@ def _from_json(data: Mapping[str, Any]) -> SavedPlan:
             rebuild=bool(opts["rebuild"]),
             allow_overwrite=bool(opts.get("allow_overwrite", False)),
             allow_backwards=bool(opts.get("allow_backwards", False)),
+            platform=str(opts["platform"]) if opts.get("platform") else None,
         ),
     )
 

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
+from hubpub.platforms import normalize
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -93,3 +95,26 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ):
         func = option(func)
     return selection_options(func)
+
+
+def _platform(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return normalize(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def platform_option(func: F) -> F:
+    """``--platform P`` of ``plan`` and ``apply``: one CI job's platform (cimatrix.py)."""
+    return click.option(
+        "--platform",
+        "platform",
+        default=None,
+        metavar="OS/ARCH",
+        callback=_platform,
+        help="Build only this platform of each multi-platform image and stage it in the "
+        "registry, moving no tag; a final apply without it composes the index "
+        "(docs/ci-matrix.md).",
+    )(func)

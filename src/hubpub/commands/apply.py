@@ -15,20 +15,32 @@ import contextlib
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from hubpub import github, staged
-from hubpub.commands._options import plan_options
+from hubpub.cimatrix import (
+    StagedPlatforms,
+    compose,
+    composing,
+    look,
+    missing_refusal,
+    note_staged,
+    publish_composed,
+    stage_plan,
+)
+from hubpub.commands._options import plan_options, platform_option
 from hubpub.commands._session import Session, checkout_warnings, refuse_dirty, session
 from hubpub.errors import HubpubError, PlanError, StalePlanError
-from hubpub.executor import ApplyResult, tasks_for
+from hubpub.executor import ApplyResult, BuildInputs, tasks_for
 from hubpub.labelcache import LabelCache
 from hubpub.layers import LayerCache
 from hubpub.observe import Observation
 from hubpub.planfile import SavedPlan, check_derived, check_stale, config_hash, load
 from hubpub.planner import Plan
+from hubpub.platforms import normalize
 from hubpub.provenance import record_of
 from hubpub.report import (
     GitHubProgress,
@@ -45,6 +57,12 @@ from hubpub.taskgraph import Interrupted, Progress
 
 @click.command("apply")
 @plan_options
+@platform_option
+@click.option(
+    "--allow-missing-platforms",
+    is_flag=True,
+    help="Publish the index of the staged platforms even when some platform is not staged.",
+)
 @click.option(
     "--allow-dirty",
     is_flag=True,
@@ -65,6 +83,8 @@ def command(
     rebuild: bool,
     allow_overwrite: bool,
     allow_backwards: bool,
+    platform: str | None,
+    allow_missing_platforms: bool,
     allow_dirty: bool,
     planfile: Path | None,
 ) -> int:
@@ -79,6 +99,7 @@ def command(
                 ("--only", only),
                 ("--redirect", redirects),
                 ("--rebuild", rebuild),
+                ("--platform", platform),
             )
             if value
         ]
@@ -101,6 +122,7 @@ def command(
         redirects, rebuild = saved.options.redirects, saved.options.rebuild
         allow_overwrite = allow_overwrite or saved.options.allow_overwrite
         allow_backwards = allow_backwards or saved.options.allow_backwards
+        platform = normalize(saved.options.platform) if saved.options.platform else None
 
     with session(config_path, ref=ref, sha=sha, only=only, redirects=redirects) as current:
         if saved is not None:
@@ -108,11 +130,24 @@ def command(
         else:
             observation = current.observe(rebuild=rebuild)
             plan = current.plan(observation, rebuild=rebuild, allow_backwards=allow_backwards)
+        # What is staged in the registry (docs/ci-matrix.md): with --platform, the plan stages
+        # that platform; without, it composes the images whose platforms are staged.
+        if platform is not None:
+            found = look(plan, current.registry, platform)
+            plan, found = stage_plan(plan, platform, found), {}
+        else:
+            found = look(plan, current.registry)
+            plan = note_staged(plan, found)
         plan = checkout_warnings(current, plan)
         if not as_json:
             click.echo(render_plan(plan, current.builders(plan), current.engines(plan)))
         tasks_for(plan, allow_overwrite=allow_overwrite)  # refuses conflicts before any change
         refuse_dirty(plan, allow_dirty=allow_dirty)
+        refusal = missing_refusal(found, allow_missing=allow_missing_platforms)
+        if refusal is not None:
+            raise refusal
+        if composing(found):
+            plan = _compose(current, observation, plan, composing(found))
         try:
             result = _execute(
                 current,
@@ -121,6 +156,7 @@ def command(
                 allow_overwrite=allow_overwrite,
                 allow_backwards=allow_backwards,
                 saved=saved is not None,
+                platform=platform,
             )
         except Interrupted as exc:
             # Ctrl-C: what was published (and what was not) before the exit, as a result.
@@ -229,6 +265,7 @@ def _execute(
     allow_overwrite: bool,
     allow_backwards: bool,
     saved: bool = False,
+    platform: str | None = None,
 ) -> ApplyResult:
     # A progress display on a terminal; plain log lines in CI, where redraws would garble logs.
     # Under GitHub Actions, each build's log is a collapsible group.
@@ -238,7 +275,7 @@ def _execute(
     executor = PooledExecutor(
         current.registry,
         current.engine,
-        current.build_inputs(observation, plan),
+        _only_platform(current.build_inputs(observation, plan), platform),
         push_auth=current.push_auth,
         progress=progress,
         engines=current.pool,
@@ -252,3 +289,36 @@ def _execute(
     )
     with display or contextlib.nullcontext():
         return executor.apply(plan, allow_overwrite=allow_overwrite)
+
+
+def _compose(
+    current: Session,
+    observation: Observation,
+    plan: Plan,
+    found: dict[str, StagedPlatforms],
+) -> Plan:
+    """The index of each image whose platforms CI jobs staged, PUT by digest where they are
+    (untagged: nothing points to it yet); the plan then tags and copies it, building nothing
+    (docs/ci-matrix.md)."""
+    inputs = current.build_inputs(observation, plan)
+    composed = {}
+    for name, stage in found.items():
+        index = compose(stage, inputs[name].labels)
+        current.registry.put_manifest(stage.home.with_digest(index.digest), index)
+        composed[name] = (stage, index)
+    return publish_composed(plan, composed)
+
+
+def _only_platform(inputs: dict[str, BuildInputs], platform: str | None) -> dict[str, BuildInputs]:
+    """With ``--platform``: each build makes that platform only (its labels already carry the
+    platform's key: cimatrix.stage_plan)."""
+    if platform is None:
+        return inputs
+    out = {}
+    for name, one in inputs.items():
+        build = one.image.build
+        if build is not None:
+            image = replace(one.image, build=replace(build, platforms=(platform,)))
+            one = replace(one, image=image)
+        out[name] = one
+    return out

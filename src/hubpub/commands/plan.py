@@ -12,7 +12,9 @@ from pathlib import Path
 
 import click
 
-from hubpub.commands._options import plan_options
+from hubpub import github
+from hubpub.cimatrix import look, matrix, note_staged, stage_plan
+from hubpub.commands._options import plan_options, platform_option
 from hubpub.commands._session import checkout_warnings, session
 from hubpub.planfile import PlanOptions, SavedPlan, config_hash, save
 from hubpub.planner import Plan
@@ -25,15 +27,21 @@ def print_plan(
     as_json: bool,
     builders: dict[str, str] | None = None,
     engines: dict[str, str] | None = None,
+    needed: list[dict[str, str]] | None = None,
 ) -> None:
+    """The plan as text or JSON; ``needed``: the JSON's ``matrix`` (cimatrix.matrix)."""
     if as_json:
-        click.echo(json.dumps(plan_json(plan), indent=2))
+        data = plan_json(plan)
+        if needed is not None:
+            data["matrix"] = needed
+        click.echo(json.dumps(data, indent=2))
     else:
         click.echo(render_plan(plan, builders, engines))
 
 
 @click.command("plan")
 @plan_options
+@platform_option
 @click.option(
     "--out",
     "out",
@@ -52,13 +60,21 @@ def command(
     rebuild: bool,
     allow_overwrite: bool,
     allow_backwards: bool,
+    platform: str | None,
     out: Path | None,
 ) -> int:
     """Show the builds, pushes and tag operations that apply would do."""
     with session(config_path, ref=ref, sha=sha, only=only, redirects=redirects) as current:
         observation = current.observe(rebuild=rebuild)
         plan = current.plan(observation, rebuild=rebuild, allow_backwards=allow_backwards)
+        # The platform builds still needed: what is not staged yet (docs/ci-matrix.md).
         plan = checkout_warnings(current, plan)
+        staged = look(plan, current.registry, platform)
+        needed = matrix(staged, current.config.builders)
+        if platform is None:
+            shown = note_staged(plan, staged)
+        else:
+            shown = checkout_warnings(current, stage_plan(plan, platform, staged))
         if out is not None:
             saved = SavedPlan(
                 plan=plan,
@@ -73,16 +89,19 @@ def command(
                     rebuild=rebuild,
                     allow_overwrite=allow_overwrite,
                     allow_backwards=allow_backwards,
+                    platform=platform,
                 ),
             )
             save(saved, out)
         print_plan(
-            plan,
+            shown,
             as_json=as_json,
-            builders=None if as_json else current.builders(plan),
-            engines=None if as_json else current.engines(plan),
+            builders=None if as_json else current.builders(shown),
+            engines=None if as_json else current.engines(shown),
+            needed=needed,
         )
         if out is not None and not as_json:
             click.echo(f"Saved the plan to {out}: 'hubpub apply {out}' applies exactly it.")
-        write_github(current.environ, plan)
+        write_github(current.environ, shown)
+        github.write_outputs(current.environ, {"matrix": json.dumps(needed)})
     return 2 if detailed_exitcode and plan.has_changes else 0
