@@ -137,7 +137,8 @@ def test_push_event_applies_and_exposes_every_written_reference(
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "::group::install hubpub" not in again.stdout
-    assert outputs == {"command": "plan"}
+    # plan's one output: the platform builds still needed, none (docs/ci-matrix.md)
+    assert outputs == {"command": "plan", "matrix": "[]"}
     assert {c["action"] for c in json.loads(again.stdout)["changes"]} == {"noop"}
 
 
@@ -157,7 +158,8 @@ def test_pull_request_defaults_to_plan_and_publishes_nothing(
     )
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert outputs == {"command": "plan"}
+    # plan's one output: the platform builds still needed, none (docs/ci-matrix.md)
+    assert outputs == {"command": "plan", "matrix": "[]"}
     created = sorted(re.findall(r"\+ create +(\S+)", done.stdout))
     assert created == [
         f"{registry_plain.host}/{path}:pr-7",

@@ -456,6 +456,38 @@ def test_hubpub_validate_passes_on_the_example(
     assert "ok (1 image(s), 3 reference(s) for main)" in summary
 
 
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_a_platform_that_is_not_os_arch_is_refused_before_anything_runs(
+    tmp_path: Path, command: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "hubpub", command, "--platform", "arm64"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert "--platform" in done.stderr
+    assert "expected a platform 'os/arch'" in done.stderr
+    assert len(lines) == 1, lines
+
+
+def test_a_saved_plan_keeps_its_platform(tmp_path: Path) -> None:
+    plan = tmp_path / "x.plan"
+    plan.write_text("{}")
+    done = subprocess.run(
+        [sys.executable, "-m", "hubpub", "apply", str(plan), "--platform", "linux/arm64"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("hubpub: error: --platform: not allowed with a saved plan")
+
+
 # --- hubpub apply ---------------------------------------------------------------------------------
 
 

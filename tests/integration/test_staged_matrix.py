@@ -1,0 +1,186 @@
+"""The staged matrix flow end to end (docs/ci-matrix.md): one ``apply --platform`` job per
+platform, then a final ``apply`` that composes the index, against the suite's engine and
+registries; the results read back with skopeo, a tool hubpub did not write.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from hubpub.cimatrix import staging_tag
+from hubpub.contentkey import LABEL
+from hubpub.platforms import platform_key
+from hubpub.registry.models import OCI_INDEX
+from tests.fixtures.engine import DockerEngine
+from tests.fixtures.registry import Registry
+from tests.helpers.project import Project, build_project, proxy_target, uid
+
+MAIN = ("--ref", "refs/heads/main")
+TAGS = 'tags = [{ preset = "ref", on = "branch" }]'
+AMD, ARM = "linux/amd64", "linux/arm64"
+
+
+def two_repository_project(
+    tmp_path: Path, engine: DockerEngine, target: Any
+) -> tuple[Project, str, str]:
+    first, second = f"t{uid()}/staged", f"t{uid()}/mirror"
+    project = build_project(
+        tmp_path,
+        engine,
+        [f"{target.host}/{first}", f"{target.host}/{second}"],
+        [target],
+        base="scratch",
+        tags=TAGS,
+        extra=f'platforms = ["{AMD}", "{ARM}"]\n',
+    )
+    project.write("app/Dockerfile", "FROM scratch\nCOPY msg /app/msg\n")
+    project.commit("FROM scratch")
+    return project, first, second
+
+
+def writes(proxy: Any) -> list[str]:
+    return [f"{r.method} {r.path}" for r in proxy.requests if r.method in ("PUT", "POST", "PATCH")]
+
+
+def test_two_platform_jobs_then_a_final_apply_publish_one_index_of_the_staged_images(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    fault_proxy: Any,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    proxy = fault_proxy(registry_plain)
+    target = proxy_target(proxy)
+    project, first, second = two_repository_project(tmp_path, docker_engine, target)
+
+    # Before any job: both platforms are needed, in the JSON and in $GITHUB_OUTPUT.
+    outputs = tmp_path / "github_output"
+    project.env["GITHUB_OUTPUT"] = str(outputs)
+    planned = project.ok("plan", "--json", *MAIN).json()
+    expected = [
+        {"image": "app", "platform": AMD, "builder": "default"},
+        {"image": "app", "platform": ARM, "builder": "default"},
+    ]
+    assert planned["matrix"] == expected
+    assert outputs.read_text().splitlines()[-1] == (
+        'matrix=[{"image": "app", "platform": "linux/amd64", "builder": "default"}, '
+        '{"image": "app", "platform": "linux/arm64", "builder": "default"}]'
+    )
+    del project.env["GITHUB_OUTPUT"]
+
+    # The amd64 job: that platform only, under its staging tag; no tag of the config moves.
+    shown = project.ok("plan", "--platform", AMD, *MAIN).stdout
+    assert "  * platforms: linux/amd64" in shown
+    project.ok("apply", "--platform", AMD, *MAIN)
+    tags = skopeo.list_tags(target, first)
+    assert len(tags) == 1
+    assert tags[0].endswith("-linux-amd64")
+    absent = skopeo.run(
+        "list-tags", *skopeo.flags(target), f"docker://{target.host}/{second}", check=False
+    )
+    assert absent.returncode != 0
+    assert "404" in absent.stderr
+    amd_config = skopeo.config(target, f"{first}:{tags[0]}")
+    assert amd_config["architecture"] == "amd64"
+    assert tags[0] == staging_tag(amd_config["config"]["Labels"][LABEL], AMD)
+
+    # The final job too early: the plan names the missing platform, apply refuses.
+    early = project.ok("plan", "--json", *MAIN).json()
+    assert early["matrix"] == [{"image": "app", "platform": ARM, "builder": "default"}]
+    assert any(ARM in w["warning"] and "--platform" in w["warning"] for w in early["warnings"])
+    refused = project.ok("apply", *MAIN, code=1)
+    errors = refused.stderr.strip().splitlines()
+    assert len(errors) == 1, refused.stderr
+    assert "image 'app'" in errors[0]
+    assert f"platform {ARM} is not staged" in errors[0]
+    assert f"hubpub apply --platform {ARM} --only app" in errors[0]
+    assert "Traceback" not in refused.stderr
+    assert skopeo.list_tags(target, first) == tags  # nothing published
+
+    # The arm64 job; run again, it builds and writes nothing.
+    project.ok("apply", "--platform", ARM, *MAIN)
+    proxy.clear()
+    again = project.ok("apply", "--platform", ARM, *MAIN)
+    assert writes(proxy) == []
+    assert "[linux/arm64]" not in again.stderr
+    assert "exporting" not in again.stderr
+    staged = {tag.rpartition("-linux-")[2]: tag for tag in skopeo.list_tags(target, first)}
+    assert set(staged) == {"amd64", "arm64"}
+    children = {arch: skopeo.digest(target, f"{first}:{tag}") for arch, tag in staged.items()}
+
+    # Nothing left to build: no runner.
+    ready = project.ok("plan", "--json", *MAIN).json()
+    assert ready["matrix"] == []
+    assert "every platform is staged" in ready["builds"][0]["reason"]
+
+    # The final apply: no build, no blob upload into the first repository; the index lists
+    # the staged images and carries the image's key; the mirror gets children and index.
+    proxy.clear()
+    final = project.ok("apply", *MAIN)
+    assert "exporting" not in final.stderr
+    assert not [w for w in writes(proxy) if w.startswith("POST") and first in w]
+    for repo in (first, second):
+        index = skopeo.raw(target, f"{repo}:main")
+        assert index["mediaType"] == OCI_INDEX
+        listed = {m["platform"]["architecture"]: m["digest"] for m in index["manifests"]}
+        assert listed == children
+        key = index["annotations"][LABEL]
+        assert amd_config["config"]["Labels"][LABEL] == platform_key(key, AMD)
+        arm = skopeo.run(
+            "inspect",
+            "--override-arch",
+            "arm64",
+            "--config",
+            *skopeo.flags(target),
+            f"docker://{target.host}/{repo}:main",
+        ).stdout
+        assert '"architecture": "arm64"' in arm
+    assert skopeo.list_tags(target, second) == ["main"]
+
+    # Published: nothing to do, nothing to stage.
+    after = project.ok("plan", "--json", *MAIN).json()
+    assert after["builds"] == []
+    assert after["matrix"] == []
+    assert {c["action"] for c in after["changes"]} == {"noop"}
+
+
+def test_a_platform_job_s_saved_plan_stages_its_platform_and_goes_stale_like_any_plan(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    project, first, _second = two_repository_project(tmp_path, docker_engine, registry_plain)
+    saved = tmp_path / "arm.plan"
+    project.ok("plan", "--platform", ARM, "--out", str(saved), *MAIN)
+    assert json.loads(saved.read_text())["options"]["platform"] == ARM
+    project.ok("apply", str(saved))
+    (tag,) = skopeo.list_tags(registry_plain, first)
+    assert tag.endswith("-linux-arm64")
+    assert skopeo.config(registry_plain, f"{first}:{tag}")["architecture"] == "arm64"
+
+    # Saved before a one-engine apply published the image: stale, as any saved plan.
+    stale = tmp_path / "amd.plan"
+    project.ok("plan", "--platform", AMD, "--out", str(stale), *MAIN)
+    project.ok("apply", "--allow-missing-platforms", *MAIN)
+    refused = project.ok("apply", str(stale), code=1)
+    assert "Saved plan is stale" in refused.stderr
+    assert len(skopeo.list_tags(registry_plain, first)) == 2  # arm64's staging tag and main
+
+    # That partial index (--allow-missing-platforms) has no content key: the next plan still
+    # wants amd64, and once it is staged the final apply publishes the whole index.
+    partial = skopeo.raw(registry_plain, f"{first}:main")
+    assert [m["platform"]["architecture"] for m in partial["manifests"]] == ["arm64"]
+    assert LABEL not in partial["annotations"]
+    assert project.ok("plan", "--json", *MAIN).json()["matrix"] == [
+        {"image": "app", "platform": AMD, "builder": "default"}
+    ]
+    project.ok("apply", "--platform", AMD, *MAIN)
+    project.ok("apply", *MAIN)
+    whole = skopeo.raw(registry_plain, f"{first}:main")
+    assert [m["platform"]["architecture"] for m in whole["manifests"]] == ["amd64", "arm64"]
+    assert LABEL in whole["annotations"]
+    assert project.ok("plan", "--json", *MAIN).json()["builds"] == []
