@@ -20,6 +20,7 @@ from hubpub.cimatrix import (
     staging_tag,
     wanted,
 )
+from hubpub.config.builders import Builder
 from hubpub.contentkey import LABEL
 from hubpub.planner import Build, Change, ImagePlan, Plan
 from hubpub.platforms import platform_key
@@ -215,3 +216,16 @@ def test_a_partial_index_carries_no_content_key() -> None:
     index = compose(found["app"], {LABEL: KEY, "org.opencontainers.image.title": "app"})
     assert [d.digest for d in index.children] == [info(2).digest]
     assert index.json()["annotations"] == {"org.opencontainers.image.title": "app"}
+
+
+def test_each_matrix_entry_names_the_builder_that_builds_its_platform() -> None:
+    plan = Plan((image(),))
+    found = look(plan, Heads({}))
+    builders = {
+        "arm": Builder(docker_host="ssh://ci@arm-runner", platforms=(ARM,)),
+        "arm-too": Builder(docker_host="ssh://ci@arm-two", platforms=(ARM,)),
+    }
+    assert [(m["platform"], m["builder"]) for m in matrix(found, builders)] == [
+        (AMD, "default"),  # no builder lists it: the engine DOCKER_HOST names
+        (ARM, "arm"),  # the first builder listing it, as apply routes it
+    ]
