@@ -28,7 +28,7 @@ WATCH = [
     ("hubpub.observe", "_content_keys"),
     ("hubpub.bases", "resolve_bases"),
     ("hubpub.observe", "_start_label_reads"),
-    ("hubpub.observe", "_other_tags"),
+    ("hubpub.othertags", "_other_tags"),
     ("hubpub.contentkey", "content_key"),
     ("hubpub.planner", "make_plan"),
     ("hubpub.engine", "Engine.from_env"),

@@ -33,8 +33,9 @@ from hubpub.bases import LocalImages, resolve_bases
 from hubpub.contentkey import Dockerfile, content_key, context_entries
 from hubpub.depgraph import Graph, publishers
 from hubpub.desired import DesiredImage
-from hubpub.errors import ConfigError, PlanError, RegistryError
+from hubpub.errors import ConfigError, PlanError
 from hubpub.labelcache import LabelCache
+from hubpub.othertags import list_all, search_other_tags
 from hubpub.planner import ImageSpec, Observed, Provenance, TargetTag
 from hubpub.provenance import (
     Lineage,
@@ -51,15 +52,6 @@ log = logging.getLogger("hubpub.observe")
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-# How many other tags of a repository observe HEADs when searching for an image that holds the
-# content key: the last ones of the list (tags come back in lexical order, so later versions
-# and dates); a bound keeps a repository with thousands of tags from costing thousands of
-# requests on a plan that may build anyway.
-MAX_OTHER_TAGS = 200
-# ... and how many of their images it reads the label of (a manifest GET counts as a pull
-# against Docker Hub's rate limit; a HEAD does not): the cache makes later plans free.
-MAX_OTHER_LABELS = 32
 
 
 class Registry(Protocol):
@@ -200,7 +192,7 @@ def observe(
         # 6. The labels, and the other tags of the images whose key no desired tag holds.
         if not rebuild:
             labels = reads.labels.result() if reads.labels is not None else {}
-            others = _search_other_tags(images, tags, keys, labels, reads.listing, registry, cache)
+            others = search_other_tags(images, tags, keys, labels, reads.listing, registry, cache)
         # 7. The provenance of the images a tag that only moves forward would leave.
         moving = moving_digests(images, tags, keys, labels, sources, rebuild=rebuild)
         provenance, relations = observe_provenance(moving, known, registry, cache, lineage)
@@ -285,33 +277,8 @@ def _start_label_reads(
         )
     )
     if early:
-        listing = side.submit(_list_all, registry, early)
+        listing = side.submit(list_all, registry, early)
     return _LabelReads(labels, listing)
-
-
-def _search_other_tags(
-    images: Sequence[DesiredImage],
-    tags: Mapping[Reference, str | None],
-    keys: Mapping[str, str],
-    labels: dict[str, str | None],
-    listing: Future[dict[Repository, list[str]]] | None,
-    registry: Registry,
-    cache: LabelCache,
-) -> dict[str, tuple[tuple[Reference, str], ...]]:
-    """An image whose key no desired tag holds may still be in its repositories under another
-    tag (a release tag on a commit whose context did not change since the branch build): list
-    their tags and look, rather than build the same bytes again."""
-    searching = [
-        image
-        for image in images
-        if image.build is not None
-        and image.name in keys
-        and not any(labels.get(tags.get(t.ref) or "") == keys[image.name] for t in image.tags)
-    ]
-    if not searching:
-        return {}
-    listed = listing.result() if listing is not None else {}
-    return _other_tags(searching, set(tags), registry, cache, labels, listed)
 
 
 def observe_builds(
@@ -439,62 +406,3 @@ def _content_keys(
             (name, digests[name]) for name in graph.external(image.name, parsed)
         )
     return keys, bases
-
-
-def _tags_of(registry: Registry, repo: Repository) -> list[str]:
-    # A search for a shortcut: a registry that will not list tags only costs the build.
-    try:
-        return registry.list_tags(repo, missing_ok=True)
-    except RegistryError as exc:
-        log.debug("cannot list the tags of %s: %s", repo, exc)
-        return []
-
-
-def _list_all(registry: Registry, repos: Sequence[Repository]) -> dict[Repository, list[str]]:
-    """The tags of each repository, listed concurrently on the registry client's pool."""
-    listed = registry.map(lambda repo: _tags_of(registry, repo), repos)
-    return dict(zip(repos, listed, strict=True))
-
-
-def _other_tags(
-    images: Sequence[DesiredImage],
-    desired: set[Reference],
-    registry: Registry,
-    cache: LabelCache,
-    labels: dict[str, str | None],
-    listed: Mapping[Repository, list[str]] | None = None,
-) -> dict[str, tuple[tuple[Reference, str], ...]]:
-    """``listed``: the tags of repositories already listed (observe starts those early)."""
-    listed = listed or {}
-    repos = list(dict.fromkeys(repo for image in images for repo in image.repositories))
-    todo = [repo for repo in repos if repo not in listed]
-    names_of = {**listed, **_list_all(registry, todo)}
-    if not any(names_of[repo] for repo in repos):
-        # Fresh repositories (404 or no tags): nothing to search, no request more.
-        return {image.name: () for image in images}
-    candidates: dict[Repository, list[Reference]] = {}
-    for repo in repos:
-        names = names_of[repo]
-        refs = [repo.with_tag(name) for name in names if repo.with_tag(name) not in desired]
-        candidates[repo] = refs[-MAX_OTHER_TAGS:]
-    try:
-        found = registry.resolve(ref for refs in candidates.values() for ref in refs)
-    except RegistryError as exc:
-        log.debug("cannot look at the other tags: %s", exc)
-        return {}
-    # Newest-looking first (the end of the lexical list: later versions, later dates).
-    where: dict[str, Repository] = {}
-    for ref, info in reversed(list(found.items())):
-        if info is not None and info.digest not in labels:
-            where.setdefault(info.digest, ref.repository)
-    labels.update(read_keys(where, registry, cache, fetch_limit=MAX_OTHER_LABELS))
-    others: dict[str, tuple[tuple[Reference, str], ...]] = {}
-    for image in images:
-        pairs = []
-        for repo in image.repositories:
-            for ref in candidates.get(repo, []):
-                info = found.get(ref)
-                if info is not None:
-                    pairs.append((ref, info.digest))
-        others[image.name] = tuple(pairs)
-    return others

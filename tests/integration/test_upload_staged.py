@@ -7,6 +7,7 @@ checked with skopeo, a watcher reading the registry while apply runs, and docker
 from __future__ import annotations
 
 import base64
+import json
 import os
 from pathlib import Path
 from types import ModuleType
@@ -226,3 +227,45 @@ def test_a_staging_push_the_engine_fails_falls_back_to_the_export(
     [digest] = set(applied.json()["digests"].values())
     assert skopeo.digest(target, f"{path}:main") == digest
     assert run_image(docker_engine, f"{proxy.host}/{path}:main") == "hello v1\n"
+
+
+def test_an_apply_that_failed_before_its_tags_is_finished_from_the_staging_tag_with_no_build(
+    docker_engine: DockerEngine,
+    busybox_image: str,
+    registry_plain: Registry,
+    fault_proxy: ProxyFactory,
+    tmp_path: Path,
+) -> None:
+    """The staging push went through, every tag PUT failed: the next plan finds the image by
+    the staging tag named after its content key (othertags.py), builds nothing, and tags it."""
+    proxy = fault_proxy(registry_plain)
+    name = f"s{uid()}"
+    paths = [f"{name}/app", f"{name}/mirror"]
+    project = build_project(
+        tmp_path,
+        docker_engine,
+        [f"{proxy.host}/{p}" for p in paths],
+        [proxy_target(proxy)],
+        base=busybox_image,
+        msg="from the staging tag\n",
+        tags='tags = [{ preset = "ref", on = "branch" }]',
+    )
+    project.env.update(STAGED)
+    main = ["--ref", "refs/heads/main", f"--redirect=docker.io={registry_plain.host}"]
+    proxy.fail(503, method="PUT", path="/manifests/main", times=None)
+    failed = project.hubpub("apply", *main)
+    assert failed.code == 1, failed.stderr
+    readers = [_Reader(registry_plain, p) for p in paths]
+    assert "main" not in readers[0].tags()
+    assert "main" not in readers[1].tags()
+    staging = [t for t in readers[0].tags() if t.startswith("hubpub-staging-")]
+    assert len(staging) == 1, readers[0].tags()
+    proxy.clear()
+    plan = json.loads(project.ok("plan", "--json", *main).stdout)
+    assert plan["builds"] == []
+    assert [c["via"] for c in plan["changes"]] == ["tag", "copy"], plan["changes"]
+    project.ok("apply", *main)
+    for reader in readers:
+        assert "main" in reader.tags()
+        assert reader.incomplete("main") == []
+    assert run_image(docker_engine, f"{proxy.host}/{paths[1]}:main") == "from the staging tag\n"
