@@ -23,10 +23,12 @@ cache but the base; each engine has pulled the base before, untimed):
   fails on a plain-http one, and the FaultProxy speaks plain http only; the script tries
   docker's first and prints why it used buildah).
 
-Every result is checked with skopeo (a single image of the right platform, or an index of both)
-before a figure is printed.
+Each of (a) to (d) runs once per round, the rounds alternating them so that all see the same
+load, then (e)'s rounds; the figures are medians. Every result is checked with skopeo (a single
+image of the right platform, or an index of both, each entry's config of its platform) before
+a figure is printed.
 
-    .venv/bin/python benchmarks/multiplatform.py
+    .venv/bin/python benchmarks/multiplatform.py [ROUNDS]     # 3 rounds by default
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -175,14 +179,14 @@ def fresh(folder: Path) -> None:
     (folder / "stamp").write_bytes(os.urandom(64 * 1024))
 
 
-def config(host: str, name: str, platforms: list[str], builder_b: str | None) -> str:
+def config(host: str, name: str, platforms: list[str], builder_b: str | None, tag: str) -> str:
     listed = ", ".join(f'"{p}"' for p in platforms)
     text = f'version = 1\n[registries."{host}"]\ninsecure = true\n\n'
     if builder_b is not None:
         text += f'[builders.b]\ndocker_host = "{builder_b}"\nplatforms = ["{ARM}"]\n\n'
     return text + (
         f'[[image]]\nname = "app"\ncontext = "app"\nnetwork = "none"\n'
-        f'platforms = [{listed}]\nrepositories = ["{host}/bench/{name}"]\ntags = ["1"]\n'
+        f'platforms = [{listed}]\nrepositories = ["{host}/bench/{name}"]\ntags = ["{tag}"]\n'
     )
 
 
@@ -215,130 +219,179 @@ class Result:
     uploads: int
 
 
-def hubpub_case(
-    setup: Setup, name: str, platforms: list[str], *, on_b: bool, engine: DockerEngine
-) -> Result:
-    """One project: warm (``hubpub build`` of a first stamp: each engine pulls its base
-    platform), then a fresh stamp, committed, and the timed ``hubpub apply``."""
-    host = setup.proxy.host
-    project = Project(setup.workdir / name, engine)
-    context(project.root / "app", f"{host}/{BASE}")
-    project.write("hubpub.toml", config(host, name, platforms, setup.b.host if on_b else None))
-    project.commit()
-    project.hubpub("build")
-    fresh(project.root / "app")
-    project.commit()
-    setup.proxy.clear()
-    seconds = project.hubpub("apply")
-    result = Result(seconds, len(setup.proxy.requests), uploads(setup.proxy))
-    if "1 build" not in project.last_stdout and "2 builds" not in project.last_stdout:
-        print(f"  (note: {name}'s apply said: {project.last_stdout.strip().splitlines()[-1:]})")
-    check(setup.registry, f"bench/{name}:1", platforms)
-    return result
+class HubpubCase:
+    """One project, one image: warmed once (``hubpub build`` of a first stamp: each engine
+    pulls its base platform, untimed), then each round a fresh stamp, a new tag, a commit and
+    the timed ``hubpub apply``."""
+
+    def __init__(self, setup: Setup, name: str, platforms: list[str], *, on_b: bool) -> None:
+        self.setup, self.name, self.platforms, self.on_b = setup, name, platforms, on_b
+        self.project = Project(setup.workdir / name, setup.a)  # A is DOCKER_HOST
+        context(self.project.root / "app", f"{setup.proxy.host}/{BASE}")
+        self._configure("warm")
+        self.project.hubpub("build")
+
+    def _configure(self, tag: str) -> None:
+        builder_b = self.setup.b.host if self.on_b else None
+        host = self.setup.proxy.host
+        self.project.write("hubpub.toml", config(host, self.name, self.platforms, builder_b, tag))
+        self.project.commit()
+
+    def run(self, tag: str) -> Result:
+        fresh(self.project.root / "app")
+        self._configure(tag)
+        self.setup.proxy.clear()
+        seconds = self.project.hubpub("apply")
+        proxy = self.setup.proxy
+        result = Result(seconds, len(proxy.requests), uploads(proxy))
+        check(self.setup.registry, f"bench/{self.name}:{tag}", self.platforms)
+        return result
 
 
-def baseline(setup: Setup) -> tuple[Result, dict[str, float]]:
+class Baseline:
     """docker build + push by a temporary tag on each engine at once (as two CI jobs would),
-    then ``docker manifest create`` + ``push``. The classic builder: this docker CLI has no
-    buildx, and ``docker build`` without it is the engine's classic builder."""
-    host = setup.proxy.host
-    folders = {AMD: setup.workdir / "docker-amd64", ARM: setup.workdir / "docker-arm64"}
-    engines = {AMD: setup.a, ARM: setup.b}
-    repo = f"{host}/bench/docker"
-    for engine in engines.values():
-        # hubpub's apply pulled the base by name on each engine for the engine's own platform
-        # (amd64, the machine's), and the classic builder builds FROM a local image whatever
-        # platform is asked: B would build amd64. A user's engine B (an arm64 machine) holds
-        # the arm64 base; dropping the name lets the warm-up below pull that, untimed.
-        subprocess.run(
-            ["docker", "rmi", f"{host}/{BASE}"], env=engine.env, capture_output=True, check=False
-        )
-    for platform, folder in folders.items():
-        context(folder, f"{host}/{BASE}")
-        # Warm as hubpub's side is: the base pulled, the classic builder's cache of it.
+    then the index of the two (``index``). The classic builder: this docker CLI has no buildx,
+    and ``docker build`` without it is the engine's classic builder."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        host = setup.proxy.host
+        self.folders = {AMD: setup.workdir / "docker-amd64", ARM: setup.workdir / "docker-arm64"}
+        self.engines = {AMD: setup.a, ARM: setup.b}
+        self.repo = f"{host}/bench/docker"
+        for engine in self.engines.values():
+            # hubpub's apply pulled the base by name on each engine for the engine's own
+            # platform (amd64, this machine's), and the classic builder builds FROM a local
+            # image whatever platform is asked: B would build amd64. A user's engine B (an
+            # arm64 machine) holds the arm64 base; dropping the name lets the warm-up below
+            # pull that, untimed.
+            subprocess.run(
+                ["docker", "rmi", f"{host}/{BASE}"],
+                env=engine.env,
+                capture_output=True,
+                check=False,
+            )
+        for platform, folder in self.folders.items():
+            context(folder, f"{host}/{BASE}")
+            # Warm as hubpub's side is: the base pulled, the classic builder's cache of it.
+            self._build(platform, None)
+        self.steps: dict[str, list[float]] = {}
+
+    def _build(self, platform: str, ref: str | None) -> None:
+        tag = ["-t", ref] if ref is not None else []
         docker(
-            engines[platform],
+            self.engines[platform],
             "build",
             "-q",
             "--network=none",
             f"--platform={platform}",
-            str(folder),
+            *tag,
+            str(self.folders[platform]),
         )
-        fresh(folder)
-    setup.proxy.clear()
-    steps: dict[str, float] = {}
-    errors: list[BaseException] = []
 
-    def one(platform: str) -> None:
-        try:
-            arch = platform.split("/")[1]
-            began = time.perf_counter()
-            engine, ref = engines[platform], f"{repo}:tmp-{arch}"
-            docker(
-                engine,
-                "build",
-                "-q",
-                "--network=none",
-                f"--platform={platform}",
-                "-t",
-                ref,
-                str(folders[platform]),
-            )
-            steps[f"build {arch}"] = time.perf_counter() - began
-            pushed = time.perf_counter()
-            docker(engine, "push", "-q", ref)
-            steps[f"push {arch}"] = time.perf_counter() - pushed
-        except BaseException as exc:
-            errors.append(exc)
+    def _step(self, name: str, since: float) -> None:
+        self.steps.setdefault(name, []).append(time.perf_counter() - since)
 
-    start = time.perf_counter()
-    threads = [threading.Thread(target=one, args=(p,)) for p in (AMD, ARM)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    joined = time.perf_counter()
-    index(setup, f"{repo}:1", [f"{repo}:tmp-amd64", f"{repo}:tmp-arm64"])
-    seconds = time.perf_counter() - start
-    steps[f"index ({setup.manifest_tool} manifest)"] = time.perf_counter() - joined
-    result = Result(seconds, len(setup.proxy.requests), uploads(setup.proxy))
-    check(setup.registry, "bench/docker:1", [AMD, ARM])
-    return result, steps
+    def run(self, tag: str) -> Result:
+        for folder in self.folders.values():
+            fresh(folder)
+        self.setup.proxy.clear()
+        errors: list[BaseException] = []
+
+        def one(platform: str) -> None:
+            try:
+                arch = platform.split("/")[1]
+                began = time.perf_counter()
+                ref = f"{self.repo}:tmp-{arch}"
+                self._build(platform, ref)
+                self._step(f"build {arch}", began)
+                pushed = time.perf_counter()
+                docker(self.engines[platform], "push", "-q", ref)
+                self._step(f"push {arch}", pushed)
+            except BaseException as exc:
+                errors.append(exc)
+
+        start = time.perf_counter()
+        threads = [threading.Thread(target=one, args=(p,)) for p in (AMD, ARM)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        joined = time.perf_counter()
+        index(
+            self.setup, f"{self.repo}:{tag}", [f"{self.repo}:tmp-amd64", f"{self.repo}:tmp-arm64"]
+        )
+        seconds = time.perf_counter() - start
+        self._step(f"index ({self.setup.manifest_tool} manifest)", joined)
+        proxy = self.setup.proxy
+        result = Result(seconds, len(proxy.requests), uploads(proxy))
+        check(self.setup.registry, f"bench/docker:{tag}", [AMD, ARM])
+        return result
+
+
+def spread(results: list[Result]) -> str:
+    times = sorted(r.seconds for r in results)
+    if len(times) == 1:
+        return ""
+    return f"{times[0]:.2f} to {times[-1]:.2f} s; "
 
 
 def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     with services() as setup:
         publish_base(setup)
-        a = hubpub_case(setup, "amd64", [AMD], on_b=True, engine=setup.a)
-        b = hubpub_case(setup, "arm64", [ARM], on_b=True, engine=setup.a)
-        c = hubpub_case(setup, "both", [AMD, ARM], on_b=True, engine=setup.a)
-        d = hubpub_case(setup, "one-engine", [AMD, ARM], on_b=False, engine=setup.a)
-        e, steps = baseline(setup)
+        cases = {
+            "a": HubpubCase(setup, "amd64", [AMD], on_b=True),
+            "b": HubpubCase(setup, "arm64", [ARM], on_b=True),
+            "c": HubpubCase(setup, "both", [AMD, ARM], on_b=True),
+            "d": HubpubCase(setup, "one-engine", [AMD, ARM], on_b=False),
+        }
+        results: dict[str, list[Result]] = {key: [] for key in "abcde"}
+        # Rounds alternate the cases, so that each sees the same load; the baseline's rounds
+        # come last (its warm-up takes the base's name from hubpub's pulls: see Baseline).
+        for number in range(rounds):
+            for key, case in cases.items():
+                results[key].append(case.run(f"r{number}"))
+        base = Baseline(setup)
+        for number in range(rounds):
+            results["e"].append(base.run(f"r{number}"))
+        load = os.getloadavg()[0]
 
-        def note(r: Result) -> str:
-            return f"{r.requests} requests, {r.uploads} blob uploads"
+        med = {key: statistics.median(r.seconds for r in rs) for key, rs in results.items()}
 
-        print(f"two platforms of one context, arm64 on a second engine ({network()})")
-        print(row("(a) hubpub apply, amd64 alone (A)", a.seconds, note(a)))
-        print(row("(b) hubpub apply, arm64 alone (B)", b.seconds, note(b)))
-        print(row("(c) hubpub apply, both (arm64 on B)", c.seconds, note(c)))
-        print(row("(d) hubpub apply, both on A alone", d.seconds, note(d)))
-        print(row("(e) docker build+push x2, manifest", e.seconds, note(e)))
+        def note(key: str) -> str:
+            rs = results[key]
+            return f"{spread(rs)}{rs[-1].requests} requests, {rs[-1].uploads} blob uploads"
+
+        print(
+            f"two platforms of one context, arm64 on a second engine ({network()}; "
+            f"median of {rounds} rounds)"
+        )
+        print(row("(a) hubpub apply, amd64 alone (A)", med["a"], note("a")))
+        print(row("(b) hubpub apply, arm64 alone (B)", med["b"], note("b")))
+        print(row("(c) hubpub apply, both (arm64 on B)", med["c"], note("c")))
+        print(row("(d) hubpub apply, both on A alone", med["d"], note("d")))
+        print(row("(e) docker build+push x2, index", med["e"], note("e")))
         print(f"  (the baseline's index: {setup.manifest_tool} manifest)")
         if setup.why:
             print(f"  (why not docker's: {setup.why})")
-        print("  (baseline: " + ", ".join(f"{k} {v:.2f} s" for k, v in steps.items()) + ")")
-        slower = max(a.seconds, b.seconds)
-        verdict = "ok" if c.seconds <= TARGET * slower else "missed"
+        steps = ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in base.steps.items())
+        print(f"  (baseline, medians: {steps})")
+        per_round = [
+            c.seconds / max(a.seconds, b.seconds)
+            for a, b, c in zip(results["a"], results["b"], results["c"], strict=True)
+        ]
+        slower = max(med["a"], med["b"])
+        verdict = "ok" if med["c"] <= TARGET * slower else "missed"
         print(
-            f"  (c) / slower of (a), (b): {c.seconds / slower:.2f}x "
-            f"(target: <= {TARGET}x): {verdict}"
+            f"  (c) / slower of (a), (b): {med['c'] / slower:.2f}x (target: <= {TARGET}x): "
+            f"{verdict}; per round: {', '.join(f'{x:.2f}x' for x in per_round)}"
         )
-        print(f"  (c) / (d): {c.seconds / d.seconds:.2f}x")
-        print(f"  speed-up over the baseline: {e.seconds / c.seconds:.1f}x")
-        print(f"  (load average: {os.getloadavg()[0]:.2f})")
+        print(f"  (c) / (d): {med['c'] / med['d']:.2f}x")
+        print(f"  speed-up over the baseline: {med['e'] / med['c']:.1f}x")
+        print(f"  (load average at the end: {load:.2f})")
 
 
 if __name__ == "__main__":
