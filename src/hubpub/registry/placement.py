@@ -56,6 +56,15 @@ class Placement:
         with lock:  # the set of one key is only touched holding that key's lock
             if dst.path in homes:
                 return
+            absent = False  # a HEAD here said so already
+            if hint == dst.path and holder is None:
+                # Said to be there already (the engine pushed it there: a staged build,
+                # docs/registry.md#large-images-the-staging-reference): a HEAD says so,
+                # whatever other repository a concurrent publish has meanwhile put it in.
+                if self._uploads.exists(dst, digest, scopes=scopes):
+                    homes.add(dst.path)
+                    return
+                absent = True
             if holder is not None and api_host(holder.registry) == key[0]:
                 homes.add(holder.path)
             if holder is not None and holder.path in homes:
@@ -70,7 +79,7 @@ class Placement:
                 if location is None:
                     homes.add(dst.path)
                     return
-            if self._uploads.exists(dst, digest, scopes=scopes):
+            if not absent and self._uploads.exists(dst, digest, scopes=scopes):
                 if location is not None:
                     self._uploads.cancel(dst, location, scopes)
             else:
