@@ -40,6 +40,7 @@ from hubpub.planner import (
     Via,
     make_plan,
 )
+from hubpub.platforms import normalize
 from hubpub.reference import Reference, parse_reference
 from hubpub.registry.models import ManifestInfo
 
@@ -372,7 +373,9 @@ def _shown(essence: tuple[object, ...]) -> str:
 
 
 def _build_essence(build: Build | None) -> tuple[object, ...] | None:
-    return None if build is None else (build.content_key, build.push_ref)
+    # The platforms too: a file listing fewer would publish a partial index carrying the
+    # whole image's content key, which no later plan would find missing (docs/ci-matrix.md).
+    return None if build is None else (build.content_key, build.push_ref, build.platforms)
 
 
 def _opt_ref(value: Any) -> Reference | None:
@@ -449,7 +452,7 @@ def _from_json(data: Mapping[str, Any]) -> SavedPlan:
             rebuild=bool(opts["rebuild"]),
             allow_overwrite=bool(opts.get("allow_overwrite", False)),
             allow_backwards=bool(opts.get("allow_backwards", False)),
-            platform=str(opts["platform"]) if opts.get("platform") else None,
+            platform=_platform(opts.get("platform")),
         ),
     )
 
@@ -472,6 +475,19 @@ def _warnings(data: Mapping[str, Any], images: Sequence[ImagePlan]) -> tuple[Pla
         )
         for w in data["warnings"]
     )
+
+
+def _platform(value: Any) -> str | None:
+    """``options.platform`` (plan --platform), normalized as the option is; ValueError (the
+    loader's "not a valid hubpub plan file") for anything else."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"options.platform: expected a platform string, got {value!r}")
+    try:
+        return normalize(value)
+    except ValueError as exc:
+        raise ValueError(f"options.platform: {exc}") from None
 
 
 def _one_of(value: Any, allowed: tuple[Any, ...]) -> Any:

@@ -63,6 +63,22 @@ def _first_change(data: dict[str, Any]) -> dict[str, Any]:
             lambda d: d.update(images=None),
             "is not a valid hubpub plan file: 'NoneType' object is not iterable",
         ),
+        # options.platform (plan --platform) edited: each used to be an internal ValueError
+        # in apply.
+        (
+            lambda d: d["options"].update(platform="garbage"),
+            "is not a valid hubpub plan file: options.platform: expected a platform 'os/arch' "
+            "or 'os/arch/variant' (e.g. 'linux/arm64'), got 'garbage'",
+        ),
+        (
+            lambda d: d["options"].update(platform=5),
+            "is not a valid hubpub plan file: options.platform: expected a platform string, got 5",
+        ),
+        (
+            lambda d: d["options"].update(platform=["linux/arm64"]),
+            "is not a valid hubpub plan file: options.platform: expected a platform string, "
+            "got ['linux/arm64']",
+        ),
     ],
 )
 def test_a_broken_plan_file_is_one_located_error(
@@ -269,3 +285,42 @@ def test_an_edited_saved_plan_is_refused(
     assert "conflict" in [c.action for c in honest.changes]
     with pytest.raises(PlanError, match=re.escape(says)):
         check_derived(SavedPlan(_edited(honest, edit), observed, "", ""), specs, "plan.json")
+
+
+def test_a_saved_plan_s_platform_is_read_normalized(tmp_path: Path) -> None:
+    plan, observed = sample_plan()
+    path = tmp_path / "plan.json"
+    save(SavedPlan(plan, observed, "", "0" * 40, PlanOptions(platform="linux/arm64")), path)
+    data = json.loads(path.read_text())
+    data["options"]["platform"] = "linux/aarch64"
+    path.write_text(json.dumps(data))
+    assert load(path).options.platform == "linux/arm64"
+
+
+def test_a_saved_plan_building_other_platforms_than_the_config_is_refused() -> None:
+    # Fewer platforms would publish a partial index carrying the whole image's content key.
+    specs = [
+        ImageSpec(
+            "app",
+            (TargetTag(parse_reference(f"{R}:main")),),
+            platforms=("linux/amd64", "linux/arm64", "linux/s390x"),
+        )
+    ]
+    observed = Observed(
+        tags={parse_reference(f"{R}:main"): None}, content_keys={"app": "sha256:" + "1" * 64}
+    )
+    honest = make_plan(specs, observed)
+    check_derived(SavedPlan(honest, observed, "", ""), specs, "plan.json")
+    build = honest.images[0].build
+    assert build is not None
+    edited = dataclasses.replace(
+        honest,
+        images=(
+            dataclasses.replace(
+                honest.images[0],
+                build=dataclasses.replace(build, platforms=("linux/amd64", "linux/arm64")),
+            ),
+        ),
+    )
+    with pytest.raises(PlanError, match="builds image 'app' otherwise than the config"):
+        check_derived(SavedPlan(edited, observed, "", ""), specs, "plan.json")
