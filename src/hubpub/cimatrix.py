@@ -17,6 +17,10 @@ only meeting point, then a final job that composes the index.
   carries no content key, so a later plan composes the whole one.
 - :func:`matrix`: the ``{image, platform, builder}`` builds still needed, for ``plan --json``
   and ``$GITHUB_OUTPUT``'s ``matrix`` (an unchanged image starts no runner).
+- The platforms are the config's (ImageSpec.platforms), never a saved plan's copy of them. An
+  image that builds ``FROM`` an image the same commit changes (:func:`unstageable`) is in no
+  job's matrix: the final apply builds it after its base. ``--rebuild`` looks at nothing
+  staged (:func:`look`): every platform is built again.
 
 Not to be confused with staged.py (a large single image's engine push through
 ``hubpub-staging-<hex>``: docs/registry.md#platform-staging-tags). Everything here is pure
@@ -61,12 +65,37 @@ def home_of(image: ImagePlan) -> Repository | None:
     return image.changes[0].ref.repository if image.changes else None
 
 
-def _stageable(image: ImagePlan) -> tuple[Build, Repository] | None:
+Platforms = Mapping[str, tuple[str, ...]]  # image -> its config's platforms (ImageSpec's)
+
+
+def _platforms_of(image: ImagePlan, platforms: Platforms | None) -> tuple[str, ...]:
+    """The image's platforms as the config lists them (a saved plan is a file: its build's
+    list is only what the file says); without ``platforms``, the build's."""
+    if platforms is not None:
+        return tuple(platforms.get(image.name, ()))
+    return image.build.platforms if image.build is not None else ()
+
+
+def _stageable(image: ImagePlan, platforms: Platforms | None) -> tuple[Build, Repository] | None:
     build = image.build
     home = home_of(image)
-    if build is None or len(build.platforms) < 2 or build.content_key is None or home is None:
+    listed = _platforms_of(image, platforms)
+    if build is None or len(listed) < 2 or build.content_key is None or home is None:
         return None
-    return build, home
+    return replace(build, platforms=listed), home
+
+
+def unstageable(plan: Plan) -> dict[str, str]:
+    """The images that build ``FROM`` a reference the same plan writes anew (image -> that
+    ``FROM`` text): a staged build would start from the old base, so no platform job stages
+    them; the final apply builds them on its engines, after their base is published."""
+    written = {c.ref for c in plan.changes if c.is_change}
+    out = {}
+    for image in plan.images:
+        used = [text for text, ref in image.build.uses if ref in written] if image.build else []
+        if used:
+            out[image.name] = used[0]
+    return out
 
 
 @dataclass(frozen=True)
@@ -92,27 +121,44 @@ class Registry(Protocol):
     def resolve(self, refs: Iterable[Reference]) -> dict[Reference, ManifestInfo | None]: ...
 
 
-def wanted(plan: Plan, platform: str | None = None) -> dict[str, StagedPlatforms]:
+def wanted(
+    plan: Plan, platform: str | None = None, *, platforms: Platforms | None = None
+) -> dict[str, StagedPlatforms]:
     """The staging references of every multi-platform build of ``plan`` (of ``platform`` only,
-    when given), nothing found yet."""
+    when given), nothing found yet. ``platforms``: each image's platforms from the config
+    (ImageSpec.platforms), which a saved plan's file cannot change. An image of
+    :func:`unstageable` has none."""
     out = {}
+    blocked = unstageable(plan)
     for image in plan.images:
-        stageable = _stageable(image)
-        if stageable is None:
+        stageable = _stageable(image, platforms)
+        if stageable is None or image.name in blocked:
             continue
         build, home = stageable
         assert build.content_key is not None
-        platforms = tuple(p for p in build.platforms if platform in (None, p))
-        if not platforms:
+        chosen = tuple(p for p in build.platforms if platform in (None, p))
+        if not chosen:
             continue
-        refs = {p: staging_ref(home, build.content_key, p) for p in platforms}
+        refs = {p: staging_ref(home, build.content_key, p) for p in chosen}
         out[image.name] = StagedPlatforms(image.name, build.platforms, home, refs, {})
     return out
 
 
-def look(plan: Plan, registry: Registry, platform: str | None = None) -> dict[str, StagedPlatforms]:
-    """:func:`wanted`, each staging reference HEADed (one request each, concurrently)."""
-    want = wanted(plan, platform)
+def look(
+    plan: Plan,
+    registry: Registry,
+    platform: str | None = None,
+    *,
+    platforms: Platforms | None = None,
+    rebuild: bool = False,
+) -> dict[str, StagedPlatforms]:
+    """:func:`wanted`, each staging reference HEADed (one request each, concurrently).
+    ``rebuild`` (``--rebuild``): nothing is looked at, every platform counts as missing, so
+    that a platform job builds and stages its platform again and a final apply builds every
+    platform itself instead of composing images an earlier build staged (docs/ci-matrix.md)."""
+    want = wanted(plan, platform, platforms=platforms)
+    if rebuild:
+        return want
     found = registry.resolve(ref for staged in want.values() for ref in staged.refs.values())
     return {
         name: replace(staged, found={p: found.get(ref) for p, ref in staged.refs.items()})
@@ -125,21 +171,31 @@ def look(plan: Plan, registry: Registry, platform: str | None = None) -> dict[st
 
 def stage_plan(plan: Plan, platform: str, staged: Mapping[str, StagedPlatforms]) -> Plan:
     """The plan of ``apply --platform``: each image of ``staged`` builds ``platform`` only and
-    pushes it to its staging tag, or (already staged) does nothing; other images are left
-    out, and no other tag moves."""
-    written = {c.ref for c in plan.changes if c.is_change}
+    pushes it to its staging tag, or (already staged) does nothing; an image of
+    :func:`unstageable` is left to the final apply, with a warning saying so; other images
+    are left out, and no other tag moves."""
+    blocked = unstageable(plan)
     images = []
+    warnings = []
     for image in plan.images:
+        build = image.build
+        if (
+            image.name in blocked
+            and build
+            and len(build.platforms) > 1
+            and platform in build.platforms
+        ):
+            text = (
+                f"not staged for {platform}: it builds FROM {blocked[image.name]}, which this "
+                "commit publishes anew too, and a staged build would start from the old image; "
+                "the final 'hubpub apply' builds it once that image is published"
+            )
+            warnings.append(PlanWarning(image.name, text))
+            images.append(ImagePlan(image.name, None, ()))
+            continue
         stage = staged.get(image.name)
         if stage is None or image.build is None or platform not in stage.refs:
             continue
-        used = [text for text, ref in image.build.uses if ref in written]
-        if used:
-            raise PlanError(
-                f"image {image.name!r}: --platform {platform}: it builds FROM {used[0]}, which "
-                "this commit publishes anew too; a staged build would start from the old image",
-                hint=f"publish the image it builds FROM first, then stage {image.name!r}",
-            )
         assert image.build.content_key is not None
         key = platform_key(image.build.content_key, platform)
         ref = stage.refs[platform]
@@ -158,7 +214,8 @@ def stage_plan(plan: Plan, platform: str, staged: Mapping[str, StagedPlatforms])
         )
         change = Change(image.name, ref, "create", "push", None, None)
         images.append(ImagePlan(image.name, build, (change,), content_key=key))
-    return Plan(tuple(images))  # (commands/_session.py checkout_warnings looks again)
+    # (commands/_session.py checkout_warnings looks again)
+    return Plan(tuple(images)).with_warnings(warnings)
 
 
 # --- the final apply -------------------------------------------------------------------------

@@ -184,3 +184,107 @@ def test_a_platform_job_s_saved_plan_stages_its_platform_and_goes_stale_like_any
     assert [m["platform"]["architecture"] for m in whole["manifests"]] == ["amd64", "arm64"]
     assert LABEL in whole["annotations"]
     assert project.ok("plan", "--json", *MAIN).json()["builds"] == []
+
+
+S390X = "linux/s390x"
+
+
+def test_a_saved_plan_listing_fewer_platforms_than_the_config_publishes_nothing(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    first = f"t{uid()}/staged"
+    project = build_project(
+        tmp_path,
+        docker_engine,
+        [f"{registry_plain.host}/{first}"],
+        [registry_plain],
+        base="scratch",
+        tags=TAGS,
+        extra=f'platforms = ["{AMD}", "{ARM}", "{S390X}"]\n',
+    )
+    project.write("app/Dockerfile", "FROM scratch\nCOPY msg /app/msg\n")
+    project.commit("FROM scratch")
+    project.ok("apply", "--platform", AMD, *MAIN)
+    project.ok("apply", "--platform", ARM, *MAIN)
+    staged = sorted(skopeo.list_tags(registry_plain, first))
+
+    # A platform job with nothing left to do: --detailed-exitcode says so (0), though the
+    # whole plan still has changes (2).
+    project.ok("plan", "--platform", ARM, "--detailed-exitcode", *MAIN)
+    project.ok("plan", "--detailed-exitcode", *MAIN, code=2)
+    # A platform no image lists: nothing to do, and a warning naming the config.
+    unlisted = project.ok("apply", "--platform", "linux/ppc64le", *MAIN)
+    (line,) = unlisted.stderr.strip().splitlines()
+    assert line.startswith("hubpub: warning: ")
+    assert "hubpub.toml: no image lists platform linux/ppc64le" in line
+
+    # The saved plan edited to build amd64 and arm64 only: refused, nothing published.
+    saved = tmp_path / "final.plan"
+    project.ok("plan", "--out", str(saved), *MAIN)
+    data = json.loads(saved.read_text())
+    (image,) = data["images"]
+    assert image["build"]["platforms"] == [AMD, ARM, S390X]
+    image["build"]["platforms"] = [AMD, ARM]
+    saved.write_text(json.dumps(data))
+    refused = project.ok("apply", str(saved), code=1)
+    (error,) = refused.stderr.strip().splitlines()
+    assert f"the plan {saved} builds image 'app' otherwise than the config" in error
+    assert sorted(skopeo.list_tags(registry_plain, first)) == staged
+
+    # Its platform option edited into no platform: the loader's error, no internal error.
+    data = json.loads(saved.read_text())
+    data["options"]["platform"] = "garbage"
+    saved.write_text(json.dumps(data))
+    broken = project.ok("apply", str(saved), code=1)
+    (error,) = broken.stderr.strip().splitlines()
+    assert f"{saved} is not a valid hubpub plan file: options.platform:" in error
+    assert "internal error" not in broken.stderr
+
+    # s390x is still needed, and the final apply refuses without it.
+    assert project.ok("plan", "--json", *MAIN).json()["matrix"] == [
+        {"image": "app", "platform": S390X, "builder": "default"}
+    ]
+    project.ok("apply", *MAIN, code=1)
+
+
+def test_rebuild_builds_and_stages_again_and_a_final_rebuild_composes_nothing(
+    docker_engine: DockerEngine,
+    registry_plain: Registry,
+    skopeo: ModuleType,
+    tmp_path: Path,
+) -> None:
+    project, first, _second = two_repository_project(tmp_path, docker_engine, registry_plain)
+    project.ok("apply", "--platform", ARM, *MAIN)
+    (arm_tag,) = skopeo.list_tags(registry_plain, first)
+    before = skopeo.digest(registry_plain, f"{first}:{arm_tag}")
+
+    # --rebuild on a platform job (a release whose image must carry its own labels): built
+    # and staged again under the same staging tag (the same key), with this ref's labels.
+    release = ("--ref", "refs/heads/release")
+    again = project.ok("apply", "--platform", ARM, "--rebuild", *release)
+    assert "exporting" in again.stderr
+    assert skopeo.list_tags(registry_plain, first) == [arm_tag]
+    restaged = skopeo.digest(registry_plain, f"{first}:{arm_tag}")
+    assert restaged != before
+
+    # The final apply composes: the plan it prints builds nothing and tags the index.
+    project.ok("apply", "--platform", AMD, *MAIN)
+    final = project.ok("apply", *MAIN)
+    assert "exporting" not in final.stderr
+    assert "Plan: 0 builds, 2 to create" in final.stdout
+    assert "known after build" not in final.stdout
+    composed = skopeo.raw(registry_plain, f"{first}:main")
+    assert restaged in {m["digest"] for m in composed["manifests"]}
+
+    # A final apply with --rebuild builds every platform itself, composing nothing of what
+    # was staged: its arm64 image is not the one staged with the other ref's labels.
+    rebuilt = project.ok("apply", "--rebuild", *MAIN)
+    assert "exporting" in rebuilt.stderr
+    assert "Plan: 1 build" in rebuilt.stdout
+    index = skopeo.raw(registry_plain, f"{first}:main")
+    arm = {m["platform"]["architecture"]: m["digest"] for m in index["manifests"]}["arm64"]
+    assert arm != restaged
+    assert skopeo.digest(registry_plain, f"{first}:{arm_tag}") == restaged

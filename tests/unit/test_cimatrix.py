@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 import pytest
@@ -229,3 +230,83 @@ def test_each_matrix_entry_names_the_builder_that_builds_its_platform() -> None:
         (AMD, "default"),  # no builder lists it: the engine DOCKER_HOST names
         (ARM, "arm"),  # the first builder listing it, as apply routes it
     ]
+
+
+S390X = "linux/s390x"
+
+
+def test_the_platforms_are_the_config_s_not_a_saved_plan_s() -> None:
+    # A saved plan edited to list amd64 and arm64 only, the config listing s390x too: the
+    # staged amd64 and arm64 are not the whole image; s390x is still needed.
+    plan = Plan((image(),))
+    config = {"app": (AMD, ARM, S390X)}
+    refs = wanted(plan, platforms=config)["app"].refs
+    assert list(refs) == [AMD, ARM, S390X]
+    found = look(plan, Heads({refs[AMD]: info(1), refs[ARM]: info(2)}), platforms=config)
+    assert found["app"].missing == (S390X,)
+    assert [m["platform"] for m in matrix(found)] == [S390X]
+    assert missing_refusal(found, allow_missing=False) is not None
+    noted = note_staged(plan, found)
+    assert noted.images[0].content_key is None  # a partial index: no key
+    # The config listing one platform: nothing to stage, whatever the plan says.
+    assert wanted(plan, platforms={"app": (AMD,)}) == {}
+    assert wanted(plan, platforms={}) == {}
+
+
+def test_rebuild_looks_at_nothing_staged_and_builds_every_platform_again() -> None:
+    plan = Plan((image(),))
+    refs = wanted(plan)["app"].refs
+    heads = Heads({refs[AMD]: info(1), refs[ARM]: info(2)})
+    found = look(plan, heads, rebuild=True)
+    assert heads.asked == []
+    assert found["app"].missing == (AMD, ARM)
+    assert composing(found) == {}
+    assert note_staged(plan, found) == plan  # built on the engines at hand, not composed
+    job = stage_plan(plan, ARM, look(plan, heads, ARM, rebuild=True))
+    (one,) = job.images
+    assert one.build is not None
+    assert [(c.ref, c.action, c.via) for c in one.changes] == [(refs[ARM], "create", "push")]
+
+
+def _base_and_app(app_platforms: tuple[str, ...] = (AMD, ARM)) -> Plan:
+    base_ref = parse_reference("registry.example/team/base:main")
+    base = ImagePlan(
+        "base",
+        Build("base", "changed", KEY, base_ref, platforms=(AMD, ARM)),
+        (Change("base", base_ref, "update", "push", "sha256:" + "0" * 64, None),),
+        content_key=KEY,
+    )
+    app = image(platforms=app_platforms)
+    assert app.build is not None
+    app = dataclasses.replace(
+        app,
+        build=dataclasses.replace(app.build, uses=(("registry.example/team/base:main", base_ref),)),
+    )
+    return Plan((base, app))
+
+
+def test_an_image_built_from_a_changed_image_is_left_to_the_final_apply() -> None:
+    plan = _base_and_app()
+    assert list(wanted(plan)) == ["base"]
+    assert [(m["image"], m["platform"]) for m in matrix(look(plan, Heads({})))] == [
+        ("base", AMD),
+        ("base", ARM),
+    ]
+    # The platform job stages the base and skips the app, saying so; it is not refused.
+    job = stage_plan(plan, ARM, look(plan, Heads({}), ARM))
+    assert [(i.name, i.build is not None) for i in job.images] == [("base", True), ("app", False)]
+    assert job.images[1].changes == ()
+    (warning,) = job.warnings
+    assert warning.image == "app"
+    assert not warning.blocks
+    assert "not staged for linux/arm64: it builds FROM registry.example/team/base:main" in (
+        warning.text
+    )
+    assert "final 'hubpub apply'" in warning.text
+    # The final apply: the app is not composed, so it is built (after its base).
+    assert note_staged(plan, look(plan, Heads({}))).images[1] == plan.images[1]
+    # Its base unchanged: staged as any other.
+    unchanged = Plan((plan.images[1],))
+    assert list(wanted(unchanged)) == ["app"]
+    # A platform the app does not list: no warning.
+    assert stage_plan(plan, ARM7, look(plan, Heads({}), ARM7)).warnings == ()

@@ -17,6 +17,8 @@ from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
+
 from hubpub.bases import ENGINE_PREFIX
 from hubpub.commands._desired import check_files, compute_desired
 from hubpub.config.builders import routing_note
@@ -349,6 +351,25 @@ def _support(
             continue
     others = [image for image in others if image.build is None or image.build.dockerfile.is_file()]
     return dependencies_of(selected, others, redirects)
+
+
+def platforms_of(observation: Observation) -> dict[str, tuple[str, ...]]:
+    """Each image's platforms as the config lists them (cimatrix.py reads these, not a saved
+    plan's copy)."""
+    return {spec.name: spec.platforms for spec in observation.specs}
+
+
+def warn_unlisted(config: Path, platforms: Mapping[str, tuple[str, ...]], platform: str) -> None:
+    """``--platform`` naming a platform no image lists: "nothing to do" would hide a typo or
+    a runner started for the wrong platform, so one located line says so (not an error: the
+    platform job of a pipeline whose images dropped it has nothing to do)."""
+    if not any(platform in listed for listed in platforms.values()):
+        click.echo(
+            f"hubpub: warning: {config}: no image lists platform {platform} in its "
+            '"platforms", so --platform stages nothing (check the platform, or the images\' '
+            '"platforms")',
+            err=True,
+        )
 
 
 def checkout_warnings(current: Session, plan: Plan) -> Plan:

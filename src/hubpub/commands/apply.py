@@ -32,7 +32,14 @@ from hubpub.cimatrix import (
     stage_plan,
 )
 from hubpub.commands._options import plan_options, platform_option
-from hubpub.commands._session import Session, checkout_warnings, refuse_dirty, session
+from hubpub.commands._session import (
+    Session,
+    checkout_warnings,
+    platforms_of,
+    refuse_dirty,
+    session,
+    warn_unlisted,
+)
 from hubpub.errors import HubpubError, PlanError, StalePlanError
 from hubpub.executor import ApplyResult, BuildInputs, tasks_for
 from hubpub.labelcache import LabelCache
@@ -40,8 +47,8 @@ from hubpub.layers import LayerCache
 from hubpub.observe import Observation
 from hubpub.planfile import SavedPlan, check_derived, check_stale, config_hash, load
 from hubpub.planner import Plan
-from hubpub.platforms import normalize
 from hubpub.provenance import record_of
+from hubpub.registry.models import Manifest
 from hubpub.report import (
     GitHubProgress,
     PlainProgress,
@@ -122,7 +129,7 @@ def command(
         redirects, rebuild = saved.options.redirects, saved.options.rebuild
         allow_overwrite = allow_overwrite or saved.options.allow_overwrite
         allow_backwards = allow_backwards or saved.options.allow_backwards
-        platform = normalize(saved.options.platform) if saved.options.platform else None
+        platform = saved.options.platform  # normalized by the loader
 
     with session(config_path, ref=ref, sha=sha, only=only, redirects=redirects) as current:
         if saved is not None:
@@ -131,14 +138,21 @@ def command(
             observation = current.observe(rebuild=rebuild)
             plan = current.plan(observation, rebuild=rebuild, allow_backwards=allow_backwards)
         # What is staged in the registry (docs/ci-matrix.md): with --platform, the plan stages
-        # that platform; without, it composes the images whose platforms are staged.
+        # that platform; without, it composes the images whose platforms are staged. The
+        # platforms are the config's; --rebuild looks at nothing staged (builds them again).
+        platforms = platforms_of(observation)
+        found = look(plan, current.registry, platform, platforms=platforms, rebuild=rebuild)
         if platform is not None:
-            found = look(plan, current.registry, platform)
+            warn_unlisted(current.config.path, platforms, platform)
             plan, found = stage_plan(plan, platform, found), {}
         else:
-            found = look(plan, current.registry)
             plan = note_staged(plan, found)
         plan = checkout_warnings(current, plan)
+        # The index of staged images is known before any change: the plan shown is the one
+        # applied (tags of it, no build), and nothing is written before the refusals below.
+        indexes = _indexes(current, observation, plan, composing(found))
+        if indexes:
+            plan = publish_composed(plan, indexes)
         if not as_json:
             click.echo(render_plan(plan, current.builders(plan), current.engines(plan)))
         tasks_for(plan, allow_overwrite=allow_overwrite)  # refuses conflicts before any change
@@ -146,8 +160,9 @@ def command(
         refusal = missing_refusal(found, allow_missing=allow_missing_platforms)
         if refusal is not None:
             raise refusal
-        if composing(found):
-            plan = _compose(current, observation, plan, composing(found))
+        for stage, index in indexes.values():
+            # Untagged, by digest where the staged children are: nothing points to it yet.
+            current.registry.put_manifest(stage.home.with_digest(index.digest), index)
         try:
             result = _execute(
                 current,
@@ -291,22 +306,18 @@ def _execute(
         return executor.apply(plan, allow_overwrite=allow_overwrite)
 
 
-def _compose(
+def _indexes(
     current: Session,
     observation: Observation,
     plan: Plan,
     found: dict[str, StagedPlatforms],
-) -> Plan:
-    """The index of each image whose platforms CI jobs staged, PUT by digest where they are
-    (untagged: nothing points to it yet); the plan then tags and copies it, building nothing
-    (docs/ci-matrix.md)."""
+) -> dict[str, tuple[StagedPlatforms, Manifest]]:
+    """The index of each image whose platforms CI jobs staged (docs/ci-matrix.md), with the
+    annotations of the image's build labels; nothing written yet."""
+    if not found:
+        return {}
     inputs = current.build_inputs(observation, plan)
-    composed = {}
-    for name, stage in found.items():
-        index = compose(stage, inputs[name].labels)
-        current.registry.put_manifest(stage.home.with_digest(index.digest), index)
-        composed[name] = (stage, index)
-    return publish_composed(plan, composed)
+    return {name: (stage, compose(stage, inputs[name].labels)) for name, stage in found.items()}
 
 
 def _only_platform(inputs: dict[str, BuildInputs], platform: str | None) -> dict[str, BuildInputs]:

@@ -15,7 +15,7 @@ import click
 from hubpub import github
 from hubpub.cimatrix import look, matrix, note_staged, stage_plan
 from hubpub.commands._options import plan_options, platform_option
-from hubpub.commands._session import checkout_warnings, session
+from hubpub.commands._session import checkout_warnings, platforms_of, session, warn_unlisted
 from hubpub.planfile import PlanOptions, SavedPlan, config_hash, save
 from hubpub.planner import Plan
 from hubpub.report import plan_json, render_plan, write_github
@@ -68,12 +68,15 @@ def command(
         observation = current.observe(rebuild=rebuild)
         plan = current.plan(observation, rebuild=rebuild, allow_backwards=allow_backwards)
         # The platform builds still needed: what is not staged yet (docs/ci-matrix.md).
+        # The platforms are the config's; --rebuild looks at nothing staged (builds them all).
         plan = checkout_warnings(current, plan)
-        staged = look(plan, current.registry, platform)
+        platforms = platforms_of(observation)
+        staged = look(plan, current.registry, platform, platforms=platforms, rebuild=rebuild)
         needed = matrix(staged, current.config.builders)
         if platform is None:
             shown = note_staged(plan, staged)
         else:
+            warn_unlisted(current.config.path, platforms, platform)
             shown = checkout_warnings(current, stage_plan(plan, platform, staged))
         if out is not None:
             saved = SavedPlan(
@@ -104,4 +107,6 @@ def command(
             click.echo(f"Saved the plan to {out}: 'hubpub apply {out}' applies exactly it.")
         write_github(current.environ, shown)
         github.write_outputs(current.environ, {"matrix": json.dumps(needed)})
-    return 2 if detailed_exitcode and plan.has_changes else 0
+    # What this invocation would do: with --platform, that platform's job (shown), not the
+    # whole plan.
+    return 2 if detailed_exitcode and shown.has_changes else 0
