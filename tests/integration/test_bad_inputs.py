@@ -30,6 +30,7 @@ class Bad:
     says: tuple[str, ...]
     command: tuple[str, ...] = TAGS
     env: dict[str, str] = field(default_factory=dict)
+    absent: tuple[str, ...] = ()  # never in the output (secrets)
 
 
 def _tag(template: str) -> Callable[[Project], None]:
@@ -99,6 +100,17 @@ def _file_source(source: str, rel: str, text: str) -> Callable[[Project], None]:
     def change(project: Project) -> None:
         _config('context = "app"', f'source = "{source}"')(project)
         project.write(rel, text)
+
+    return change
+
+
+def _builder_host(host: str) -> Callable[[Project], None]:
+    """A ``[builders.b]`` for arm64 at ``host``, after the images."""
+
+    def change(project: Project) -> None:
+        config = (project.root / "hubpub.toml").read_text()
+        builder = f'\n[builders.b]\ndocker_host = "{host}"\nplatforms = ["linux/arm64"]\n'
+        project.write("hubpub.toml", config + builder)
 
     return change
 
@@ -254,6 +266,37 @@ CATALOGUE = [
         command=PLAN,
     ),
     Bad(
+        "a builder's ssh password",
+        _builder_host("ssh://ci:hunter2@arm-runner"),
+        (
+            "hubpub.toml:{docker_host_line}: builders[b].docker_host: 'ssh://ci:***@arm-runner' "
+            "carries a password",
+            "use an ssh key",
+        ),
+        command=PLAN,
+        absent=("hunter2",),
+    ),
+    Bad(
+        "a builder's tcp password",
+        _builder_host("tcp://u:hunter2@127.0.0.1:9"),
+        (
+            "hubpub.toml:{docker_host_line}: builders[b].docker_host: 'tcp://u:***@127.0.0.1:9' "
+            "carries a password",
+            "TLS client certificate",
+        ),
+        command=PLAN,
+        absent=("hunter2",),
+    ),
+    Bad(
+        "a builder's port that is not a number",
+        _builder_host("tcp://127.0.0.1:notaport"),
+        (
+            "hubpub.toml:{docker_host_line}: builders[b].docker_host: the port of "
+            "'tcp://127.0.0.1:notaport' is not a number from 1 to 65535: got 'notaport'",
+        ),
+        command=("apply", "--ref", "refs/heads/main"),
+    ),
+    Bad(
         "a context outside the repository",
         _outside,
         ("hubpub.toml:{context_line}: image[app].context: ", "is outside the git work tree"),
@@ -278,7 +321,7 @@ def test_bad_input_is_one_located_line(
     lines = (project.root / "hubpub.toml").read_text().splitlines()
     where = {
         f"{key}_line": next(n for n, line in enumerate(lines, 1) if line.startswith(key))
-        for key in ("tags", "repositories", "context", "ca_file", "source")
+        for key in ("tags", "repositories", "context", "ca_file", "source", "docker_host")
         if any(line.startswith(key) for line in lines)
     }
     done = project.hubpub(*bad.command)
@@ -289,4 +332,6 @@ def test_bad_input_is_one_located_line(
     for text in bad.says:
         assert text.format(**where) in line, line
     assert "internal error" not in line
+    for secret in bad.absent:
+        assert secret not in done.stdout + done.stderr
     assert len(line) < 600, line  # values are shortened

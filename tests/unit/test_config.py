@@ -682,6 +682,53 @@ def _builder(body: str, name: str = "arm") -> str:
             "hubpub.toml:3: builders[arm].docker_host: expected unix:///path/to/docker.sock",
         ),
         (
+            _builder('docker_host = "ssh://ci:hunter2@arm"\nplatforms = ["linux/arm64"]\n'),
+            "hubpub.toml:3: builders[arm].docker_host: 'ssh://ci:***@arm' carries a password: "
+            "hubpub prints a builder's address in plans, logs and errors, and the docker SDK "
+            "refuses one anyway; use an ssh key (ssh-agent or ~/.ssh/config) and "
+            "ssh://user@host",
+        ),
+        (
+            _builder('docker_host = "tcp://u:hunter2@h:2376"\nplatforms = ["linux/arm64"]\n'),
+            "hubpub.toml:3: builders[arm].docker_host: 'tcp://u:***@h:2376' carries a password: "
+            "hubpub prints a builder's address in plans, logs and errors, and the docker SDK "
+            "refuses one anyway; use tls = { ca, cert, key } with a TLS client certificate",
+        ),
+        (
+            _builder('docker_host = "hxxp://u:hunter2@h:2376"\nplatforms = ["linux/arm64"]\n'),
+            "hubpub.toml:3: builders[arm].docker_host: expected unix:///path/to/docker.sock, "
+            "tcp://host:port or ssh://user@host, got 'hxxp://u:***@h:2376'",
+        ),
+        (
+            _builder('docker_host = "tcp://host:notaport"\nplatforms = ["linux/arm64"]\n'),
+            "hubpub.toml:3: builders[arm].docker_host: the port of 'tcp://host:notaport' is not "
+            "a number from 1 to 65535: got 'notaport'",
+        ),
+        (
+            _builder('docker_host = "ssh://ci@h:99999"\nplatforms = ["linux/arm64"]\n'),
+            "hubpub.toml:3: builders[arm].docker_host: the port of 'ssh://ci@h:99999' is not "
+            "a number from 1 to 65535: got '99999'",
+        ),
+        (
+            _builder('docker_host = "tcp://h:0"\nplatforms = ["linux/arm64"]\n'),
+            "hubpub.toml:3: builders[arm].docker_host: the port of 'tcp://h:0' is not a number "
+            "from 1 to 65535",
+        ),
+        (
+            _builder('docker_host = "tcp://h"\nplatforms = ["linux/arm64"]\n'),
+            "hubpub.toml:3: builders[arm].docker_host: 'tcp://h' names no port: give it, "
+            "e.g. tcp://h:2376",
+        ),
+        (
+            _builder('docker_host = "ssh://ci@:22"\nplatforms = ["linux/arm64"]\n'),
+            "hubpub.toml:3: builders[arm].docker_host: 'ssh://ci@:22' names no host",
+        ),
+        (
+            _builder('docker_host = "ssh://ci@h/path"\nplatforms = ["linux/arm64"]\n'),
+            "hubpub.toml:3: builders[arm].docker_host: 'ssh://ci@h/path': an ssh:// address "
+            "takes no path",
+        ),
+        (
             _builder('docker_host = "ssh://h"\nplatforms = ["linux/arm64"]\nmax_builds = 0\n'),
             "hubpub.toml:5: builders[arm].max_builds: expected 1 or more, got 0",
         ),
@@ -770,3 +817,15 @@ def test_the_plan_note_says_which_engine_builds_each_platform(
     platforms: tuple[str | None, ...], expected: str
 ) -> None:
     assert routing_note(BUILDERS, platforms) == expected
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["ssh://ci:hunter2@arm", "tcp://u:hunter2@h:2376", "tcp://:hunter2@h:x", "hxxp://u:hunter2@h"],
+)
+def test_a_builder_password_is_refused_and_never_printed(tmp_path: Path, host: str) -> None:
+    path = write(tmp_path, _builder(f'docker_host = "{host}"\nplatforms = ["linux/arm64"]\n'))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "builders[arm].docker_host" in str(caught.value)
+    assert "hunter2" not in f"{caught.value} {caught.value.hint} {caught.value!r}"

@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -108,8 +109,10 @@ class Builder(_Model):
         if not sep or scheme not in DOCKER_HOST_SCHEMES or not rest.strip("/"):
             raise ValueError(
                 "expected unix:///path/to/docker.sock, tcp://host:port or ssh://user@host, "
-                f"got {value!r}"
+                f"got {shown_host(value)!r}"
             )
+        if scheme in ("tcp", "ssh"):
+            _check_network_host(scheme, value)
         return value
 
     @field_validator("platforms")
@@ -128,6 +131,51 @@ class Builder(_Model):
                 "(ssh and unix sockets are secured otherwise)"
             )
         return value
+
+
+def shown_host(host: str) -> str:
+    """``host`` as it may be printed: without the password of its user part, if any (a
+    ``docker_host`` with one is refused, but the refusal must not print it either)."""
+    scheme, sep, rest = host.partition("://")
+    netloc, slash, path = rest.partition("/")
+    user, at, address = netloc.rpartition("@")
+    if not at or ":" not in user:
+        return host
+    return f"{scheme}{sep}{user.partition(':')[0]}:***@{address}{slash}{path}"
+
+
+def _check_network_host(scheme: str, value: str) -> None:
+    # The docker SDK parses the address only when apply opens the engine, and its errors
+    # (a port that is not a number, a password it refuses) would come late and print the
+    # address whole: check here, as validate does, and never echo a password.
+    parts = urlsplit(value)
+    if parts.password is not None:
+        raise ValueError(
+            f"{shown_host(value)!r} carries a password: hubpub prints a builder's address "
+            "in plans, logs and errors, and the docker SDK refuses one anyway; "
+            + (
+                "use an ssh key (ssh-agent or ~/.ssh/config) and ssh://user@host"
+                if scheme == "ssh"
+                else "use tls = { ca, cert, key } with a TLS client certificate"
+            )
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port_text = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+        raise ValueError(
+            f"the port of {shown_host(value)!r} is not a number from 1 to 65535: got {port_text!r}"
+        ) from None
+    if not parts.hostname:
+        raise ValueError(f"{shown_host(value)!r} names no host")
+    if scheme == "tcp" and port is None:
+        raise ValueError(
+            f"{shown_host(value)!r} names no port: give it, e.g. tcp://{parts.hostname}:2376"
+        )
+    if port == 0:
+        raise ValueError(f"the port of {shown_host(value)!r} is not a number from 1 to 65535")
+    if scheme == "ssh" and parts.path.strip("/"):
+        raise ValueError(f"{shown_host(value)!r}: an ssh:// address takes no path")
 
 
 def builder_for(builders: Mapping[str, Builder], platform: str | None) -> str | None:
@@ -151,7 +199,7 @@ def routing_note(builders: Mapping[str, Builder], platforms: Sequence[str | None
         name = builder_for(builders, platform)
         if name is None:
             return "the default engine (DOCKER_HOST)"
-        return f"builder {name!r} ({builders[name].docker_host})"
+        return f"builder {name!r} ({shown_host(builders[name].docker_host)})"
 
     targets = {engine(platform) for platform in platforms}
     if len(targets) == 1 or not platforms:

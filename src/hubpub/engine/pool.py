@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from hubpub.config.builders import Builder, builder_for
+from hubpub.config.builders import Builder, builder_for, shown_host
 from hubpub.engine.client import Engine
 from hubpub.engine.sdk import sdk_module
 from hubpub.errors import EngineError
@@ -135,7 +135,7 @@ class Builders:
 
     def _unreachable(self, name: str, exc: BaseException) -> EngineError:
         builder = self.builders[name]
-        host = builder.docker_host
+        host = shown_host(builder.docker_host)
         if host.startswith("ssh://"):
             check = "that `ssh` reaches the host without a prompt and that docker runs there"
         elif builder.tls is not None:
