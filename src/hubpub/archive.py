@@ -48,10 +48,7 @@ class ExportedImage:
 
     @property
     def config_json(self) -> dict[str, Any]:
-        data = json.loads(self.config)
-        if not isinstance(data, dict):
-            raise EngineError("the exported image config is not a JSON object")
-        return data
+        return _config_object(self.config, "the image config")
 
 
 @dataclass(frozen=True)
@@ -67,6 +64,9 @@ def read_archive(
     """The image of a single-image docker-archive read from ``stream``, its files spooled to
     ``folder`` (which the caller removes); ``pick``: the entry of ``manifest.json`` to read
     when the archive may hold several (a file source's, filesource.select_archive)."""
+    # With a pick the archive is a user's file (a file source): its errors name no engine, and
+    # the caller puts the source's name before them.
+    archive = "the archive" if pick is not None else "the exported image archive"
     files: dict[str, _Spooled] = {}
     links: dict[str, str] = {}
     try:
@@ -82,21 +82,24 @@ def read_archive(
                         continue
                     files[name] = _spool(source, folder / f"{index}")
     except (tarfile.TarError, OSError) as exc:
-        raise EngineError(f"cannot read the image the engine exported: {exc}") from None
-    manifest = _read_json(_resolve("manifest.json", files, links).path, "manifest.json")
+        what = "the archive" if pick is not None else "the image the engine exported"
+        raise EngineError(f"cannot read {what}: {exc}") from None
+    manifest = _read_json(_resolve("manifest.json", files, links, archive).path, archive)
     if pick is not None:
         entry = pick(manifest)
     elif not isinstance(manifest, list) or len(manifest) != 1 or not isinstance(manifest[0], dict):
         raise EngineError("the engine exported an archive without exactly one image")
     else:
         entry = manifest[0]
-    config = _resolve(str(entry.get("Config", "")), files, links).path.read_bytes()
+    config_name = str(entry.get("Config", ""))
+    config = _resolve(config_name, files, links, archive).path.read_bytes()
     layers = []
     for name in entry.get("Layers") or ():
-        spooled = _resolve(str(name), files, links)
+        spooled = _resolve(str(name), files, links, archive)
         layers.append(Layer(spooled.digest, spooled.path, spooled.size))
     image = ExportedImage(config, tuple(layers))
-    diff_ids = (image.config_json.get("rootfs") or {}).get("diff_ids")
+    config_json = _config_object(config, f"the image config {config_name} of {archive}")
+    diff_ids = (config_json.get("rootfs") or {}).get("diff_ids")
     if diff_ids != [layer.diff_id for layer in layers]:
         raise EngineError(
             "the exported layers do not match the image config's diff IDs",
@@ -116,7 +119,9 @@ def _spool(source: Readable, path: Path) -> _Spooled:
     return _Spooled(path, f"sha256:{hasher.hexdigest()}", size)
 
 
-def _resolve(name: str, files: dict[str, _Spooled], links: dict[str, str]) -> _Spooled:
+def _resolve(
+    name: str, files: dict[str, _Spooled], links: dict[str, str], archive: str
+) -> _Spooled:
     name = posixpath.normpath(name)
     for _ in range(16):  # a link to a link, but never a loop
         if name in files:
@@ -124,11 +129,23 @@ def _resolve(name: str, files: dict[str, _Spooled], links: dict[str, str]) -> _S
         if name not in links:
             break
         name = links[name]
-    raise EngineError(f"the exported image archive has no file {name}")
+    raise EngineError(f"{archive} has no file {name}")
 
 
-def _read_json(path: Path, name: str) -> Any:
+def _read_json(path: Path, archive: str) -> Any:
     try:
         return json.loads(path.read_bytes())
     except ValueError as exc:
-        raise EngineError(f"the exported image archive has a malformed {name}: {exc}") from None
+        raise EngineError(f"{archive} has a malformed manifest.json: {exc}") from None
+
+
+def _config_object(config: bytes, what: str) -> dict[str, Any]:
+    # A user's archive may hold anything as its config (validate reads only its manifest.json):
+    # an error naming the file, not a JSONDecodeError.
+    try:
+        data = json.loads(config)
+    except ValueError as exc:
+        raise EngineError(f"{what} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise EngineError(f"{what} is not a JSON object")
+    return data

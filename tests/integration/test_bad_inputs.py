@@ -5,8 +5,10 @@ error". hubpub runs as a subprocess in a real git repository, as a user runs it.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +102,24 @@ def _file_source(source: str, rel: str, text: str) -> Callable[[Project], None]:
     def change(project: Project) -> None:
         _config('context = "app"', f'source = "{source}"')(project)
         project.write(rel, text)
+
+    return change
+
+
+def _archive_file(config: bytes | None) -> Callable[[Project], None]:
+    """The image published from a docker-archive whose manifest.json names c.json as its
+    config: with ``config`` as that file, or without the file (None)."""
+
+    def change(project: Project) -> None:
+        _config('context = "app"', 'source = "docker-archive:image.tar"')(project)
+        files = {"manifest.json": b'[{"Config": "c.json", "RepoTags": null, "Layers": []}]'}
+        if config is not None:
+            files["c.json"] = config
+        with tarfile.open(project.root / "image.tar", "w") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
 
     return change
 
@@ -263,6 +283,21 @@ CATALOGUE = [
             "hubpub.toml:{source_line}: image[app].source: docker-archive:image.tar: not a tar "
             "archive (give the tarball 'docker save' wrote)",
         ),
+        command=PLAN,
+    ),
+    Bad(
+        "a docker-archive whose config is not JSON",
+        _archive_file(b"not json"),
+        (
+            "image 'app', source docker-archive:image.tar: the image config c.json of the "
+            "archive is not JSON: Expecting value",
+        ),
+        command=PLAN,
+    ),
+    Bad(
+        "a docker-archive without its config file",
+        _archive_file(None),
+        ("image 'app', source docker-archive:image.tar: the archive has no file c.json",),
         command=PLAN,
     ),
     Bad(

@@ -116,6 +116,14 @@ def test_the_oci_layout_of_newer_engines(tmp_path: Path) -> None:
             {"c.json": _config(), "manifest.json": b'[{"Config": "c.json", "Layers": ["x"]}]'},
             "has no file x",
         ),
+        (
+            {"c.json": b"not json", "manifest.json": b'[{"Config": "c.json", "Layers": []}]'},
+            "the image config c.json of the exported image archive is not JSON: Expecting value",
+        ),
+        (
+            {"c.json": b"[1]", "manifest.json": b'[{"Config": "c.json", "Layers": []}]'},
+            "the image config c.json of the exported image archive is not a JSON object",
+        ),
     ],
 )
 def test_a_damaged_archive_is_an_engine_error(
@@ -129,3 +137,27 @@ def test_a_stream_cut_short_is_an_engine_error(tmp_path: Path) -> None:
     data = _archive({"1/layer.tar": LAYER_B * 10, "manifest.json": b"[]"}).getvalue()
     with pytest.raises(EngineError, match="cannot read the image the engine exported"):
         read_archive(io.BytesIO(data[:20_000]), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (
+            {"c.json": b"not json", "manifest.json": b'[{"Config": "c.json", "Layers": []}]'},
+            "the image config c.json of the archive is not JSON: Expecting value",
+        ),
+        (
+            {"manifest.json": b'[{"Config": "nope.json", "Layers": []}]'},
+            "the archive has no file nope.json",
+        ),
+        ({"manifest.json": b"{"}, "the archive has a malformed manifest.json"),
+    ],
+)
+def test_a_users_archive_is_not_called_the_engines_export(
+    tmp_path: Path, files: dict[str, bytes], message: str
+) -> None:
+    # With a pick, the archive is a file source's: the caller names the file before the error.
+    with pytest.raises(EngineError) as caught:
+        read_archive(_archive(files), tmp_path, pick=lambda doc: doc[0] if doc else {})
+    assert caught.value.message.startswith(message), caught.value.message
+    assert "engine" not in caught.value.message
