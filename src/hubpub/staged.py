@@ -21,6 +21,7 @@ not known to give the same digests.
 from __future__ import annotations
 
 import contextlib
+import math
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -59,7 +60,8 @@ def threshold(value: str | None) -> int | None:
         megabytes = float(value)
     except ValueError:
         megabytes = -1.0
-    if not megabytes >= 0:  # (NaN too)
+    # Not NaN, not negative, and finite in bytes: int() of an infinity raises (1e303 MB too).
+    if not (megabytes >= 0 and math.isfinite(megabytes * 1000 * 1000)):
         raise ConfigError(
             f"HUBPUB_STAGE_ABOVE_MB={value!r} is not a size in MB",
             hint="set it to a number of MB (0: stage every build) or to off",

@@ -301,6 +301,13 @@ CATALOGUE = [
         command=PLAN,
     ),
     Bad(
+        "a staging threshold of infinity",
+        lambda project: None,
+        ("HUBPUB_STAGE_ABOVE_MB='inf' is not a size in MB",),
+        command=("apply", "--ref", "refs/heads/main"),
+        env={"HUBPUB_STAGE_ABOVE_MB": "inf"},
+    ),
+    Bad(
         "a builder's ssh password",
         _builder_host("ssh://ci:hunter2@arm-runner"),
         (

@@ -25,7 +25,7 @@ def test_the_threshold_is_read_in_mb_or_off(value: str | None, expected: int | N
     assert threshold(value) == expected
 
 
-@pytest.mark.parametrize("value", ["big", "-1", "nan", "1e"])
+@pytest.mark.parametrize("value", ["big", "-1", "nan", "1e", "inf", "Infinity", "1e303"])
 def test_a_threshold_that_is_no_size_is_one_line_saying_what_to_set(value: str) -> None:
     with pytest.raises(ConfigError) as caught:
         threshold(value)
