@@ -301,6 +301,12 @@ CATALOGUE = [
         command=PLAN,
     ),
     Bad(
+        "an empty platforms list",
+        _config('context = "app"', 'context = "app"\nplatforms = []'),
+        ("hubpub.toml:", ": image[app].platforms: expected at least 1 item(s), got none"),
+        command=PLAN,
+    ),
+    Bad(
         "a staging threshold of infinity",
         lambda project: None,
         ("HUBPUB_STAGE_ABOVE_MB='inf' is not a size in MB",),

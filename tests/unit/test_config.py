@@ -186,6 +186,22 @@ def test_platforms_with_a_source_is_an_error(tmp_path: Path) -> None:
     )
 
 
+def test_an_empty_platforms_list_is_refused_from_defaults_too(tmp_path: Path) -> None:
+    message = error_of(
+        tmp_path,
+        """\
+        version = 1
+        [defaults]
+        platforms = []
+        [[image]]
+        name = "app"
+        context = "."
+        repositories = ["x/a"]
+        """,
+    )
+    assert message == "hubpub.toml:3: defaults.platforms: expected at least 1 item(s), got none"
+
+
 def test_default_tags_are_metadata_actions_ref(tmp_path: Path) -> None:
     config = load_config(
         write(
@@ -312,6 +328,8 @@ def test_toml_syntax_error_has_line_and_column(tmp_path: Path) -> None:
             "image[figlet].platforms: 'linux/aarch64' is listed twice",
         ),
         ("platforms = 'linux/arm64'", "image[figlet].platforms: "),
+        # not [] (the engine's platform, silently, as unset: name it, or remove the key)
+        ("platforms = []", "hubpub.toml:5: image[figlet].platforms: expected at least 1 item(s)"),
     ],
 )
 def test_validation_errors(tmp_path: Path, body: str, expected: str) -> None:

@@ -275,8 +275,11 @@ class ImageDefaults(_Model):
     )
     platforms: tuple[str, ...] | None = Field(
         default=None,
-        description="Build for these platforms ('os/arch[/variant]', e.g. 'linux/arm64'): two "
-        "or more make an OCI image index; default: the engine's platform.",
+        # Not []: it would build for the engine's platform, as unset does, silently (and, from
+        # an image, drop [defaults]' list); naming that one platform says so (docs/config.md).
+        min_length=1,
+        description="Build for these platforms ('os/arch[/variant]', e.g. 'linux/arm64'), at "
+        "least one: two or more make an OCI image index; default: the engine's platform.",
     )
     source: str | None = Field(
         default=None,
