@@ -3,8 +3,9 @@ git project with a hubpub.toml, and running hubpub and the docker CLI as a user 
 
 Every benchmark runs hubpub and its baseline in the same run, on the same engine, through the
 same FaultProxy (tests/fixtures/proxy.py) with 10 ms of latency each way and 1 Gbit/s: the
-issues' setting. ``HUBPUB_BENCH_LATENCY_MS`` and ``HUBPUB_BENCH_MBIT`` change it, to see how the
-comparison moves on a slower link (what a CI runner far from its registry sees).
+setting of the targets (docs/benchmarks.md). ``HUBPUB_BENCH_LATENCY_MS`` and
+``HUBPUB_BENCH_MBIT`` change it, to see how the comparison moves on a slower link (what a CI
+runner far from its registry sees).
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ def _change_line(change: Change, width: int) -> str:
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     # "after" only on the entries of an image that depends on another (docs/config.md), so
-    # that the others keep exactly the format.
+    # that the others keep exactly the format_version 1 shape (docs/architecture.md).
     after = {image.name: {"after": list(image.after)} for image in plan.images if image.after}
     data: dict[str, Any] = {
         "format_version": 1,
@@ -141,7 +141,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "via": c.via,
                 "current": c.current,
                 "desired": c.desired,
-                # Only on a skip, so that the other changes keep exactly the format.
+                # Only on a skip: the other changes keep the format_version 1 shape.
                 **({"reason": c.reason} if c.action == "skip" else {}),
                 **after.get(c.image, {}),
             }

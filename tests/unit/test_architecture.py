@@ -238,3 +238,45 @@ def test_imports_count_at_any_depth_but_lazy_and_type_checking_ones_do_not(
     assert find_cycles(import_graph(tmp_path, "pkg")) == [
         ["pkg.a", "pkg.b", "pkg.c", "pkg.d", "pkg.a"]
     ]
+
+
+# A reference to an issue or a pull request, which a reader of the repository cannot follow
+# (docs/architecture.md: comments cite docs/ pages and public specs only).
+ISSUE = re.compile(
+    r"\bthe issue\b|\bissue's|\bissues'|\bissue #?\d|\bPR #?\d|/(?:issues|pull)/\d+(?!/merge)",
+    re.IGNORECASE,
+)
+ROOT = SRC.parent
+
+
+def test_no_comment_or_page_cites_an_issue() -> None:
+    paths = [
+        *sorted((SRC / PACKAGE).rglob("*.py")),
+        *sorted((ROOT / "benchmarks").rglob("*.py")),
+        *sorted((ROOT / "docs").rglob("*.md")),
+        ROOT / "README.md",
+    ]
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in paths
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if ISSUE.search(line)
+    ]
+    assert not found, "cite a docs/ page or a public spec instead:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("line", "cites"),
+    [
+        ("zlib-ng, the other candidate the issue named", True),
+        ("keep exactly the issue's format", True),
+        ("the issues' setting", True),
+        ("see issue #12", True),
+        ("https://github.com/o/r/pull/7", True),
+        ("Never an issue number, never a document outside the repository.", False),
+        ("refs/pull/7/merge", False),
+        ("token requests counted at the issuer", False),
+    ],
+)
+def test_the_issue_finder_tells_citations_from_other_words(line: str, cites: bool) -> None:
+    assert bool(ISSUE.search(line)) is cites
