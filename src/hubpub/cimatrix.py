@@ -41,17 +41,15 @@ from hubpub.planner import Build, Change, ImagePlan, Plan, PlanWarning
 from hubpub.platforms import platform_key
 from hubpub.reference import Reference, Repository
 from hubpub.registry.models import Manifest, ManifestInfo
+from hubpub.stagingtags import platform_tag
 
-TAG_PREFIX = "hubpub-"
 DEFAULT_BUILDER = "default"  # the engine DOCKER_HOST names
 
 
 def staging_tag(key: str, platform: str) -> str:
     """The staging tag of a platform's image whose key (platforms.platform_key) is ``key``:
-    ``hubpub-<first 12 hex digits>-<os>-<arch>[-<variant>]``, 128 characters at most and made
-    of tag characters only (distribution/reference's tag grammar)."""
-    hex_part = key.partition(":")[2] or key
-    return f"{TAG_PREFIX}{hex_part[:12]}-{platform.replace('/', '-')}"
+    ``hubpub-<first 12 hex digits>-<os>-<arch>[-<variant>]`` (stagingtags.py names them all)."""
+    return platform_tag(key, platform)
 
 
 def staging_ref(home: Repository, image_key: str, platform: str) -> Reference:

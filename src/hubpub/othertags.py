@@ -26,6 +26,7 @@ from hubpub.provenance import read_keys
 from hubpub.reference import Reference, Repository
 from hubpub.registry.models import Manifest, ManifestInfo
 from hubpub.staged import staging_ref
+from hubpub.stagingtags import is_own
 
 log = logging.getLogger("hubpub.observe")
 
@@ -33,7 +34,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 # The prefix of every tag hubpub writes for itself (staged.py, cimatrix.py).
-OWN_PREFIX = "hubpub-"
 
 
 class Registry(Protocol):
@@ -131,7 +131,7 @@ def _other_tags(
         refs = [
             repo.with_tag(name)
             for name in names
-            if repo.with_tag(name) not in desired and not name.startswith(OWN_PREFIX)
+            if repo.with_tag(name) not in desired and not is_own(name)
         ]
         own = [repo.with_tag(name) for name in names if repo.with_tag(name) in staging]
         candidates[repo] = [*refs[-MAX_OTHER_TAGS:], *own]  # own last: looked at first

@@ -33,12 +33,12 @@ from hubpub.publish import Prepared
 from hubpub.reference import Reference, Repository, api_host
 from hubpub.registry.models import Manifest
 from hubpub.registry.publish import LocalBlob
+from hubpub.stagingtags import large_tag
 
 # The size (uncompressed, base included: the engine's ``Size``) from which a build is staged.
 # Measured in docs/benchmarks.md ("Large images: the staging reference"): the export path
 # wins below it, the engine's push above it.
 STAGE_ABOVE_BYTES = 100 * 1000 * 1000
-STAGING_PREFIX = "hubpub-staging-"
 
 
 class Registry(Protocol):
@@ -79,8 +79,7 @@ def wanted(size: int, targets: Sequence[Repository], above: int | None) -> bool:
 def staging_ref(first: Repository, key: str) -> Reference:
     """The staging tag of a build whose content key (or, without one, image ID) is ``key``:
     unique per content, so two applies of different content never share it."""
-    hexpart = key.partition(":")[2] or key
-    return first.with_tag(STAGING_PREFIX + "".join(c for c in hexpart if c.isalnum())[:64])
+    return first.with_tag(large_tag(key))
 
 
 def stage(
