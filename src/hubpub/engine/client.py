@@ -38,7 +38,7 @@ import requests
 from hubpub.engine import buildkit
 from hubpub.engine.buildkit import BuildRequest, LineCallback
 from hubpub.engine.sdk import sdk_module
-from hubpub.engine.streams import _drain, _first_line, _report, _Stream
+from hubpub.engine.streams import _drain, _first_line, _report, _Stream, read_result
 from hubpub.errors import EngineError, HubpubError
 from hubpub.logs import mask
 from hubpub.reference import Reference, Repository, parse_reference
@@ -200,20 +200,9 @@ class Engine:
     def _read_push(
         self, ref: Reference, stream: Iterator[dict[str, Any]], on_line: LineCallback | None
     ) -> str:
-        digest: str | None = None
-
-        def handle(line: Mapping[str, Any]) -> None:
-            nonlocal digest
-            aux = line.get("aux")
-            if isinstance(aux, dict) and str(aux.get("Digest", "")).startswith("sha256:"):
-                digest = str(aux["Digest"])
-            status = line.get("status")
-            if isinstance(status, str) and digest is None:
-                found = _DIGEST_LINE.search(status)
-                digest = found.group(1) if found else None
-            _report(line, "status", on_line)
-
-        error = _drain(stream, handle)
+        digest, error = read_result(
+            stream, on_line, aux="Digest", text="status", pattern=_DIGEST_LINE, prefix="sha256:"
+        )
         if error is not None:
             raise EngineError(f"push of {ref} failed: {mask(error.strip())}")
         if digest is None:
@@ -346,20 +335,7 @@ class Engine:
         return self._read_build(stream, on_line)
 
     def _read_build(self, stream: Iterator[dict[str, Any]], on_line: LineCallback | None) -> str:
-        image_id: str | None = None
-
-        def handle(line: Mapping[str, Any]) -> None:
-            nonlocal image_id
-            aux = line.get("aux")
-            if isinstance(aux, dict) and aux.get("ID"):
-                image_id = str(aux["ID"])
-            text = line.get("stream")
-            if isinstance(text, str) and image_id is None:
-                found = _BUILT_LINE.search(text)
-                image_id = found.group(1) if found else None
-            _report(line, "stream", on_line)
-
-        error = _drain(stream, handle)
+        image_id, error = read_result(stream, on_line, aux="ID", text="stream", pattern=_BUILT_LINE)
         if error is not None:
             raise EngineError(f"build failed: {mask(error.strip())}")
         if image_id is None:

@@ -46,6 +46,37 @@ def _drain(
     return error
 
 
+def read_result(
+    stream: Iterable[Mapping[str, Any]],
+    on_line: LineCallback | None,
+    *,
+    aux: str,
+    text: str,
+    pattern: re.Pattern[str],
+    prefix: str = "",
+) -> tuple[str | None, str | None]:
+    """Read a push's or a classic build's stream to the end, each line's ``text`` key passed to
+    ``on_line``; return (what it produced, its first error). What it produced is the ``aux``
+    key of its ``aux`` line (a value starting with ``prefix``), else group 1 of the first
+    match of ``pattern`` in a text line: older engines say it only in words."""
+    found: str | None = None
+
+    def handle(line: Mapping[str, Any]) -> None:
+        nonlocal found
+        extra = line.get("aux")
+        value = extra.get(aux) if isinstance(extra, dict) else None
+        if value and str(value).startswith(prefix):
+            found = str(value)
+        words = line.get(text)
+        if isinstance(words, str) and found is None:
+            match = pattern.search(words)
+            found = match.group(1) if match else None
+        _report(line, text, on_line)
+
+    error = _drain(stream, handle)
+    return found, error
+
+
 def _report(line: Mapping[str, Any], key: str, on_line: LineCallback | None) -> None:
     """Pass the text of a stream line (``stream`` of a build, ``status`` of a pull or push,
     with its layer id) to ``on_line``."""
