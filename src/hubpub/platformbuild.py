@@ -95,6 +95,8 @@ class PlatformBuilds:
         request = replace(self.request, platform=platform, labels=labels)
         image_id = engine.build(request, on_line=line)
         check_platform(self.image, platform, engine.platform_of(image_id))
+        # hubpub build's report gives one image ID per image: each platform's is said here.
+        line(f"built {image_id} for {platform}")
         if built is not None:
             built.prepare(
                 self.child(platform),

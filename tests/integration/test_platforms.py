@@ -6,6 +6,8 @@ suite's engine and registries, the results read back with skopeo and ``docker pu
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -71,6 +73,21 @@ def test_two_platforms_on_one_engine_make_an_oci_index_that_docker_and_skopeo_re
     assert "Build: 1 built, 0 failed; nothing pushed." in built.stdout
     assert "[linux/arm64] " in built.stderr
     assert "[linux/amd64] " in built.stderr
+    # Each platform's image ID is said, and the engine holds that platform under it.
+    for arch in ("amd64", "arm64"):
+        said = re.search(
+            rf"\[linux/{arch}\] built (sha256:[0-9a-f]{{64}}) for linux/{arch}", built.stderr
+        )
+        assert said is not None, built.stderr
+        inspected = subprocess.run(
+            ["docker", "image", "inspect", "-f", "{{.Architecture}}", said[1]],
+            env=docker_engine.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        assert inspected.stdout.strip() == arch
     project.ok("apply", *MAIN)
 
     index = skopeo.raw(target, f"{path}:main")

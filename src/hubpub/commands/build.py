@@ -4,8 +4,9 @@ What a pull-request job runs (docker/build-push-action's ``push: false``): the s
 ``apply`` (same content keys, same labels, the same builder), then only its builds. Nothing is
 pushed, tagged or copied, and no registry is written to; the registries are only read, to
 know which images need a build (``--rebuild`` builds them all). The report lists each image
-built with its image ID; the exit code is 1 when a build failed, else 0 (with
-``--detailed-exitcode``: 2 when something was built).
+built with its image ID (a multi-platform image's first platform's; each platform's ID is in
+its progress line, ``[linux/arm64] built sha256:… for linux/arm64``); the exit code is 1
+when a build failed, else 0 (with ``--detailed-exitcode``: 2 when something was built).
 """
 
 from __future__ import annotations
