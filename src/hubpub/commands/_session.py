@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import click
 
 from hubpub.bases import ENGINE_PREFIX
+from hubpub.cimatrix import StagedPlatforms, look, note_staged, stage_plan
 from hubpub.commands._desired import check_files, compute_desired
 from hubpub.config.builders import routing_note
 from hubpub.config.load import load_config, where_in
@@ -370,6 +371,21 @@ def warn_unlisted(config: Path, platforms: Mapping[str, tuple[str, ...]], platfo
             '"platforms")',
             err=True,
         )
+
+
+def with_staged(
+    current: Session, observation: Observation, plan: Plan, platform: str | None, *, rebuild: bool
+) -> tuple[Plan, dict[str, StagedPlatforms]]:
+    """What the registry has staged (docs/ci-matrix.md), for ``plan`` and ``apply`` alike:
+    with ``--platform``, the plan that stages that platform; without, ``plan`` saying which
+    multi-platform builds are composed or miss a platform. Also what was found staged. The
+    platforms are the config's; ``--rebuild`` looks at nothing staged (builds them again)."""
+    platforms = platforms_of(observation)
+    found = look(plan, current.registry, platform, platforms=platforms, rebuild=rebuild)
+    if platform is None:
+        return note_staged(plan, found), found
+    warn_unlisted(current.config.path, platforms, platform)
+    return stage_plan(plan, platform, found), found
 
 
 def checkout_warnings(current: Session, plan: Plan) -> Plan:

@@ -25,20 +25,16 @@ from hubpub.cimatrix import (
     StagedPlatforms,
     compose,
     composing,
-    look,
     missing_refusal,
-    note_staged,
     publish_composed,
-    stage_plan,
 )
 from hubpub.commands._options import plan_options, platform_option
 from hubpub.commands._session import (
     Session,
     checkout_warnings,
-    platforms_of,
     refuse_dirty,
     session,
-    warn_unlisted,
+    with_staged,
 )
 from hubpub.errors import HubpubError, PlanError, StalePlanError
 from hubpub.executor import ApplyResult, BuildInputs, tasks_for
@@ -137,16 +133,11 @@ def command(
         else:
             observation = current.observe(rebuild=rebuild)
             plan = current.plan(observation, rebuild=rebuild, allow_backwards=allow_backwards)
-        # What is staged in the registry (docs/ci-matrix.md): with --platform, the plan stages
-        # that platform; without, it composes the images whose platforms are staged. The
-        # platforms are the config's; --rebuild looks at nothing staged (builds them again).
-        platforms = platforms_of(observation)
-        found = look(plan, current.registry, platform, platforms=platforms, rebuild=rebuild)
+        # With --platform, the plan stages that platform and composes nothing; without, it
+        # composes the images whose platforms are all staged.
+        plan, found = with_staged(current, observation, plan, platform, rebuild=rebuild)
         if platform is not None:
-            warn_unlisted(current.config.path, platforms, platform)
-            plan, found = stage_plan(plan, platform, found), {}
-        else:
-            plan = note_staged(plan, found)
+            found = {}
         plan = checkout_warnings(current, plan)
         # The index of staged images is known before any change: the plan shown is the one
         # applied (tags of it, no build), and nothing is written before the refusals below.

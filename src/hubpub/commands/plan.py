@@ -13,9 +13,9 @@ from pathlib import Path
 import click
 
 from hubpub import github
-from hubpub.cimatrix import look, matrix, note_staged, stage_plan
+from hubpub.cimatrix import matrix
 from hubpub.commands._options import plan_options, platform_option
-from hubpub.commands._session import checkout_warnings, platforms_of, session, warn_unlisted
+from hubpub.commands._session import checkout_warnings, session, with_staged
 from hubpub.planfile import PlanOptions, SavedPlan, config_hash, save
 from hubpub.planner import Plan
 from hubpub.report import plan_json, render_plan, write_github
@@ -67,17 +67,12 @@ def command(
     with session(config_path, ref=ref, sha=sha, only=only, redirects=redirects) as current:
         observation = current.observe(rebuild=rebuild)
         plan = current.plan(observation, rebuild=rebuild, allow_backwards=allow_backwards)
+        plan = checkout_warnings(current, plan)  # (the plan saved: every image's)
+        shown, staged = with_staged(current, observation, plan, platform, rebuild=rebuild)
+        if platform is not None:  # the images a platform job builds are other builds
+            shown = checkout_warnings(current, shown)
         # The platform builds still needed: what is not staged yet (docs/ci-matrix.md).
-        # The platforms are the config's; --rebuild looks at nothing staged (builds them all).
-        plan = checkout_warnings(current, plan)
-        platforms = platforms_of(observation)
-        staged = look(plan, current.registry, platform, platforms=platforms, rebuild=rebuild)
         needed = matrix(staged, current.config.builders)
-        if platform is None:
-            shown = note_staged(plan, staged)
-        else:
-            warn_unlisted(current.config.path, platforms, platform)
-            shown = checkout_warnings(current, stage_plan(plan, platform, staged))
         if out is not None:
             saved = SavedPlan(
                 plan=plan,
